@@ -1,0 +1,72 @@
+"""mftransformer: the mean-field transformer of Barboni, Furuya, de Hoop and Peyré, in JAX.
+
+The numerical core is a library: arrays in, results out. Call :func:`configure` once, before any
+array is created, to switch JAX to float64 (every comparison with theory runs in float64).
+
+>>> import mftransformer as mft
+>>> mft.configure()
+"""
+
+import os
+
+__version__ = "0.1.0"
+
+
+def configure(x64: bool = True) -> None:
+    """Set the package-wide JAX precision (float64 by default). The only place that sets
+    ``jax_enable_x64``: call it at entry points (notebooks' first cell, tests, the CLI)."""
+    import jax
+
+    jax.config.update("jax_enable_x64", bool(x64))
+
+
+from .attention import Heads, SmoothHeads, field, head, lse, tilted_stats  # noqa: E402
+from .errors import CheckFailed, ParameterError, SolveFailed  # noqa: E402
+from .forward import (  # noqa: E402
+    ForwardResult,
+    flow_map,
+    forward,
+    forward_ode,
+    gaussian_ode,
+    gaussian_recursion,
+    support_bound,
+)
+from .measures import (  # noqa: E402
+    EmpiricalMeasure,
+    center,
+    empirical,
+    sample_box,
+    sample_cloud,
+    sample_gaussian,
+    sample_mixture,
+)
+
+__all__ = [
+    "__version__",
+    "configure",
+    "CheckFailed",
+    "ParameterError",
+    "SolveFailed",
+    "EmpiricalMeasure",
+    "empirical",
+    "center",
+    "sample_box",
+    "sample_cloud",
+    "sample_gaussian",
+    "sample_mixture",
+    "Heads",
+    "SmoothHeads",
+    "lse",
+    "tilted_stats",
+    "head",
+    "field",
+    "ForwardResult",
+    "forward",
+    "forward_ode",
+    "flow_map",
+    "gaussian_recursion",
+    "gaussian_ode",
+    "support_bound",
+]
+
+del os

@@ -1,0 +1,181 @@
+"""Attention heads θ = (A, V), the head Γ_θ(μ, x) and the mean-field field F(x, μ; ν_s).
+
+Model page, "One head" and "Forward flow":
+
+.. math::
+
+    \\Gamma_\\theta(\\mu, x) = V\\, m_\\mu(Ax) = V\\, \\nabla \\mathrm{LSE}_\\mu(Ax),\\qquad
+    F_s(x, \\mu) = \\int \\Gamma_\\theta(\\mu, x)\\, d\\nu_s(\\theta).
+
+For a network, ``ν_s`` is ``(1/M) Σ_m δ_{θ_{ℓm}}`` on layer ``ℓ``: the head axis ``M`` is an array
+axis contracted with ``einsum`` (faster than ``vmap`` over heads), and every logit goes through a
+max-subtracted softmax with ``log a_j`` added, so padding (``a_j = 0``) is never a key.
+
+Kernels (``_name``) are written for one context and ``vmap``-ed once in the public function.
+"""
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+
+from ._typing import Array, Float
+from .errors import ParameterError
+from .measures import EmpiricalMeasure, lse_discrete
+
+__all__ = ["Heads", "SmoothHeads", "lse", "tilted_stats", "head", "field"]
+
+
+class Heads(eqx.Module):
+    """Layer-wise head parameters ``θ_{ℓm} = (A_{ℓm}, V_{ℓm})``: the network's ``ν^{L,M}``.
+
+    Args:
+        A: attention matrices (``A = Kᵀ Q / √k``), ``(L, M, d, d)``.
+        V: value matrices, ``(L, M, d, d)``.
+
+    Layer ``ℓ`` covers depths ``s ∈ [ℓ/L, (ℓ+1)/L)``; every stage of a multi-stage scheme on that
+    layer uses the same heads (``ν_s`` is constant there).
+    """
+
+    A: Float[Array, "L M d d"]
+    V: Float[Array, "L M d d"]
+
+    def __check_init__(self):
+        if self.A.shape != self.V.shape or self.A.ndim != 4 or self.A.shape[-1] != self.A.shape[-2]:
+            raise ParameterError(
+                f"Heads: A has shape {tuple(self.A.shape)} and V has shape {tuple(self.V.shape)}; "
+                "allowed equal shapes (L, M, d, d)."
+            )
+
+    @property
+    def L(self) -> int:
+        return self.A.shape[0]
+
+    @property
+    def M(self) -> int:
+        return self.A.shape[1]
+
+    @property
+    def d(self) -> int:
+        return self.A.shape[-1]
+
+    def layer(self, l, c: float, L: int):
+        """Heads ``(A, V)``, each ``(M, d, d)``, used at depth ``s = (l + c)/L``: layer ``l``'s."""
+        del c, L
+        return self.A[l], self.V[l]
+
+
+class SmoothHeads(eqx.Module):
+    """Heads varying smoothly with depth: ``θ_m(s) = θ⁰_m + sin(π s) θ¹_m`` (MATH.md §2).
+
+    A smooth ``ν_s`` is what gives Heun and RK4 their orders in depth. Any depth discretisation
+    ``L`` samples it: Euler at ``s_ℓ``, Heun also at ``s_{ℓ+1}``, RK4 also at ``s_ℓ + h/2``.
+
+    Args:
+        A0, A1, V0, V1: ``(M, d, d)`` each.
+    """
+
+    A0: Float[Array, "M d d"]
+    A1: Float[Array, "M d d"]
+    V0: Float[Array, "M d d"]
+    V1: Float[Array, "M d d"]
+
+    def __check_init__(self):
+        shapes = {tuple(v.shape) for v in (self.A0, self.A1, self.V0, self.V1)}
+        if len(shapes) != 1 or self.A0.ndim != 3:
+            raise ParameterError(
+                f"SmoothHeads: A0, A1, V0, V1 have shapes {sorted(shapes)}; allowed one shape "
+                "(M, d, d)."
+            )
+
+    @property
+    def M(self) -> int:
+        return self.A0.shape[0]
+
+    @property
+    def d(self) -> int:
+        return self.A0.shape[-1]
+
+    def at(self, s):
+        """``(A(s), V(s))``, each ``(M, d, d)``."""
+        w = jnp.sin(jnp.pi * s)
+        return self.A0 + w * self.A1, self.V0 + w * self.V1
+
+    def layer(self, l, c: float, L: int):
+        """Heads at depth ``s = (l + c)/L``."""
+        return self.at((l + c) / L)
+
+    def discretise(self, L: int) -> Heads:
+        """The layer-wise network ``θ_{ℓm} = θ_m(ℓ/L)`` (what the Euler scheme sees)."""
+        A, V = jax.vmap(self.at)(jnp.arange(L) / L)
+        return Heads(A, V)
+
+
+# ---------------------------------------------------------------- one-context kernels
+def _tilted_stats(A, z, x, loga):
+    """Tilted weights, means and covariances for M heads at k points, one context.
+
+    ``w_{mkj} = softmax_j(⟨A_m z_k, x_j⟩ + log a_j)``, ``m_{mk} = Σ_j w x_j``,
+    ``C_{mk} = Σ_j w (x_j − m)(x_j − m)ᵀ``. Shapes: A ``(M,d,d)``, z ``(k,d)``, x ``(n,d)``.
+    """
+    logits = jnp.einsum("mij,kj,ni->mkn", A, z, x) + loga
+    w = jax.nn.softmax(logits, axis=-1)
+    m = jnp.einsum("mkn,ni->mki", w, x)
+    dx = x[None, None, :, :] - m[:, :, None, :]
+    C = jnp.einsum("mkn,mkni,mknj->mkij", w, dx, dx)
+    return w, m, C
+
+
+def _field(A, V, x, loga, z):
+    """``F(z_k) = (1/M) Σ_m V_m m_μ(A_m z_k)`` at k points, one context (no covariance formed)."""
+    logits = jnp.einsum("mij,kj,ni->mkn", A, z, x) + loga
+    w = jax.nn.softmax(logits, axis=-1)
+    m = jnp.einsum("mkn,ni->mki", w, x)
+    return jnp.einsum("mij,mkj->ki", V, m) / A.shape[0]
+
+
+# ---------------------------------------------------------------- public, batched
+def lse(mu: EmpiricalMeasure, q: Float[Array, "B d"]) -> Float[Array, " B"]:
+    """``LSE_μ(q) = log Σ_k a_k e^{⟨q, x_k⟩}`` per context, max-subtracted.
+
+    Model: eq. (lse). Finite for logits of any size in float64 (no ``exp`` of a raw logit).
+    """
+    return jax.vmap(lse_discrete)(mu.x, mu.loga, q)
+
+
+def tilted_stats(A: Float[Array, "M d d"], mu: EmpiricalMeasure, z: Float[Array, "B k d"]):
+    """Tilted statistics ``(w, m, C)`` of ``μ^{A z}`` for every head and point.
+
+    Returns:
+        ``w`` ``(B, M, k, n)``, ``m = ∇LSE_μ(Az)`` ``(B, M, k, d)``, ``C = ∇²LSE_μ(Az)``
+        ``(B, M, k, d, d)``.
+    """
+    _check_points(A, mu, z, "tilted_stats")
+    return jax.vmap(_tilted_stats, (None, 0, 0, 0))(A, z, mu.x, mu.loga)
+
+
+def head(A: Float[Array, "d d"], V: Float[Array, "d d"], mu: EmpiricalMeasure, z: Float[Array, "B k d"]):
+    """One head ``Γ_θ(μ, z) = V m_μ(A z)`` at every point ``z``; returns ``(B, k, d)``.
+
+    >>> mu = empirical(jnp.array([[0.0, 0.0], [1.0, 0.0]]))
+    >>> head(jnp.eye(2), jnp.eye(2), mu, jnp.zeros((1, 1, 2)))[0, 0]
+    Array([0.5, 0. ], dtype=float64)
+    """
+    return field(A[None], V[None], mu, z)
+
+
+def field(A: Float[Array, "M d d"], V: Float[Array, "M d d"], mu: EmpiricalMeasure, z: Float[Array, "B k d"]):
+    """The multi-head field ``F(z, μ) = (1/M) Σ_m V_m m_μ(A_m z)``; returns ``(B, k, d)``.
+
+    Model: eq. (field). Args: ``A, V`` heads of one layer ``(M, d, d)``; ``mu`` the keys;
+    ``z`` the points where the field is evaluated (atoms and/or queries).
+    """
+    _check_points(A, mu, z, "field")
+    return jax.vmap(_field, (None, None, 0, 0, 0))(A, V, mu.x, mu.loga, z)
+
+
+def _check_points(A, mu, z, where):
+    if z.ndim != 3 or z.shape[0] != mu.B or z.shape[-1] != mu.d or A.shape[-1] != mu.d:
+        raise ParameterError(
+            f"{where}: heads have shape {tuple(A.shape)}, mu.x has shape {tuple(mu.x.shape)} and "
+            f"z has shape {tuple(z.shape)}; allowed heads (M, d, d), mu.x (B, n, d), z (B, k, d)."
+        )

@@ -1,0 +1,309 @@
+"""The forward flow map over depth: the network, reference ODE solves and the Gaussian closed form.
+
+Model page, "Forward flow" (MATH.md §1.4, §2). The state of one input is ``z = (z_1..z_n, ξ_1..ξ_k)``:
+the n context atoms (the keys, weighted by ``a``) followed by k query points that attend but are
+never attended to (the CLS query, or grid points of a flow map). One Euler layer is
+
+.. math::
+
+    z^{\\ell+1}_k = z^\\ell_k + \\frac{h}{M} \\sum_m \\Gamma_{\\theta_{\\ell m}}(\\mu^\\ell, z^\\ell_k),
+    \\qquad \\mu^\\ell = \\sum_j a_j \\delta_{z^\\ell_j},\\quad h = 1/L .
+
+Layers are a ``lax.scan`` axis with the body under ``jax.checkpoint`` (backprop memory flat in L).
+The scan carries the first layer whose states became non-finite (−1 while finite); one check after
+the scan names it.
+"""
+
+from functools import partial
+
+import diffrax
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+
+from ._typing import Array, Float, Int
+from .attention import Heads, SmoothHeads, _field
+from .errors import ParameterError, first_nonfinite, nonfinite_guard, suggest
+from .measures import EmpiricalMeasure
+
+__all__ = [
+    "SCHEMES",
+    "ForwardResult",
+    "forward",
+    "forward_ode",
+    "flow_map",
+    "gaussian_recursion",
+    "gaussian_ode",
+    "support_bound",
+]
+
+# Butcher tableaux of the explicit schemes: (stage offsets c, matrix a, weights b).
+SCHEMES = {
+    "euler": ((0.0,), ((),), (1.0,)),
+    "heun": ((0.0, 1.0), ((), (1.0,)), (0.5, 0.5)),
+    "rk4": ((0.0, 0.5, 0.5, 1.0), ((), (0.5,), (0.0, 0.5), (0.0, 0.0, 1.0)), (1 / 6, 1 / 3, 1 / 3, 1 / 6)),
+}
+
+
+_ODE_SOLVERS = {"euler": diffrax.Euler, "heun": diffrax.Heun, "tsit5": diffrax.Tsit5}
+
+
+class ForwardResult(eqx.Module):
+    """Output of :func:`forward`.
+
+    Attributes:
+        z: final states ``(B, n + k, d)``: atoms then queries.
+        trajectory: states at every layer ``(L + 1, B, n + k, d)`` if ``trace=True``, else None.
+        first_bad_layer: first layer whose states were non-finite, −1 if none.
+        n: number of context atoms (static).
+    """
+
+    z: Float[Array, "B nk d"]
+    trajectory: Float[Array, "L1 B nk d"] | None
+    first_bad_layer: Int[Array, ""]
+    n: int = eqx.field(static=True)
+
+    @property
+    def tokens(self) -> Float[Array, "B n d"]:
+        """Final atom positions ``X_1(x_j)``."""
+        return self.z[:, : self.n]
+
+    @property
+    def queries(self) -> Float[Array, "B k d"]:
+        """Final query positions ``X_1(ξ)``."""
+        return self.z[:, self.n :]
+
+
+def forward(
+    theta: Heads | SmoothHeads,
+    mu: EmpiricalMeasure,
+    xi: Float[Array, "B k d"] | Float[Array, "B d"] | None = None,
+    *,
+    L: int | None = None,
+    scheme: str = "euler",
+    trace: bool = False,
+    throw: bool = True,
+) -> ForwardResult:
+    """Push contexts and queries through the depth-``L`` network (or scheme on a smooth ``ν``).
+
+    .. math::
+
+        z^{\\ell+1} = z^\\ell + h \\sum_i b_i\\, \\Phi_{s_\\ell + c_i h}(y_i),\\qquad
+        \\Phi_s(z)_k = F_s(z_k, \\mu^\\ell)
+
+    Model: eq. (forward-flow), discretised as in MATH.md §2.
+
+    Args:
+        theta: layer-wise :class:`Heads` ``(L, M, d, d)`` or :class:`SmoothHeads` ``(M, d, d)``.
+        mu: contexts ``μ_0`` (B of them, n atoms in ``d`` dimensions).
+        xi: queries ``ξ_0``, ``(B, d)``, ``(B, k, d)`` or None (atoms only).
+        L: number of layers; required for ``SmoothHeads``, must equal ``theta.L`` otherwise.
+        scheme: ``"euler"`` (the network), ``"heun"`` or ``"rk4"``.
+        trace: also return the states after every layer.
+        throw: raise :class:`SolveFailed` if states become non-finite (else only report it).
+
+    Returns:
+        :class:`ForwardResult`.
+
+    Raises:
+        ParameterError: unknown scheme, bad ``L``, inconsistent shapes (all shapes named).
+        SolveFailed: non-finite states (names the first such layer).
+
+    >>> mu = empirical(jnp.array([[0.0, 0.0], [1.0, 0.0]]))
+    >>> theta = Heads(jnp.zeros((2, 1, 2, 2)), jnp.zeros((2, 1, 2, 2)))
+    >>> forward(theta, mu).tokens.shape
+    (1, 2, 2)
+    """
+    L = _check_forward_args(theta, mu, L, scheme)
+    z0 = _initial_state(mu, xi)
+    z, first_bad, traj = _forward_scan(theta, z0, mu.loga, L=L, n=mu.n, scheme=scheme, trace=trace)
+    z = nonfinite_guard(z, first_bad, "forward: token states", "layer", throw)
+    return ForwardResult(z=z, trajectory=traj, first_bad_layer=first_bad, n=mu.n)
+
+
+def flow_map(theta: Heads | SmoothHeads, mu: EmpiricalMeasure, y: Float[Array, "B k d"], **kwargs):
+    """The flow maps ``X_s(y)`` at arbitrary points ``y`` (they move with the tokens, attend to
+    them, and are never keys): returns the trajectory ``(L + 1, B, k, d)``."""
+    result = forward(theta, mu, y, trace=True, **kwargs)
+    return result.trajectory[:, :, mu.n :]
+
+
+def forward_ode(
+    theta: SmoothHeads,
+    mu: EmpiricalMeasure,
+    xi=None,
+    *,
+    solver: str = "tsit5",
+    L: int | None = None,
+    rtol: float = 1e-12,
+    atol: float = 1e-12,
+    max_steps: int = 100_000,
+) -> Float[Array, "B nk d"]:
+    """Reference solve of ``∂_s X = F_s(X, X_♯μ_0)`` on ``[0, 1]`` with diffrax.
+
+    Args:
+        theta: a smooth ``ν_s`` (:class:`SmoothHeads`); layer-wise heads are piecewise constant in
+            depth and are what :func:`forward` with Euler solves exactly.
+        solver: ``"euler"``, ``"heun"`` or ``"tsit5"``.
+        L: constant step ``1/L``; if None, an adaptive PID controller with ``rtol``, ``atol``.
+
+    Returns:
+        final states ``(B, n + k, d)``.
+    """
+    if not isinstance(theta, SmoothHeads):
+        raise ParameterError(
+            f"forward_ode: theta is {type(theta).__name__}; allowed SmoothHeads (use forward for "
+            "layer-wise heads)."
+        )
+    if solver not in _ODE_SOLVERS:
+        raise ParameterError(
+            f"forward_ode: solver = {solver!r}; allowed {sorted(_ODE_SOLVERS)}.{suggest(solver, _ODE_SOLVERS)}"
+        )
+    z0 = _initial_state(mu, xi)
+    return _forward_ode(theta, z0, mu.loga, solver, L, rtol, atol, max_steps, mu.n)
+
+
+def gaussian_recursion(theta: Heads, m, Sigma, xi):
+    """Exact Euler network on a Gaussian context ``N(m, Σ)`` (continuous tokens, ``n = ∞``).
+
+    An Euler layer is affine on Gaussians (MATH.md §1.7): with ``B_ℓ = (1/M) Σ V``,
+    ``C_ℓ = (1/M) Σ V Σ A`` taken before the update,
+
+    .. math::
+
+        m \\leftarrow (I + hC_\\ell)m + hB_\\ell m,\\quad
+        \\Sigma \\leftarrow (I + hC_\\ell)\\Sigma(I + hC_\\ell)^\\top,\\quad
+        \\xi \\leftarrow \\xi + h(B_\\ell m + C_\\ell \\xi).
+
+    Args: ``theta`` layer-wise heads; ``m`` ``(d,)``; ``Sigma`` ``(d, d)``; ``xi`` ``(d,)``.
+    Returns: ``(m, Sigma, xi)`` after ``L`` layers.
+    """
+    h = 1.0 / theta.L
+    eye = jnp.eye(theta.d)
+
+    def layer(carry, heads):
+        m, S, x = carry
+        A, V = heads
+        Bl = V.mean(0)
+        Cl = jnp.einsum("mij,jk,mkl->il", V, S, A) / A.shape[0]
+        P = eye + h * Cl
+        return (P @ m + h * Bl @ m, P @ S @ P.T, x + h * (Bl @ m + Cl @ x)), None
+
+    (m, S, x), _ = jax.lax.scan(layer, (m, Sigma, xi), (theta.A, theta.V))
+    return m, S, x
+
+
+def gaussian_ode(theta: SmoothHeads, m, Sigma, xi, *, rtol: float = 1e-12, atol: float = 1e-12):
+    """The continuous-depth Gaussian flow ``ṁ = (B_s + C_s)m``, ``Σ̇ = C_sΣ + ΣC_sᵀ``,
+    ``ξ̇ = B_s m + C_s ξ`` (MATH.md §1.7), solved with diffrax Tsit5."""
+
+    def rhs(s, y, args):
+        m, S, x = y
+        A, V = theta.at(s)
+        Bs = V.mean(0)
+        Cs = jnp.einsum("mij,jk,mkl->il", V, S, A) / A.shape[0]
+        return (Bs @ m + Cs @ m, Cs @ S + S @ Cs.T, Bs @ m + Cs @ x)
+
+    sol = diffrax.diffeqsolve(
+        diffrax.ODETerm(rhs), diffrax.Tsit5(), 0.0, 1.0, 1e-2, (m, Sigma, xi),
+        stepsize_controller=diffrax.PIDController(rtol=rtol, atol=atol), max_steps=100_000,
+    )
+    return jax.tree_util.tree_map(lambda v: v[-1], sol.ys)
+
+
+def support_bound(theta: Heads, R0) -> Float[Array, " L1"]:
+    """Support bound of Result 1 for the Euler network: ``R_{ℓ+1} ≤ (1 + h v_ℓ) R_ℓ``,
+    ``v_ℓ = (1/M) Σ_m |V_{ℓm}|_op``. Returns ``(R_0, …, R_L)``."""
+    v = jnp.linalg.norm(theta.V, ord=2, axis=(-2, -1)).mean(axis=1)
+    return R0 * jnp.concatenate([jnp.ones(1), jnp.cumprod(1.0 + v / theta.L)])
+
+
+# ---------------------------------------------------------------- private
+def _check_forward_args(theta, mu, L, scheme):
+    if scheme not in SCHEMES:
+        raise ParameterError(
+            f"forward: scheme = {scheme!r}; allowed {sorted(SCHEMES)}.{suggest(scheme, SCHEMES)}"
+        )
+    if theta.d != mu.d:
+        shape = theta.A.shape if isinstance(theta, Heads) else theta.A0.shape
+        raise ParameterError(
+            f"forward: heads have shape {tuple(shape)} but mu.x has shape {tuple(mu.x.shape)}; "
+            "the last axis d must agree."
+        )
+    if isinstance(theta, Heads):
+        if L is not None and L != theta.L:
+            raise ParameterError(
+                f"forward: L = {L} but theta has {theta.L} layers; allowed L = None or {theta.L}."
+            )
+        L = theta.L
+    elif L is None:
+        raise ParameterError("forward: L = None with SmoothHeads; allowed integer L >= 1 (h = 1/L).")
+    if not isinstance(L, int) or L < 1:
+        raise ParameterError(f"forward: L = {L!r}; allowed integer >= 1 (depth step h = 1/L).")
+    return L
+
+
+def _initial_state(mu: EmpiricalMeasure, xi):
+    if xi is None:
+        return mu.x
+    xi = jnp.asarray(xi, mu.x.dtype)
+    if xi.ndim == 2:
+        xi = xi[:, None, :]
+    if xi.ndim != 3 or xi.shape[0] != mu.B or xi.shape[-1] != mu.d:
+        raise ParameterError(
+            f"forward: xi has shape {tuple(xi.shape)} but mu.x has shape {tuple(mu.x.shape)}; "
+            f"allowed xi ({mu.B}, {mu.d}) or ({mu.B}, k, {mu.d})."
+        )
+    return jnp.concatenate([mu.x, xi], axis=1)
+
+
+def _phi(A, V, z, loga, n):
+    """``Φ(z)``: the field at every state point, the first ``n`` points being the keys."""
+    return jax.vmap(_field, (None, None, 0, 0, 0))(A, V, z[:, :n], loga, z)
+
+
+def _layer(theta, l, z, loga, L, n, scheme):
+    """One explicit Runge–Kutta step of size ``h = 1/L`` from depth ``l/L``."""
+    c, a, b = SCHEMES[scheme]
+    h = 1.0 / L
+    k = []
+    for i in range(len(c)):
+        y = z
+        for aij, kj in zip(a[i], k, strict=True):
+            if aij != 0.0:
+                y = y + h * aij * kj
+        A, V = theta.layer(l, c[i], L)
+        k.append(_phi(A, V, y, loga, n))
+    return z + h * sum(bi * ki for bi, ki in zip(b, k, strict=True))
+
+
+@partial(jax.jit, static_argnames=("L", "n", "scheme", "trace"))
+def _forward_scan(theta, z0, loga, *, L, n, scheme, trace):
+    @jax.checkpoint
+    def body(carry, l):
+        z, first_bad = carry
+        z = _layer(theta, l, z, loga, L, n, scheme)
+        first_bad = first_nonfinite(first_bad, l + 1, z)
+        return (z, first_bad), (z if trace else None)
+
+    (z, first_bad), traj = jax.lax.scan(body, (z0, jnp.array(-1)), jnp.arange(L))
+    if trace:
+        traj = jnp.concatenate([z0[None], traj], axis=0)
+    return z, first_bad, traj
+
+
+@partial(jax.jit, static_argnames=("solver", "L", "rtol", "atol", "max_steps", "n"))
+def _forward_ode(theta, z0, loga, solver, L, rtol, atol, max_steps, n):
+    def rhs(s, z, args):
+        A, V = theta.at(s)
+        return _phi(A, V, z, loga, n)
+
+    if L is None:
+        controller, dt0 = diffrax.PIDController(rtol=rtol, atol=atol), 1e-2
+    else:
+        controller, dt0 = diffrax.ConstantStepSize(), 1.0 / L
+    sol = diffrax.diffeqsolve(
+        diffrax.ODETerm(rhs), _ODE_SOLVERS[solver](), 0.0, 1.0, dt0, z0,
+        stepsize_controller=controller, max_steps=max_steps,
+    )
+    return sol.ys[-1]

@@ -1,0 +1,227 @@
+"""Token distributions μ: weighted empirical measures, samplers and closed-form log-sum-exps.
+
+An empirical measure is ``μ = Σ_k a_k δ_{x_k}`` stored batched as ``x`` ``(B, n, d)`` and ``a``
+``(B, n)`` (model page, "Tokens and inputs"). A zero weight is padding: ``loga = -inf`` there, so
+contexts of different sizes share one batch and padded atoms never act as keys.
+
+Continuous contexts (Gaussian, uniform box, Gaussian mixture) enter either through ``n`` i.i.d.
+samples with weights ``1/n`` or through their closed-form ``LSE_μ(q) = log ∫ e^{⟨q,y⟩} dμ(y)``.
+"""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import equinox as eqx
+
+from ._typing import Array, Float
+from .errors import ParameterError
+
+__all__ = [
+    "EmpiricalMeasure",
+    "empirical",
+    "sample_gaussian",
+    "sample_box",
+    "sample_mixture",
+    "sample_cloud",
+    "pad",
+    "center",
+    "translate",
+    "convolve",
+    "lse_discrete",
+    "lse_gaussian",
+    "lse_box",
+    "lse_mixture",
+]
+
+_WEIGHT_SUM_ATOL = 1e-6
+
+
+class EmpiricalMeasure(eqx.Module):
+    """A batch of B weighted point clouds ``μ_b = Σ_k a_{bk} δ_{x_{bk}}``.
+
+    Args:
+        x: atoms, ``(B, n, d)``.
+        a: weights, ``(B, n)``, non-negative, each row summing to one (zero = padding).
+    """
+
+    x: Float[Array, "B n d"]
+    a: Float[Array, "B n"]
+
+    def __check_init__(self):
+        if self.x.ndim != 3 or self.a.ndim != 2 or self.x.shape[:2] != self.a.shape:
+            raise ParameterError(
+                f"EmpiricalMeasure: x has shape {tuple(self.x.shape)} and a has shape "
+                f"{tuple(self.a.shape)}; allowed x (B, n, d) with a (B, n)."
+            )
+
+    @property
+    def loga(self) -> Float[Array, "B n"]:
+        """``log a`` with ``-inf`` on padding, safe to differentiate (no NaN at zero weight)."""
+        positive = self.a > 0
+        return jnp.where(positive, jnp.log(jnp.where(positive, self.a, 1.0)), -jnp.inf)
+
+    @property
+    def B(self) -> int:
+        return self.x.shape[0]
+
+    @property
+    def n(self) -> int:
+        return self.x.shape[1]
+
+    @property
+    def d(self) -> int:
+        return self.x.shape[2]
+
+    def mean(self) -> Float[Array, "B d"]:
+        """The barycentre ``m_μ = Σ_k a_k x_k`` of each context."""
+        return jnp.einsum("bn,bnd->bd", self.a, self.x)
+
+
+def empirical(x, a=None) -> EmpiricalMeasure:
+    """Build a validated :class:`EmpiricalMeasure` from arrays.
+
+    Args:
+        x: atoms ``(n, d)`` (one context) or ``(B, n, d)``.
+        a: weights ``(n,)`` or ``(B, n)``; uniform ``1/n`` if omitted. Must be non-negative and
+            sum to one per context.
+
+    Raises:
+        ParameterError: shapes that do not match (both are named) or invalid weights.
+
+    >>> mu = empirical(jnp.zeros((3, 2)))
+    >>> mu.x.shape, mu.a.shape
+    ((1, 3, 2), (1, 3))
+    """
+    x = jnp.asarray(x)
+    if x.ndim == 2:
+        x = x[None]
+    if x.ndim != 3:
+        raise ParameterError(f"empirical: x has shape {tuple(x.shape)}; allowed (n, d) or (B, n, d).")
+    if a is None:
+        a = jnp.full(x.shape[:2], 1.0 / x.shape[1], dtype=x.dtype)
+    a = jnp.asarray(a, dtype=x.dtype)
+    if a.ndim == 1:
+        a = a[None]
+    if a.shape != x.shape[:2]:
+        raise ParameterError(
+            f"empirical: x has shape {tuple(x.shape)} but a has shape {tuple(a.shape)}; "
+            f"allowed a of shape {tuple(x.shape[:2])} (one weight per atom)."
+        )
+    a_np = np.asarray(a)
+    if np.any(a_np < 0) or not np.all(np.isfinite(a_np)):
+        raise ParameterError("empirical: a has negative or non-finite entries; allowed a >= 0.")
+    sums = a_np.sum(axis=1)
+    if np.any(np.abs(sums - 1) > _WEIGHT_SUM_ATOL):
+        worst = float(sums[np.argmax(np.abs(sums - 1))])
+        raise ParameterError(
+            f"empirical: weights sum to {worst:.6g} in some context; allowed sum 1 "
+            f"(± {_WEIGHT_SUM_ATOL:g}). Normalise a by its row sums."
+        )
+    return EmpiricalMeasure(x, a)
+
+
+# ---------------------------------------------------------------- samplers
+def sample_gaussian(key, B: int, n: int, d: int, mean=None, cov=None) -> EmpiricalMeasure:
+    """n i.i.d. samples of ``N(mean, cov)`` per context, weights ``1/n``.
+
+    Args:
+        key: a ``jax.random`` key.
+        B, n, d: contexts, tokens, dimension.
+        mean: ``(d,)`` or ``(B, d)``; zero by default.
+        cov: ``(d, d)``; identity by default.
+    """
+    mean = jnp.zeros(d) if mean is None else jnp.asarray(mean, dtype=float)
+    cov = jnp.eye(d) if cov is None else jnp.asarray(cov, dtype=float)
+    chol = jnp.linalg.cholesky(cov)
+    g = jax.random.normal(key, (B, n, d))
+    x = g @ chol.T + jnp.broadcast_to(mean, (B, d))[:, None, :]
+    return EmpiricalMeasure(x, jnp.full((B, n), 1.0 / n))
+
+
+def sample_box(key, B: int, n: int, low, high) -> EmpiricalMeasure:
+    """n i.i.d. uniform samples of the box ``Π_j [low_j, high_j]`` per context."""
+    low, high = jnp.atleast_1d(jnp.asarray(low, float)), jnp.atleast_1d(jnp.asarray(high, float))
+    u = jax.random.uniform(key, (B, n, low.shape[-1]))
+    return EmpiricalMeasure(low + (high - low) * u, jnp.full((B, n), 1.0 / n))
+
+
+def sample_mixture(key, B: int, n: int, weights, means, covs) -> EmpiricalMeasure:
+    """n i.i.d. samples of the Gaussian mixture ``Σ_c π_c N(m_c, Σ_c)`` per context.
+
+    Args:
+        weights: ``(K,)`` mixture weights π; means: ``(K, d)``; covs: ``(K, d, d)``.
+    """
+    weights, means, covs = (jnp.asarray(v, float) for v in (weights, means, covs))
+    k_comp, k_noise = jax.random.split(key)
+    comp = jax.random.categorical(k_comp, jnp.log(weights), shape=(B, n))
+    chol = jnp.linalg.cholesky(covs)
+    g = jax.random.normal(k_noise, (B, n, means.shape[-1]))
+    x = means[comp] + jnp.einsum("bnij,bnj->bni", chol[comp], g)
+    return EmpiricalMeasure(x, jnp.full((B, n), 1.0 / n))
+
+
+def sample_cloud(key, B: int, n: int, d: int, scale: float = 1.0) -> EmpiricalMeasure:
+    """Discrete contexts: n atoms ``~ N(0, scale² I)`` with Dirichlet(1) weights."""
+    k_x, k_a = jax.random.split(key)
+    x = scale * jax.random.normal(k_x, (B, n, d))
+    a = jax.random.dirichlet(k_a, jnp.ones(n), shape=(B,))
+    return EmpiricalMeasure(x, a)
+
+
+# ---------------------------------------------------------------- operations
+def pad(mu: EmpiricalMeasure, n: int) -> EmpiricalMeasure:
+    """Append zero-weight atoms (at the origin) up to ``n`` atoms per context."""
+    extra = n - mu.n
+    if extra < 0:
+        raise ParameterError(f"pad: n = {n}; allowed n >= {mu.n} (the current number of atoms).")
+    x = jnp.concatenate([mu.x, jnp.zeros((mu.B, extra, mu.d), mu.x.dtype)], axis=1)
+    a = jnp.concatenate([mu.a, jnp.zeros((mu.B, extra), mu.a.dtype)], axis=1)
+    return EmpiricalMeasure(x, a)
+
+
+def center(mu: EmpiricalMeasure) -> EmpiricalMeasure:
+    """Centred contexts ``(· − m_μ)_♯ μ`` (model page, centring)."""
+    return EmpiricalMeasure(mu.x - mu.mean()[:, None, :], mu.a)
+
+
+def translate(mu: EmpiricalMeasure, b) -> EmpiricalMeasure:
+    """Translate every atom by ``b`` (``(d,)`` or ``(B, d)``): ``LSE`` gains ``⟨b, q⟩``."""
+    b = jnp.broadcast_to(jnp.asarray(b, mu.x.dtype), (mu.B, mu.d))
+    return EmpiricalMeasure(mu.x + b[:, None, :], mu.a)
+
+
+def convolve(mu: EmpiricalMeasure, nu: EmpiricalMeasure) -> EmpiricalMeasure:
+    """The convolution ``μ * ν`` (atoms ``x_j + y_k``, weights ``a_j b_k``): LSEs add."""
+    x = (mu.x[:, :, None, :] + nu.x[:, None, :, :]).reshape(mu.B, -1, mu.d)
+    a = (mu.a[:, :, None] * nu.a[:, None, :]).reshape(mu.B, -1)
+    return EmpiricalMeasure(x, a)
+
+
+# ---------------------------------------------------------------- closed-form LSEs
+def lse_discrete(x: Float[Array, "n d"], loga: Float[Array, " n"], q: Float[Array, " d"]):
+    """``LSE_μ(q) = log Σ_k a_k e^{⟨q, x_k⟩}``, max-subtracted (``loga = -inf`` on padding)."""
+    return jax.nn.logsumexp(x @ q + loga)
+
+
+def lse_gaussian(m: Float[Array, " d"], Sigma: Float[Array, "d d"], q: Float[Array, " d"]):
+    """``LSE_{N(m, Σ)}(q) = ⟨m, q⟩ + ½ qᵀ Σ q``."""
+    return m @ q + 0.5 * q @ Sigma @ q
+
+
+def _log_sinhc(t):
+    """``φ(t) = log((e^t − 1)/t)`` stably: ``max(t, 0) + log(−expm1(−|t|)/|t|)``, φ(0) = 0."""
+    at = jnp.abs(t)
+    safe = jnp.where(at > 1e-8, at, 1.0)
+    return jnp.where(at > 1e-8, jnp.maximum(t, 0.0) + jnp.log(-jnp.expm1(-safe) / safe), 0.5 * t)
+
+
+def lse_box(low: Float[Array, " d"], high: Float[Array, " d"], q: Float[Array, " d"]):
+    """LSE of the uniform law on the box ``Π_j [low_j, high_j]``: ``Σ_j low_j q_j + φ(ℓ_j q_j)``."""
+    low, high = jnp.asarray(low, float), jnp.asarray(high, float)
+    return jnp.sum(low * q + _log_sinhc((high - low) * q))
+
+
+def lse_mixture(weights, means, covs, q):
+    """LSE of ``Σ_c π_c N(m_c, Σ_c)``: ``logsumexp_c(log π_c + ⟨m_c, q⟩ + ½ qᵀ Σ_c q)``."""
+    weights, means, covs = (jnp.asarray(v, float) for v in (weights, means, covs))
+    return jax.nn.logsumexp(jnp.log(weights) + means @ q + 0.5 * jnp.einsum("i,cij,j->c", q, covs, q))
