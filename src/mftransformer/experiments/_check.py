@@ -1,0 +1,191 @@
+"""A chapter's numerical claims as checks that can fail, and log-log rate fits.
+
+A :class:`Check` prints as one rounded line, ``name = value (expected …): PASS``, which nbval
+compares between executions, and ``require()`` raises :class:`CheckFailed` on FAIL. The value is
+printed one digit finer than the tolerance; near machine precision the bound is printed instead of
+the noise (``adjoint_vs_autodiff < 1e-12: PASS``), the value being kept in ``measured``.
+"""
+
+import dataclasses
+import math
+
+import numpy as np
+
+from ..errors import CheckFailed
+
+__all__ = ["Check", "Checks", "fit_loglog", "LogLogFit", "Result", "experiment"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Check:
+    """One claim: ``name``, the ``measured`` value, the ``expected`` text and whether it holds.
+
+    Build with :meth:`within`, :meth:`between`, :meth:`below` or :meth:`above`.
+    """
+
+    name: str
+    measured: float
+    expected: str
+    passed: bool
+    shown: str
+
+    @classmethod
+    def within(cls, name, measured, target, tol, *, relative=False, decimals=None):
+        """``|measured − target| ≤ tol`` (or ``≤ tol·|target|`` if ``relative``)."""
+        bound = tol * abs(target) if relative else tol
+        passed = bool(abs(measured - target) <= bound)
+        tol_text = f"{_pct(tol)}" if relative else _fmt_tol(tol)
+        dec = _decimals(bound) if decimals is None else decimals
+        return cls(name, float(measured), f"{_num(target, dec)} ± {tol_text}", passed,
+                   _num(measured, dec))
+
+    @classmethod
+    def between(cls, name, measured, low, high, *, decimals=None):
+        """``low ≤ measured ≤ high``."""
+        dec = _decimals((high - low) / 10) if decimals is None else decimals
+        passed = bool(low <= measured <= high)
+        return cls(name, float(measured), f"in [{_num(low, dec)}, {_num(high, dec)}]", passed,
+                   _num(measured, dec))
+
+    @classmethod
+    def below(cls, name, measured, bound, *, show_value=False, sig=2):
+        """``measured < bound``; prints the bound (not the noise) unless ``show_value``."""
+        passed = bool(measured < bound)
+        shown = _sig(measured, sig) if show_value else None
+        return cls(name, float(measured), f"< {_sig(bound, 2)}", passed, shown)
+
+    @classmethod
+    def above(cls, name, measured, bound, *, show_value=True, sig=2):
+        """``measured > bound``."""
+        passed = bool(measured > bound)
+        shown = _sig(measured, sig) if show_value else None
+        return cls(name, float(measured), f"> {_sig(bound, 2)}", passed, shown)
+
+    @property
+    def status(self) -> str:
+        return "PASS" if self.passed else "FAIL"
+
+    def __str__(self):
+        if self.shown is None:
+            return f"{self.name} {self.expected}: {self.status}"
+        return f"{self.name} = {self.shown} (expected {self.expected}): {self.status}"
+
+    def require(self) -> "Check":
+        """Raise :class:`CheckFailed` unless the check passed; returns ``self``."""
+        if not self.passed:
+            raise CheckFailed(f"{self}  [measured {self.measured!r}]")
+        return self
+
+    def as_dict(self) -> dict:
+        return {"name": self.name, "measured": self.measured, "expected": self.expected,
+                "passed": self.passed, "line": str(self)}
+
+
+@dataclasses.dataclass(frozen=True)
+class Checks:
+    """Several checks of one experiment, printed one per line."""
+
+    items: tuple[Check, ...]
+
+    def __str__(self):
+        return "\n".join(str(c) for c in self.items)
+
+    def __iter__(self):
+        return iter(self.items)
+
+    def __getitem__(self, name):
+        for c in self.items:
+            if c.name == name:
+                return c
+        raise KeyError(name)
+
+    @property
+    def passed(self) -> bool:
+        return all(c.passed for c in self.items)
+
+    def require(self) -> "Checks":
+        failed = [c for c in self.items if not c.passed]
+        if failed:
+            raise CheckFailed("; ".join(f"{c}  [measured {c.measured!r}]" for c in failed))
+        return self
+
+    def as_dict(self) -> list:
+        return [c.as_dict() for c in self.items]
+
+
+@dataclasses.dataclass(frozen=True)
+class LogLogFit:
+    """Least-squares line ``log y = slope · log x + intercept``."""
+
+    slope: float
+    intercept: float
+
+    def __call__(self, x):
+        return np.exp(self.intercept) * np.asarray(x, float) ** self.slope
+
+
+def fit_loglog(x, y) -> LogLogFit:
+    """Fit ``log y`` against ``log x`` by least squares (at least two points, all positive)."""
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    if x.size < 2 or np.any(x <= 0) or np.any(y <= 0):
+        raise ValueError(f"fit_loglog: need >= 2 positive points, got x={x}, y={y}")
+    slope, intercept = np.polyfit(np.log(x), np.log(y), 1)
+    return LogLogFit(float(slope), float(intercept))
+
+
+def _decimals(bound: float) -> int:
+    """Decimals that show one digit finer than ``bound``."""
+    if bound <= 0:
+        return 3
+    return max(0, 1 - math.floor(math.log10(bound)))
+
+
+def _num(v, dec) -> str:
+    text = f"{v:.{dec}f}"
+    return "0" + text[2:] if text.startswith("-0") and float(text) == 0 else text
+
+
+def _sig(v, sig) -> str:
+    return f"{v:.{sig - 1}e}" if v != 0 and (abs(v) < 1e-3 or abs(v) >= 1e4) else f"{v:.{sig}g}"
+
+
+def _fmt_tol(t) -> str:
+    return f"{t:g}"
+
+
+def _pct(t) -> str:
+    return f"{100 * t:g} %"
+
+
+@dataclasses.dataclass(frozen=True)
+class Result:
+    """What an experiment returns: its arrays (``values``), the data behind its figure
+    (``data``, arrays as plotted), its check(s), the wall time and the function that computed it."""
+
+    values: dict
+    data: dict
+    check: "Check | Checks"
+    wall_s: float = 0.0
+    source: str = ""
+
+    def __getattr__(self, name):
+        values = object.__getattribute__(self, "values")
+        if name in values:
+            return values[name]
+        raise AttributeError(f"result has no value '{name}'; values: {', '.join(values)}")
+
+
+def experiment(fn):
+    """Decorate ``fn(params, *, key) -> Result``: records its wall time and ``module:qualname``."""
+    import functools
+    import time
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        start = time.perf_counter()
+        result = fn(*args, **kwargs)
+        return dataclasses.replace(
+            result, wall_s=time.perf_counter() - start, source=f"{fn.__module__}:{fn.__qualname__}"
+        )
+
+    return wrapper

@@ -1,0 +1,275 @@
+"""Parameter sets: ``notebooks/params/<set>.yaml``, one section per chapter, validated.
+
+Each chapter's schema is the frozen dataclass ``Params`` of ``mftransformer.experiments.<chapter>``:
+a ``seed`` and one sub-dataclass per experiment, every field declared with :func:`param` (type,
+range, one-line doc). Nothing else states a default, so nothing drifts.
+
+``load(chapter, params_set, overrides)`` rejects unknown keys (with a "did you mean"), missing
+keys, wrong types (no silent ``"64"`` → ``64``) and out-of-range values, before any computation.
+
+>>> cfg = load("forward", "ci")                       # doctest: +SKIP
+>>> cfg.depth.Ls, cfg.key("depth"), cfg.hash()[:8]    # doctest: +SKIP
+"""
+
+import dataclasses
+import hashlib
+import importlib
+import json
+import re
+import typing
+import zlib
+from pathlib import Path
+
+import yaml
+
+from .errors import ParameterError, suggest
+
+__all__ = ["param", "load", "Config", "CHAPTERS", "params_dir", "available_sets", "describe"]
+
+#: chapter name -> notebook stem
+CHAPTERS = {
+    "forward": "01-forward",
+    "adjoint": "02-adjoint",
+    "gradflow": "03-gradient-flow",
+    "ntk": "04-ntk",
+    "convergence": "05-convergence",
+}
+
+
+def param(doc: str, *, ge=None, gt=None, le=None, lt=None, choices=None):
+    """Declare a parameter field: its one-line ``doc`` and its allowed range (bounds apply to
+    every element of a tuple)."""
+    meta = {"doc": doc, "ge": ge, "gt": gt, "le": le, "lt": lt, "choices": choices}
+    return dataclasses.field(metadata=meta)
+
+
+class Config:
+    """A validated parameter set for one chapter.
+
+    Attributes: ``chapter``, ``params_set``, ``overrides``, ``values`` (the chapter's ``Params``),
+    and each experiment's sub-section as an attribute (``cfg.depth``).
+    """
+
+    def __init__(self, chapter: str, params_set: str, overrides: dict, values):
+        self.chapter, self.params_set, self.overrides, self.values = (
+            chapter, params_set, overrides, values,
+        )
+
+    def __getattr__(self, name):
+        if name.startswith("__"):
+            raise AttributeError(name)
+        try:
+            return getattr(self.values, name)
+        except AttributeError:
+            fields = [f.name for f in dataclasses.fields(self.values)]
+            raise AttributeError(
+                f"params '{self.params_set}' [{self.chapter}] has no section '{name}'."
+                f"{suggest(name, fields)} Sections: {', '.join(fields)}."
+            ) from None
+
+    @property
+    def seed(self) -> int:
+        return self.values.seed
+
+    def as_dict(self) -> dict:
+        """The resolved parameters as plain JSON-able data."""
+        return _jsonable(dataclasses.asdict(self.values))
+
+    def hash(self) -> str:
+        """SHA-256 of the canonical JSON of (chapter, resolved parameters)."""
+        blob = json.dumps({"chapter": self.chapter, "params": self.as_dict()}, sort_keys=True)
+        return hashlib.sha256(blob.encode()).hexdigest()
+
+    def key(self, tag: str):
+        """The experiment's root key: ``fold_in(key(seed), crc32(tag))``, independent of order."""
+        import jax
+
+        return jax.random.fold_in(jax.random.key(self.seed), zlib.crc32(tag.encode()))
+
+    def __repr__(self):
+        return f"Config({self.chapter!r}, {self.params_set!r}, hash={self.hash()[:12]})"
+
+
+def params_dir() -> Path:
+    """``notebooks/params`` of the checkout (searched upwards from the working directory)."""
+    for base in [Path.cwd(), *Path.cwd().parents]:
+        candidate = base / "notebooks" / "params"
+        if candidate.is_dir():
+            return candidate
+    here = Path(__file__).resolve()
+    for base in here.parents:
+        candidate = base / "notebooks" / "params"
+        if candidate.is_dir():
+            return candidate
+    raise ParameterError(
+        "params: no notebooks/params folder found above the working directory; run from the "
+        "repository (or a folder inside it)."
+    )
+
+
+def available_sets() -> list[str]:
+    return sorted(p.stem for p in params_dir().glob("*.yaml"))
+
+
+def load(chapter: str, params_set: str = "ci", overrides: dict | None = None) -> Config:
+    """Load, merge and validate one chapter's parameters.
+
+    Args:
+        chapter: one of :data:`CHAPTERS` (``"forward"``, ...).
+        params_set: the name of a file ``notebooks/params/<name>.yaml`` (``"ci"``, ``"full"``).
+        overrides: nested dict merged over the section (``{"depth": {"Ls": [4, 8]}}``) or dotted
+            keys (``{"depth.Ls": [4, 8]}``).
+
+    Raises:
+        ParameterError: unknown chapter, set or key; missing key; wrong type; out of range.
+    """
+    if chapter not in CHAPTERS:
+        raise ParameterError(
+            f"params: chapter = {chapter!r}; allowed {list(CHAPTERS)}.{suggest(chapter, CHAPTERS)}"
+        )
+    sets = available_sets()
+    if params_set not in sets:
+        raise ParameterError(
+            f"params: params_set = {params_set!r}; allowed {sets}.{suggest(params_set, sets)}"
+        )
+    with open(params_dir() / f"{params_set}.yaml") as fh:
+        document = yaml.load(fh, Loader=_Loader) or {}
+    if chapter not in document:
+        raise ParameterError(f"params '{params_set}': no section '{chapter}' in {params_set}.yaml.")
+    raw = _merge(document[chapter], _nest(overrides or {}))
+    label = f"params '{params_set}'" + (" + overrides" if overrides else "")
+    schema = importlib.import_module(f"mftransformer.experiments.{chapter}").Params
+    values = _build(schema, raw, label, [chapter])
+    return Config(chapter, params_set, dict(overrides or {}), values)
+
+
+def describe(chapter: str) -> list[tuple[str, str, str, str]]:
+    """Rows ``(key, type, range, doc)`` of a chapter's schema (for the Reproduce page)."""
+    schema = importlib.import_module(f"mftransformer.experiments.{chapter}").Params
+    return list(_describe(schema, ""))
+
+
+# ---------------------------------------------------------------- private
+class _Loader(yaml.SafeLoader):
+    """SafeLoader that reads ``1e-3`` as a float (PyYAML's YAML 1.1 reads it as a string)."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)$|^[-+]?\d+\.\d*$|^[-+]?\.\d+$"),
+    list("-+0123456789."),
+)
+
+
+def _nest(overrides: dict) -> dict:
+    out: dict = {}
+    for key, value in overrides.items():
+        parts = str(key).split(".")
+        node = out
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        if isinstance(value, dict) and isinstance(node.get(parts[-1]), dict):
+            node[parts[-1]] = _merge(node[parts[-1]], value)
+        else:
+            node[parts[-1]] = value
+    return out
+
+
+def _merge(base, extra):
+    if not isinstance(base, dict) or not isinstance(extra, dict):
+        return extra
+    out = dict(base)
+    for key, value in extra.items():
+        out[key] = _merge(base[key], value) if key in base else value
+    return out
+
+
+def _build(schema, raw, label, path):
+    where = f"{label} [{'.'.join(path)}]"
+    if not isinstance(raw, dict):
+        raise ParameterError(f"{where}: expected a mapping of keys, got {type(raw).__name__}.")
+    fields = {f.name: f for f in dataclasses.fields(schema)}
+    hints = typing.get_type_hints(schema)
+    for key in raw:
+        if key not in fields:
+            raise ParameterError(
+                f"{where}: unknown key '{key}'.{suggest(key, fields)} "
+                f"Valid keys: {', '.join(fields)}."
+            )
+    kwargs = {}
+    for name, field in fields.items():
+        if name not in raw:
+            raise ParameterError(f"{where}: missing key '{name}' ({field.metadata.get('doc', '')}).")
+        tp = hints[name]
+        if dataclasses.is_dataclass(tp):
+            kwargs[name] = _build(tp, raw[name], label, [*path, name])
+        else:
+            kwargs[name] = _coerce(raw[name], tp, field.metadata, f"{where}: {name}")
+    return schema(**kwargs)
+
+
+def _type_name(tp) -> str:
+    if typing.get_origin(tp) is tuple:
+        return f"list of {typing.get_args(tp)[0].__name__}"
+    return tp.__name__
+
+
+def _coerce(value, tp, meta, where):
+    if typing.get_origin(tp) is tuple:
+        (elem,) = {a for a in typing.get_args(tp) if a is not Ellipsis}
+        if not isinstance(value, list | tuple) or not value:
+            raise ParameterError(f"{where} = {value!r}; allowed a non-empty {_type_name(tp)}.")
+        return tuple(_coerce(v, elem, meta, where) for v in value)
+    ok = (
+        (tp is bool and isinstance(value, bool))
+        or (tp is int and isinstance(value, int) and not isinstance(value, bool))
+        or (tp is float and isinstance(value, int | float) and not isinstance(value, bool))
+        or (tp is str and isinstance(value, str))
+    )
+    if not ok:
+        raise ParameterError(f"{where} = {value!r} ({type(value).__name__}); allowed {tp.__name__}.")
+    value = float(value) if tp is float else value
+    _check_range(value, meta, where, tp)
+    return value
+
+
+def _check_range(value, meta, where, tp):
+    checks = [("ge", lambda v, b: v >= b, ">="), ("gt", lambda v, b: v > b, ">"),
+              ("le", lambda v, b: v <= b, "<="), ("lt", lambda v, b: v < b, "<")]
+    if tp is float and value != value or value in (float("inf"), float("-inf")):
+        raise ParameterError(f"{where} = {value!r}; allowed a finite number.")
+    for key, ok, sign in checks:
+        bound = meta.get(key)
+        if bound is not None and not ok(value, bound):
+            raise ParameterError(f"{where} = {value!r}; allowed {tp.__name__} {sign} {bound} ({meta['doc']}).")
+    choices = meta.get("choices")
+    if choices is not None and value not in choices:
+        raise ParameterError(
+            f"{where} = {value!r}; allowed one of {list(choices)}.{suggest(value, choices)}"
+        )
+
+
+def _range_text(meta) -> str:
+    parts = [f"{s} {meta[k]}" for k, s in (("ge", ">="), ("gt", ">"), ("le", "<="), ("lt", "<"))
+             if meta.get(k) is not None]
+    if meta.get("choices") is not None:
+        parts.append("one of " + ", ".join(map(str, meta["choices"])))
+    return ", ".join(parts)
+
+
+def _describe(schema, prefix):
+    hints = typing.get_type_hints(schema)
+    for f in dataclasses.fields(schema):
+        tp = hints[f.name]
+        if dataclasses.is_dataclass(tp):
+            yield from _describe(tp, f"{prefix}{f.name}.")
+        else:
+            yield (prefix + f.name, _type_name(tp), _range_text(f.metadata), f.metadata.get("doc", ""))
+
+
+def _jsonable(obj):
+    if isinstance(obj, dict):
+        return {k: _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_jsonable(v) for v in obj]
+    return obj
