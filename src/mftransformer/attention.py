@@ -179,3 +179,114 @@ def _check_points(A, mu, z, where):
             f"{where}: heads have shape {tuple(A.shape)}, mu.x has shape {tuple(mu.x.shape)} and "
             f"z has shape {tuple(z.shape)}; allowed heads (M, d, d), mu.x (B, n, d), z (B, k, d)."
         )
+
+
+# ---------------------------------------------------------------- adjoint of the field (chapter 2)
+def _adjoint_kernel(A, V, x, loga, z, lam, local_only):
+    """Field, its vector-Jacobian products and the per-head parameter gradients, one context.
+
+    Shapes: A, V ``(M,d,d)``; keys x ``(n,d)``; points z ``(P,d)``; cotangents lam ``(P,d)``.
+    Returns ``Φ(z)`` ``(P,d)``, ``λ_z`` ``(P,d)`` (through the points), ``λ_x`` ``(n,d)`` (through
+    the keys; zero if ``local_only``), ``∇_A G`` and ``∇_V G`` ``(M,d,d)`` (MATH.md §3.3).
+    """
+    M = A.shape[0]
+    Az = jnp.einsum("mij,kj->mki", A, z)
+    w = jax.nn.softmax(jnp.einsum("mki,ni->mkn", Az, x) + loga, axis=-1)
+    m = jnp.einsum("mkn,ni->mki", w, x)
+    u = jnp.einsum("mji,kj->mki", V, lam)  # u_k = Vᵀ λ_k
+    s = jnp.einsum("ni,mki->mkn", x, u) - jnp.sum(m * u, axis=-1)[..., None]  # ⟨x_j − m_k, u_k⟩
+    ws = w * s
+    Cu = jnp.einsum("mkn,ni->mki", ws, x) - jnp.sum(ws, axis=-1)[..., None] * m  # C_k u_k
+    phi = jnp.einsum("mij,mkj->ki", V, m) / M
+    lam_z = jnp.einsum("mji,mkj->ki", A, Cu) / M  # local: Aᵀ C_k u_k
+    if local_only:
+        lam_x = jnp.zeros_like(x)
+    else:  # interaction: Σ_k w_kj (u_k + A z_k ⟨x_j − m_k, u_k⟩)
+        lam_x = (jnp.einsum("mkn,mki->ni", w, u) + jnp.einsum("mkn,mki->ni", ws, Az)) / M
+    gA = jnp.einsum("mki,kj->mij", Cu, z)
+    gV = jnp.einsum("ki,mkj->mij", lam, m)
+    return phi, lam_z, lam_x, gA, gV
+
+
+def field_vjp(
+    A: Float[Array, "M d d"],
+    V: Float[Array, "M d d"],
+    mu: EmpiricalMeasure,
+    z: Float[Array, "B k d"],
+    lam: Float[Array, "B k d"],
+    *,
+    local_only: bool = False,
+):
+    """Transpose of the field's derivative, ``(∂_z F)ᵀ λ`` and ``(∂_x F)ᵀ λ`` (MATH.md §3.3).
+
+    With ``w_{kj} = softmax_j(⟨A z_k, x_j⟩ + log a_j)``, ``m_k``, ``C_k`` the tilted mean and
+    covariance and ``u_k = Vᵀ λ_k``:
+
+    .. math::
+
+        [\\partial_z F^\\top\\lambda]_k = \\frac1M\\sum_m A^\\top C_k u_k \\quad\\text{(local)},\\qquad
+        [\\partial_x F^\\top\\lambda]_j = \\frac1M\\sum_m\\sum_k w_{kj}
+            \\big(u_k + A z_k\\langle x_j - m_k, u_k\\rangle\\big) \\quad\\text{(interaction)}.
+
+    When the keys are the first ``n`` points (the network's state), ``DΦᵀλ`` is the first term
+    plus the second added to those ``n`` rows. Model: eq. (adjoint).
+
+    Args:
+        A, V: one layer's heads ``(M, d, d)``.
+        mu: the keys ``μ = Σ_j a_j δ_{x_j}``.
+        z: points ``(B, k, d)`` where the field is evaluated.
+        lam: cotangents ``λ`` ``(B, k, d)``.
+        local_only: drop the interaction term (the frozen-context ablation; not a gradient).
+
+    Returns:
+        ``(lam_z (B, k, d), lam_x (B, n, d))``.
+
+    Raises:
+        ParameterError: inconsistent shapes.
+    """
+    _check_points(A, mu, z, "field_vjp")
+    if lam.shape != z.shape:
+        raise ParameterError(
+            f"field_vjp: lam has shape {tuple(lam.shape)}; allowed the shape of z {tuple(z.shape)}."
+        )
+    out = jax.vmap(_adjoint_kernel, (None, None, 0, 0, 0, 0, None))(
+        A, V, mu.x, mu.loga, z, lam, local_only
+    )
+    return out[1], out[2]
+
+
+def head_param_grad(
+    A: Float[Array, "M d d"],
+    V: Float[Array, "M d d"],
+    mu: EmpiricalMeasure,
+    z: Float[Array, "B k d"],
+    lam: Float[Array, "B k d"],
+):
+    """Per-head gradient of ``G(θ) = Σ_b Σ_k ⟨λ_k, Γ_θ(μ, z_k)⟩`` at each head (MATH.md §3.1d).
+
+    .. math::
+
+        \\nabla_V G = \\sum_k \\lambda_k\\, m_\\mu(Az_k)^\\top,\\qquad
+        \\nabla_A G = \\sum_k C_\\mu(Az_k)\\, V^\\top\\lambda_k\\, z_k^\\top .
+
+    With ``λ^{ℓ+1}`` and ``z^ℓ`` this is the COT gradient ``∇_θ δR/δν`` at layer ℓ's particles.
+
+    Returns:
+        ``(gA, gV)``, each ``(M, d, d)``, summed over the batch.
+
+    Raises:
+        ParameterError: inconsistent shapes.
+    """
+    _check_points(A, mu, z, "head_param_grad")
+    if lam.shape != z.shape:
+        raise ParameterError(
+            f"head_param_grad: lam has shape {tuple(lam.shape)}; allowed the shape of z "
+            f"{tuple(z.shape)}."
+        )
+    out = jax.vmap(_adjoint_kernel, (None, None, 0, 0, 0, 0, None))(
+        A, V, mu.x, mu.loga, z, lam, True
+    )
+    return out[3].sum(0), out[4].sum(0)
+
+
+__all__ += ["field_vjp", "head_param_grad"]
