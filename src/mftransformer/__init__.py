@@ -31,6 +31,8 @@ from .forward import (  # noqa: E402
     gaussian_recursion,
     support_bound,
 )
+from . import adjoint, params, tasks  # noqa: E402
+from .figures import save_figure  # noqa: E402
 from .measures import (  # noqa: E402
     EmpiricalMeasure,
     center,
@@ -44,6 +46,10 @@ from .measures import (  # noqa: E402
 __all__ = [
     "__version__",
     "configure",
+    "adjoint",
+    "params",
+    "tasks",
+    "save_figure",
     "CheckFailed",
     "ParameterError",
     "SolveFailed",
