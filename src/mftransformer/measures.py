@@ -142,7 +142,7 @@ def sample_box(key, B: int, n: int, low, high) -> EmpiricalMeasure:
     """n i.i.d. uniform samples of the box ``Π_j [low_j, high_j]`` per context."""
     low, high = jnp.atleast_1d(jnp.asarray(low, float)), jnp.atleast_1d(jnp.asarray(high, float))
     u = jax.random.uniform(key, (B, n, low.shape[-1]))
-    return EmpiricalMeasure(low + (high - low) * u, jnp.full((B, n), 1.0 / n))
+    return EmpiricalMeasure(low[None, None, :] + (high - low)[None, None, :] * u, jnp.full((B, n), 1.0 / n))
 
 
 def sample_mixture(key, B: int, n: int, weights, means, covs) -> EmpiricalMeasure:

@@ -1,0 +1,160 @@
+"""The pipeline's contracts: parameter files vs schemas, notebook parameter cells, the dependency
+rule of the package, the documented public API, no recompilation, and the CLI's bad-input path."""
+
+import ast
+import dataclasses
+import inspect
+import subprocess
+import sys
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import jupytext
+import pytest
+
+import mftransformer as mft
+from mftransformer import pipeline
+from mftransformer.errors import ParameterError
+from mftransformer.params import CHAPTERS, available_sets, load
+
+ROOT = Path(__file__).resolve().parents[2]
+SRC = ROOT / "src" / "mftransformer"
+CORE = ["_typing", "errors", "measures", "attention", "forward", "adjoint", "gradflow", "ntk",
+        "tasks", "families"]
+FORBIDDEN_IN_CORE = {"matplotlib", "yaml", "papermill", "jupytext", "tqdm"}
+FORBIDDEN_LOCAL = {"params", "figures", "cache", "pipeline", "experiments", "gallery"}
+
+
+@pytest.mark.parametrize("params_set", ["ci", "full"])
+@pytest.mark.parametrize("chapter", list(CHAPTERS))
+def test_every_parameter_set_validates(chapter, params_set, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    cfg = load(chapter, params_set)
+    assert cfg.chapter == chapter and len(cfg.hash()) == 64
+
+
+def test_parameter_sets_are_ci_and_full(monkeypatch):
+    monkeypatch.chdir(ROOT)
+    assert {"ci", "full"} <= set(available_sets())
+
+
+@pytest.mark.parametrize("stem", list(CHAPTERS.values()))
+def test_notebook_parameters_cell_holds_exactly_the_set_and_overrides(stem):
+    source = ROOT / "notebooks" / f"{stem}.md"
+    if not source.exists():
+        pytest.fail(f"missing chapter source {source.relative_to(ROOT)}")
+    notebook = jupytext.read(source)
+    pipeline._check_parameters_cell(notebook, source.name)
+    first = notebook.cells[[c.cell_type for c in notebook.cells].index("code")].source
+    assert "mft.configure()" in first, "the first code cell must call mft.configure()"
+    assert notebook.metadata["kernelspec"]["name"] == "python3"
+
+
+def test_parameters_cell_with_another_name_is_refused():
+    nb = jupytext.reads("```{code-cell} ipython3\n:tags: [parameters]\nparams_set = 'ci'\n"
+                        "overrides = {}\nL = 4\n```\n", fmt="md:myst")
+    with pytest.raises(ParameterError, match=r"allowed exactly \['params_set', 'overrides'\]"):
+        pipeline._check_parameters_cell(nb, "x.md")
+
+
+def _imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text())
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names |= {a.name.split(".")[0] for a in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                names.add("." + (node.module or "").split(".")[0])
+            else:
+                names.add((node.module or "").split(".")[0])
+    return names
+
+
+@pytest.mark.parametrize("module", CORE)
+def test_numerical_core_imports_no_plotting_files_or_parameters(module):
+    path = SRC / f"{module}.py"
+    if not path.exists():
+        pytest.skip(f"{module}.py not present")
+    imports = _imports(path)
+    assert not imports & FORBIDDEN_IN_CORE, f"{module} imports {imports & FORBIDDEN_IN_CORE}"
+    local = {n[1:] for n in imports if n.startswith(".")}
+    assert not local & FORBIDDEN_LOCAL, f"{module} imports {local & FORBIDDEN_LOCAL}"
+
+
+def test_public_api_is_documented():
+    undocumented = []
+    for name in mft.__all__:
+        obj = getattr(mft, name)
+        if inspect.isfunction(obj) or inspect.isclass(obj):
+            if not (obj.__doc__ or "").strip():
+                undocumented.append(name)
+    assert not undocumented, f"public names without a docstring: {undocumented}"
+
+
+def test_import_creates_no_array_and_changes_no_setting():
+    code = ("import jax; before = jax.config.jax_enable_x64; import mftransformer; "
+            "assert jax.config.jax_enable_x64 == before; print('ok')")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert out.stdout.strip() == "ok", out.stderr
+
+
+def test_forward_does_not_recompile_for_new_data_of_equal_shape():
+    import importlib
+
+    fwd = importlib.import_module("mftransformer.forward")
+
+    traces = []
+    original = fwd._layer
+
+    def counting(*args, **kwargs):
+        traces.append(1)
+        return original(*args, **kwargs)
+
+    fwd._layer = counting
+    try:
+        fwd._forward_scan.clear_cache()
+        theta = mft.tasks.generic_init(3, 2, 2, key=jax.random.key(0))
+        for seed in (1, 2):
+            mu = mft.sample_gaussian(jax.random.key(seed), 2, 5, 2)
+            mft.forward(theta, mu, jnp.ones((2, 2)))
+    finally:
+        fwd._layer = original
+    assert len(traces) == 1, f"forward traced {len(traces)} times for two data sets of equal shape"
+
+
+def test_cli_rejects_a_misspelt_key_before_running_anything(tmp_path):
+    chapters = ROOT / "book" / "chapters"
+    before = sorted(p.name for p in chapters.glob("*")) if chapters.exists() else []
+    out = subprocess.run(
+        [sys.executable, "-m", "mftransformer", "run", "--chapter", "01", "--set", "forward.sed=3"],
+        capture_output=True, text=True, cwd=ROOT,
+    )
+    assert out.returncode == 2
+    assert "unknown key 'sed'" in out.stderr and "Did you mean 'seed'?" in out.stderr
+    after = sorted(p.name for p in chapters.glob("*")) if chapters.exists() else []
+    assert before == after
+
+
+def test_cli_rejects_an_unknown_chapter():
+    with pytest.raises(ParameterError, match=r"CH = '07'; allowed one of 01, 02"):
+        pipeline.resolve_chapters("07")
+
+
+def test_schemas_have_docs_and_no_defaults():
+    import importlib
+
+    for chapter in CHAPTERS:
+        schema = importlib.import_module(f"mftransformer.experiments.{chapter}").Params
+        stack = [schema]
+        while stack:
+            cls = stack.pop()
+            for f in dataclasses.fields(cls):
+                if dataclasses.is_dataclass(f.type) or (
+                    isinstance(f.type, type) and dataclasses.is_dataclass(f.type)
+                ):
+                    stack.append(f.type)
+                    continue
+                assert f.metadata.get("doc"), f"{cls.__name__}.{f.name} has no doc"
+                assert f.default is dataclasses.MISSING, f"{cls.__name__}.{f.name} has a default"
