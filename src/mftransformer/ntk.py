@@ -1,0 +1,462 @@
+"""The attention NTK on a data set, its silent-point closed form and mean-field limit, and the
+log-sum-exp independence test (MATH.md §5; model page, "NTK").
+
+For task C (outputs ``Y_i = W X^i_1(ξ^i_0)``, rows ``(i, a) ↦ i d_out + a``) the NTK of the
+depth-L, width-M network is
+
+.. math::
+
+    \\mathbf K = L M\\, J J^\\top,\\qquad J = \\partial Y / \\partial \\Theta,
+    \\qquad \\mathbf K = \\mathbf K^V + \\mathbf K^{QK}
+
+(the ``V`` and ``A`` parts of ``J J^T``). At the silent (mirrored) initialisation the flow is the
+identity and, with ``w_a = Wᵀ e_a`` and ``E`` the average over the ``LM`` heads,
+
+.. math::
+
+    \\mathbf K^V_{(ia),(jb)} = \\langle w_a, w_b\\rangle\\, \\mathbb E \\langle m_{\\mu_i}(A\\xi_i),
+    m_{\\mu_j}(A\\xi_j)\\rangle,\\qquad
+    \\mathbf K^{QK}_{(ia),(jb)} = \\langle \\xi_i, \\xi_j\\rangle\\,
+    \\mathbb E \\langle C_{\\mu_i}(A\\xi_i) V^\\top w_a, C_{\\mu_j}(A\\xi_j) V^\\top w_b\\rangle .
+
+``K`` is positive definite iff the LSEs of the (centred) contexts are linearly independent modulo
+affine functions; :func:`lse_independence` tests that criterion directly on the measures.
+"""
+
+import dataclasses
+import math
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ._typing import Array, Float
+from .attention import Heads, _tilted_stats
+from .errors import ParameterError, suggest
+from .families import Discrete, laws_of
+from .forward import forward
+from .measures import EmpiricalMeasure
+
+__all__ = [
+    "NTK",
+    "ntk_jacobian",
+    "ntk_silent",
+    "ntk_infinite_width",
+    "spectrum",
+    "spectral_ratio",
+    "rank_bound",
+    "LSEReport",
+    "lse_independence",
+    "DEPENDENT_BELOW",
+    "INDEPENDENT_ABOVE",
+    "MAX_BYTES",
+]
+
+#: ``σ_min/σ_max`` below this is an exact dependency: about 5·10³ float64 epsilons (2.2e-16), the
+#: round-off of a QR projection and an SVD of a K×N matrix of O(1) entries (measured ≤ 1e-15).
+DEPENDENT_BELOW = 1e-12
+#: ``σ_min/σ_max`` above this is independent; in between the test is ill-conditioned (inconclusive).
+INDEPENDENT_ABOVE = 1e-6
+#: default memory budget (bytes) of the NTK and LSE computations; estimated before allocating.
+MAX_BYTES = 4 * 2**30
+
+_AFFINE = ("affine", "constant")
+
+
+class NTK(eqx.Module):
+    """An NTK Gram matrix and its two blocks, each ``(N d_out, N d_out)``, rows ``(i, a) ↦ i d_out + a``.
+
+    Attributes:
+        K: the full kernel ``K^V + K^QK``.
+        K_V: the value block (derivatives in ``V``).
+        K_QK: the query-key block (derivatives in ``A = KᵀQ/√k``).
+    """
+
+    K: Float[Array, "Nd Nd"]
+    K_V: Float[Array, "Nd Nd"]
+    K_QK: Float[Array, "Nd Nd"]
+
+
+# ---------------------------------------------------------------- the network's NTK
+def ntk_jacobian(theta: Heads, mu: EmpiricalMeasure, xi, W, *, max_bytes: int = MAX_BYTES) -> NTK:
+    """``K = L M J Jᵀ`` of the Euler network from JAX derivatives, at any ``θ``.
+
+    .. math::
+
+        \\mathbf K_{\\cdot, r} = L M\\, J\\,(J^\\top e_r)
+
+    Each column is a reverse-mode product ``Jᵀ e_r`` (one gradient, ``jax.vjp``) pushed forward
+    by ``jax.jvp``, in chunks of columns sized to ``max_bytes``: the full Jacobian
+    ``(N d_out) × (2 L M d²)`` is never held.
+
+    Args:
+        theta: heads ``(L, M, d, d)``.
+        mu: contexts, ``B = N`` of them.
+        xi: queries ``ξ_0`` ``(N, d)``.
+        W: readout ``(d_out, d)``.
+        max_bytes: memory budget; the estimate is checked before anything is allocated.
+
+    Returns:
+        :class:`NTK`.
+
+    Raises:
+        ParameterError: inconsistent shapes, or a budget too small even for one column.
+    """
+    xi, W = _check_inputs(theta, mu.B, mu.d, xi, W, "ntk_jacobian")
+    N, d_out = mu.B, W.shape[0]
+    P = 2 * theta.A.size
+    per_column = 8 * (4 * P + 6 * N * theta.M * (mu.n + 1) * (mu.n + mu.d))
+    fixed = 8 * (3 * (N * d_out) ** 2 + P + theta.L * N * (mu.n + 1) * mu.d)
+    chunk = min(N * d_out, (max_bytes - fixed) // per_column)
+    if chunk < 1:
+        raise ParameterError(
+            f"ntk_jacobian: estimated memory {(fixed + per_column) / 2**30:.2f} GiB for "
+            f"N = {N}, n = {mu.n}, L = {theta.L}, M = {theta.M}; allowed max_bytes = "
+            f"{max_bytes / 2**30:.2f} GiB. Reduce N, n or M, or raise max_bytes."
+        )
+    cols_V, cols_A = [], []
+    for start in range(0, N * d_out, chunk):
+        rows = jnp.arange(start, min(start + chunk, N * d_out))
+        kv, ka = _jacobian_columns(theta, mu, xi, W, rows)
+        cols_V.append(kv)
+        cols_A.append(ka)
+    scale = theta.L * theta.M
+    K_V = scale * jnp.concatenate(cols_V, axis=1)
+    K_QK = scale * jnp.concatenate(cols_A, axis=1)
+    return NTK(K_V + K_QK, K_V, K_QK)
+
+
+def ntk_silent(theta: Heads, mu, xi, W, *, max_bytes: int = MAX_BYTES) -> NTK:
+    """The NTK at the silent point in closed form (MATH.md §5.1), chunked over heads.
+
+    .. math::
+
+        \\mathbf K^V_{(ia),(jb)} = \\langle w_a, w_b\\rangle \\frac1{LM}\\sum_h
+        \\langle m_{\\mu_i}(A_h\\xi_i), m_{\\mu_j}(A_h\\xi_j)\\rangle,\\qquad
+        \\mathbf K^{QK}_{(ia),(jb)} = \\langle\\xi_i,\\xi_j\\rangle \\frac1{LM}\\sum_h
+        \\langle C_{\\mu_i} V_h^\\top w_a, C_{\\mu_j} V_h^\\top w_b\\rangle
+
+    Args:
+        theta: silent heads (``A[:, M/2+m] = A[:, m]``, ``V[:, M/2+m] = −V[:, m]``).
+        mu: an :class:`EmpiricalMeasure` of N contexts, or a list of N laws (Gaussian, box,
+            mixture: then ``m = ∇LSE`` and ``C = ∇²LSE`` come from autodiff of the closed form,
+            i.e. the infinite-token model).
+        xi: queries ``(N, d)``; W: readout ``(d_out, d)``.
+
+    Raises:
+        ParameterError: heads that are not silent, inconsistent shapes, or a memory estimate above
+            ``max_bytes``.
+    """
+    laws = None if isinstance(mu, EmpiricalMeasure) else laws_of(mu, "ntk_silent")
+    N, d = (mu.B, mu.d) if laws is None else (len(laws), laws[0].d)
+    xi, W = _check_inputs(theta, N, d, xi, W, "ntk_silent")
+    A = np.asarray(theta.A)
+    V = np.asarray(theta.V)
+    half = theta.M // 2
+    if theta.M % 2 or not (np.array_equal(A[:, :half], A[:, half:]) and np.array_equal(V[:, :half], -V[:, half:])):
+        raise ParameterError(
+            "ntk_silent: theta is not at the silent point (allowed: even M with A[:, M/2+m] = "
+            "A[:, m] and V[:, M/2+m] = -V[:, m]); use ntk_jacobian at other points."
+        )
+    A = jnp.asarray(A.reshape(-1, d, d))
+    V = jnp.asarray(V.reshape(-1, d, d))
+    H = A.shape[0]
+    n = mu.n if laws is None else max(getattr(law, "x", jnp.zeros((1, d))).shape[0] for law in laws)
+    per_head = 8 * N * (n * (d + 2) + d * d * 3 + W.shape[0] * d)
+    chunk = min(H, (max_bytes - 8 * 3 * (N * W.shape[0]) ** 2) // per_head)
+    if chunk < 1:
+        raise ParameterError(
+            f"ntk_silent: estimated memory {per_head / 2**30:.2f} GiB per head for N = {N}, "
+            f"n = {n}; allowed max_bytes = {max_bytes / 2**30:.2f} GiB. Reduce N or n."
+        )
+    G_V = jnp.zeros((N, N))
+    G_QK = jnp.zeros((N, W.shape[0], N, W.shape[0]))
+    for start in range(0, H, chunk):
+        Ah, Vh = A[start : start + chunk], V[start : start + chunk]
+        m, C = _stats(laws, mu, Ah, xi)
+        gv, gq = _silent_gram(m, C, Vh, W)
+        G_V, G_QK = G_V + gv, G_QK + gq
+    WWt = W @ W.T
+    K_V = jnp.kron(G_V, WWt) / H
+    K_QK = (G_QK * (xi @ xi.T)[:, None, :, None]).reshape(N * W.shape[0], -1) / H
+    return NTK(K_V + K_QK, K_V, K_QK)
+
+
+def ntk_infinite_width(mu, xi0, W, *, sigma_A: float, sigma_V: float, nodes: int = 80,
+                       max_bytes: int = MAX_BYTES) -> NTK:
+    """The mean-field (``M → ∞``) NTK at the silent point for Gaussian heads (MATH.md §5.2).
+
+    .. math::
+
+        \\mathbf K^\\infty_{(ia),(jb)} = (WW^\\top)_{ab}\\, \\mathbb E_q\\Big[\\langle m_{\\mu_i}(q),
+        m_{\\mu_j}(q)\\rangle + |\\xi_0|^2 \\tfrac{\\sigma_V^2}{d}\\,
+        \\mathrm{tr}\\big(C_{\\mu_i}(q) C_{\\mu_j}(q)\\big)\\Big],\\quad
+        q \\sim \\mathcal N(0, \\tau^2 I_d),\\ \\tau^2 = \\sigma_A^2|\\xi_0|^2/d,
+
+    by a tensor Gauss–Hermite rule with ``nodes^d`` points (heads i.i.d. ``A ~ N(0, σ_A²/d)``,
+    ``V ~ N(0, σ_V²/d)`` entries, as :func:`~mftransformer.tasks.silent_init`).
+
+    Args:
+        mu: N contexts (EmpiricalMeasure or laws); xi0: the common query ``(d,)``; W ``(d_out, d)``.
+
+    Raises:
+        ParameterError: a rule of more than ``max_bytes`` (``nodes^d`` grows fast: use ``d ≤ 3``).
+    """
+    laws = laws_of(mu, "ntk_infinite_width")
+    N, d = len(laws), laws[0].d
+    xi0 = jnp.asarray(xi0, float).reshape(-1)
+    W = jnp.atleast_2d(jnp.asarray(W, float))
+    if xi0.shape != (d,) or W.shape[1] != d:
+        raise ParameterError(
+            f"ntk_infinite_width: xi0 has shape {tuple(xi0.shape)} and W {tuple(W.shape)}; "
+            f"allowed xi0 ({d},) and W (d_out, {d})."
+        )
+    n_max = max(law.x.shape[0] if isinstance(law, Discrete) else 1 for law in laws)
+    estimate = 8 * nodes**d * N * (n_max + 2 * d * d + d)
+    if estimate > max_bytes:
+        raise ParameterError(
+            f"ntk_infinite_width: nodes**d = {nodes}**{d} Gauss-Hermite points need "
+            f"{estimate / 2**30:.2f} GiB; allowed max_bytes = {max_bytes / 2**30:.2f} GiB. "
+            "Use fewer nodes or d <= 3."
+        )
+    x1, w1 = np.polynomial.hermite_e.hermegauss(nodes)
+    w1 = w1 / math.sqrt(2 * math.pi)
+    grid = np.stack(np.meshgrid(*([x1] * d), indexing="ij"), -1).reshape(-1, d)
+    weights = np.prod(np.stack(np.meshgrid(*([w1] * d), indexing="ij"), -1).reshape(-1, d), -1)
+    tau = sigma_A * float(jnp.linalg.norm(xi0)) / math.sqrt(d)
+    q = jnp.asarray(tau * grid)
+    m = jnp.stack([jax.vmap(jax.grad(law.lse))(q) for law in laws])  # (N, k, d)
+    C = jnp.stack([jax.vmap(jax.hessian(law.lse))(q) for law in laws])  # (N, k, d, d)
+    w = jnp.asarray(weights)
+    G_V = jnp.einsum("k,ikc,jkc->ij", w, m, m)
+    G_QK = float(xi0 @ xi0) * sigma_V**2 / d * jnp.einsum("k,ikab,jkba->ij", w, C, C)
+    WWt = W @ W.T
+    K_V, K_QK = jnp.kron(G_V, WWt), jnp.kron(G_QK, WWt)
+    return NTK(K_V + K_QK, K_V, K_QK)
+
+
+def spectrum(K) -> np.ndarray:
+    """Eigenvalues, ascending, of the symmetric part ``(K + Kᵀ)/2`` (``eigvalsh``)."""
+    K = np.asarray(K)
+    return np.linalg.eigvalsh(0.5 * (K + K.T))
+
+
+def spectral_ratio(K) -> float:
+    """``λ_min / λ_max`` of :func:`spectrum`, 0 for a zero kernel (MATH.md §8.8: scale-free)."""
+    lam = spectrum(K)
+    return float(lam[0] / lam[-1]) if lam[-1] > 0 else 0.0
+
+
+def rank_bound(N: int, d_out: int, P: int, d: int) -> int:
+    """``min(N d_out, P d (d_out + 1))``: a head pair adds ``d d_out`` value and ``d`` query-key
+    directions (mirrors share the first and negate the second), MATH.md §5.3."""
+    return min(N * d_out, P * d * (d_out + 1))
+
+
+# ---------------------------------------------------------------- the LSE test
+@dataclasses.dataclass(frozen=True)
+class LSEReport:
+    """Verdict of :func:`lse_independence`.
+
+    Attributes:
+        verdict: ``"independent"``, ``"dependent"`` or ``"ill-conditioned"``.
+        ratio: ``ρ = σ_min/σ_max`` (0 if ``σ_max`` itself is below the floor).
+        sigma: singular values, descending, of the normalised and projected LSE matrix.
+        null: the combination ``c`` of the last right singular vector (``c_i ∝ v_i/ν_i``),
+            normalised to unit length.
+        residuals: column norms after projection (≈ 0 for inputs whose LSE is affine).
+        nullity: ``#{σ < 10⁻¹² σ_max}``, the number of relations found.
+        modulo, centre: the options used; queries: the query points ``(K, d)``.
+        dependent_below, independent_above: the thresholds on ``ρ``.
+    """
+
+    verdict: str
+    ratio: float
+    sigma: np.ndarray
+    null: np.ndarray
+    residuals: np.ndarray
+    nullity: int
+    modulo: str
+    centre: bool
+    queries: np.ndarray
+    dependent_below: float = DEPENDENT_BELOW
+    independent_above: float = INDEPENDENT_ABOVE
+
+    @property
+    def holds(self) -> bool:
+        """True when the criterion (independence) holds with margin."""
+        return self.verdict == "independent"
+
+    @property
+    def margin(self) -> float:
+        """Decades between ``ρ`` and the threshold of the verdict (positive = clear verdict)."""
+        r = max(self.ratio, 1e-300)
+        if self.verdict == "dependent":
+            return math.log10(self.dependent_below / r)
+        return math.log10(r / self.independent_above)
+
+    def __str__(self):
+        return (
+            f"LSE functions {self.verdict} modulo {self.modulo}: sigma_min/sigma_max = "
+            f"{self.ratio:.2e} (independent above {self.independent_above:.0e}, dependent below "
+            f"{self.dependent_below:.0e}; margin {self.margin:+.1f} decades)"
+        )
+
+
+def lse_independence(measures, *, queries=None, K: int = 2000, scale: float | None = None,
+                     centre: bool = False, modulo: str = "affine", key=None,
+                     max_bytes: int = MAX_BYTES) -> LSEReport:
+    """Are the LSE functions of the inputs linearly independent modulo affine functions?
+
+    .. math::
+
+        F_{ki} = \\mathrm{LSE}_{\\mu_i}(q_k),\\qquad
+        \\rho = \\frac{\\sigma_{\\min}}{\\sigma_{\\max}}\\Big(\\big(I - \\Pi_{[1, q]}\\big)
+        F\\,\\mathrm{diag}(\\nu)^{-1}\\Big)
+
+    with ``ν_i`` the column norms and ``Π`` the orthogonal projection on the affine functions of
+    ``q`` (``modulo="affine"``) or on constants (``"constant"``, the same as plain independence
+    since ``LSE(0) = 0``). Verdict: dependent if ``ρ < 10⁻¹²`` or ``σ_max < 10⁻¹²`` (every column
+    affine), independent if ``ρ > 10⁻⁶``, else ill-conditioned. Queries: ``q_k ~ N(0, s² I)`` with
+    ``s = 3/R`` (``R`` the largest centred radius of the inputs, ``s = 3`` if ``R = 0``), unless
+    ``queries`` are given.
+
+    Args:
+        measures: the inputs: an :class:`EmpiricalMeasure` (B contexts), laws from
+            :mod:`mftransformer.families`, or a list of them (clouds may have different sizes).
+        queries: ``(K, d)`` query points (overrides ``K``, ``scale`` and ``key``).
+        K: number of random queries (default 2000); at least ``N + d + 1``.
+        scale: ``s``; default ``3/R``.
+        centre: centre each input first (does not change the affine verdict).
+        modulo: ``"affine"`` or ``"constant"``.
+        key: ``jax.random`` key for the queries (required unless ``queries`` is given).
+
+    Returns:
+        :class:`LSEReport` (``print`` it for the verdict, margin and thresholds).
+
+    Raises:
+        ParameterError: inputs of different dimensions, weights not summing to one, an unknown
+            ``modulo``, too few queries, no key, or a memory estimate above ``max_bytes``.
+
+    >>> from mftransformer.families import bernoulli, binomial
+    >>> lse_independence([bernoulli(0.3), binomial(2, 0.3)], key=jax.random.key(0)).verdict
+    'dependent'
+    """
+    laws = laws_of(measures, "lse_independence")
+    N, d = len(laws), laws[0].d
+    if modulo not in _AFFINE:
+        raise ParameterError(f"lse_independence: modulo = {modulo!r}; allowed {list(_AFFINE)}.{suggest(modulo, _AFFINE)}")
+    if centre:
+        laws = [law.centred() for law in laws]
+    n_removed = d + 1 if modulo == "affine" else 1
+    if queries is None:
+        if key is None:
+            raise ParameterError("lse_independence: key = None; allowed a jax.random key (or pass queries=).")
+        if scale is None:
+            R = max(law.centred().radius() for law in laws)
+            scale = 3.0 / R if R > 0 else 3.0
+        n_queries = K
+    else:
+        queries = jnp.asarray(queries, float)
+        if queries.ndim != 2 or queries.shape[1] != d:
+            raise ParameterError(f"lse_independence: queries have shape {tuple(queries.shape)}; allowed (K, {d}).")
+        n_queries = queries.shape[0]
+    if n_queries < N + n_removed:
+        raise ParameterError(
+            f"lse_independence: K = {n_queries} query points; allowed K >= N + {n_removed} = "
+            f"{N + n_removed} (N = {N} inputs plus the {n_removed} dimensions of the "
+            f"{modulo} functions removed); 10x that is advised."
+        )
+    atoms = sum(law.x.shape[0] if isinstance(law, Discrete) else 1 for law in laws)
+    estimate = 8 * n_queries * (2 * atoms + 3 * N + d + 2)
+    if estimate > max_bytes:
+        raise ParameterError(
+            f"lse_independence: estimated memory {estimate / 2**30:.2f} GiB for K = {n_queries} "
+            f"queries and {atoms} atoms; allowed max_bytes = {max_bytes / 2**30:.2f} GiB. "
+            "Use fewer queries or fewer atoms."
+        )
+    if queries is None:
+        queries = scale * jax.random.normal(key, (n_queries, d))
+    F = np.stack([law.lse_at(queries) for law in laws], axis=1)
+    basis = np.ones((n_queries, 1)) if modulo == "constant" else np.concatenate(
+        [np.ones((n_queries, 1)), np.asarray(queries)], axis=1)
+    return _report(F, basis, modulo, centre, np.asarray(queries))
+
+
+# ---------------------------------------------------------------- private
+def _check_inputs(theta, N, d, xi, W, where):
+    xi = jnp.asarray(xi, float)
+    W = jnp.atleast_2d(jnp.asarray(W, float))
+    if theta.d != d or xi.shape != (N, d) or W.ndim != 2 or W.shape[1] != d:
+        raise ParameterError(
+            f"{where}: heads have d = {theta.d}, xi has shape {tuple(xi.shape)} and W has shape "
+            f"{tuple(W.shape)} for N = {N} inputs in d = {d}; allowed heads (L, M, {d}, {d}), "
+            f"xi ({N}, {d}), W (d_out, {d})."
+        )
+    return xi, W
+
+
+@eqx.filter_jit
+def _jacobian_columns(theta, mu, xi, W, rows):
+    def outputs(th):
+        return (forward(th, mu, xi, throw=False).queries[:, 0] @ W.T).reshape(-1)
+
+    y, pullback = jax.vjp(outputs, theta)
+    cot = jax.nn.one_hot(rows, y.shape[0], dtype=y.dtype)
+    (g,) = jax.vmap(pullback)(cot)
+
+    def push(gA, gV):
+        return jax.jvp(outputs, (theta,), (Heads(gA, gV),))[1]
+
+    zero = jnp.zeros_like(g.A)
+    k_V = jax.vmap(push)(zero, g.V)
+    k_A = jax.vmap(push)(g.A, zero)
+    return k_V.T, k_A.T
+
+
+@jax.jit
+def _silent_gram(m, C, V, W):
+    """Per-chunk sums over heads: ``Σ_h ⟨m_hi, m_hj⟩`` and ``Σ_h ⟨C_hi Vᵀ w_a, C_hj Vᵀ w_b⟩``."""
+    u = jnp.einsum("ihcd,hed,ae->ihac", C, V, W)  # C_{hi} V_h^T w_a
+    return jnp.einsum("ihc,jhc->ij", m, m), jnp.einsum("ihac,jhbc->iajb", u, u)
+
+
+def _stats(laws, mu, A, xi):
+    """Tilted means ``(N, H, d)`` and covariances ``(N, H, d, d)`` at ``q = A_h ξ_i``."""
+    if laws is None:
+        _, m, C = _batched_stats(A, xi, mu.x, mu.loga)
+        return m, C
+    ms, Cs = [], []
+    for law, x in zip(laws, xi):
+        q = jnp.einsum("hcd,d->hc", A, x)
+        ms.append(jax.vmap(jax.grad(law.lse))(q))
+        Cs.append(jax.vmap(jax.hessian(law.lse))(q))
+    return jnp.stack(ms), jnp.stack(Cs)
+
+
+@jax.jit
+def _batched_stats(A, xi, x, loga):
+    w, m, C = jax.vmap(_tilted_stats, (None, 0, 0, 0))(A, xi[:, None, :], x, loga)
+    return w, m[:, :, 0], C[:, :, 0]
+
+
+def _report(F, basis, modulo, centre, queries):
+    nu = np.linalg.norm(F, axis=0)
+    nu = np.where(nu > 0, nu, 1.0)
+    Fn = F / nu
+    Q, _ = np.linalg.qr(basis)
+    R = Fn - Q @ (Q.T @ Fn)
+    _, sigma, vt = np.linalg.svd(R, full_matrices=False)
+    floor = DEPENDENT_BELOW
+    if sigma[0] < floor:
+        ratio = 0.0
+    else:
+        ratio = float(sigma[-1] / sigma[0])
+    verdict = ("dependent" if ratio < DEPENDENT_BELOW else
+               "independent" if ratio > INDEPENDENT_ABOVE else "ill-conditioned")
+    c = vt[-1] / nu
+    c = c / np.linalg.norm(c)
+    nullity = sigma.size if sigma[0] < floor else int(np.sum(sigma < floor * sigma[0]))
+    return LSEReport(verdict, ratio, sigma, c, np.linalg.norm(R, axis=0), nullity, modulo, centre,
+                     queries)
