@@ -16,6 +16,7 @@ import os
 import platform
 import re
 import subprocess
+import sys
 import zipfile
 from importlib import metadata
 from pathlib import Path
@@ -26,7 +27,7 @@ from matplotlib.figure import Figure
 
 from .errors import ParameterError
 
-__all__ = ["COLORS", "new_figure", "save_figure", "figure_dir", "FIGURE_ID", "STYLE"]
+__all__ = ["COLORS", "new_figure", "save_figure", "figure_dir", "FIGURE_ID", "STYLE", "EXTENSIONS"]
 
 #: Okabe–Ito colour-blind-safe palette.
 COLORS = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442", "#000000"]
@@ -54,18 +55,33 @@ STYLE = {
     "svg.hashsalt": "mftransformer",
 }
 
-#: A figure id: ``ch<k>-<slug>``, lower-case words joined by hyphens.
+#: A figure id: ``ch<k>-<slug>``, lower-case words joined by hyphens (a portable file name).
 FIGURE_ID = re.compile(r"^ch[1-9]-[a-z0-9]+(?:-[a-z0-9]+)*$")
+_MAX_ID = 64
+
+#: The files written for one figure, in the order the gallery lists them.
+EXTENSIONS = ("pdf", "svg", "png", "npz", "json")
 
 _WIDTHS = {"column": 3.4, "page": 7.0}
-_SAVED: dict[str, str] = {}
+#: fig_id -> what made it in this process: (plot function, experiment, {params hash: data hash}).
+_SAVED: dict[str, tuple] = {}
 
 
 def new_figure(ncols: int = 1, nrows: int = 1, *, width: str = "column", height: float = 2.6, **kw):
-    """A new ``Figure`` and its axes in the house style; ``width`` is ``"column"`` or ``"page"``."""
+    """A new ``Figure`` and its axes in the house style; ``width`` is ``"column"`` or ``"page"``.
+
+    The figure remembers the function that called ``new_figure`` (the plot function), which
+    ``save_figure`` records and uses to refuse two different figures under one id.
+
+    Raises:
+        ParameterError: ``width`` not one of ``"column"``, ``"page"``.
+    """
+    if width not in _WIDTHS:
+        raise ParameterError(f"new_figure: width = {width!r}; allowed one of {list(_WIDTHS)}.")
     with matplotlib.rc_context(STYLE):
         fig = Figure(figsize=(_WIDTHS[width], height), layout="constrained")
         axes = fig.subplots(nrows, ncols, squeeze=True, **kw)
+    fig._mft_plotted_by = _caller()
     return fig, axes
 
 
@@ -83,76 +99,157 @@ def figure_dir() -> Path:
     return cwd / "figures"
 
 
-def save_figure(fig: Figure, fig_id: str, *, data=None, params=None, result=None, checks=None,
+def save_figure(fig, fig_id, *, data=None, params=None, result=None, checks=None,
                 source: str | None = None, wall_s: float | None = None) -> dict:
-    """Save ``fig`` as ``<fig_id>.{pdf,svg,png}`` with its data (``.npz``) and provenance (``.json``).
+    """Save ``fig`` as ``<fig_id>.{pdf,svg,png}``, its data (``.npz``) and provenance (``.json``).
+
+    Everything is checked before anything is written: a bad id or missing data leaves no file.
+    The same inputs give the same bytes in every file (the ``run`` block of the JSON, wall time
+    and device, aside), so a figure can be cited by its id and checked by rebuilding it.
 
     Args:
-        fig: the figure.
-        fig_id: ``ch<k>-<slug>``; ``k`` must be the chapter's number when ``params`` is given.
-        data: dict of arrays as plotted (required, here or through ``result.data``).
+        fig: the figure (a ``matplotlib.figure.Figure``, best made by :func:`new_figure`).
+        fig_id: ``ch<k>-<slug>`` (at most 64 characters); ``k`` must be the chapter's number when
+            ``params`` is given. It is the file stem, the MyST figure name and the gallery entry.
+        data: dict ``{name: array}`` of the arrays as plotted (required, here or through
+            ``result.data``); names are Python identifiers, arrays numeric or boolean.
         params: the chapter's :class:`~mftransformer.params.Config`.
         result: an experiment :class:`~mftransformer.experiments.Result`; supplies ``data``,
             ``checks``, ``source`` and ``wall_s`` unless given explicitly.
+        checks: a ``Check`` or ``Checks`` recorded in the provenance.
+        source: ``module:function`` that computed the data.
+        wall_s: seconds the computation took (recorded in the ``run`` block).
 
     Returns:
         the provenance record (as written to the JSON file).
 
     Raises:
-        ParameterError: invalid or clashing figure id, or no data.
+        ParameterError: ``fig`` not a Figure; invalid id, id of another chapter, or an id already
+            used in this session for a different figure; no data, or data that is not a dict of
+            numeric arrays with identifier names.
     """
     if result is not None:
         data = result.data if data is None else data
         checks = result.check if checks is None else checks
         source = result.source if source is None else source
         wall_s = result.wall_s if wall_s is None else wall_s
-    _check_id(fig_id, params, source)
-    if not data:
+    if not isinstance(fig, Figure):
         raise ParameterError(
-            f"save_figure: figure '{fig_id}' has no data; pass data={{name: array}} (the arrays as "
-            "plotted) or result=... so that readers can re-plot it."
+            f"save_figure: fig = {type(fig).__name__}; allowed a matplotlib.figure.Figure "
+            "(from mft.figures.new_figure or a plot_<what>(result) function)."
         )
-    arrays = {str(k): np.asarray(v) for k, v in sorted(data.items())}
+    _check_id(fig_id, params)
+    arrays = _check_data(fig_id, data)
     npz = _npz_bytes(arrays)
-    record = _provenance(fig_id, params, checks, source, npz, wall_s)
+    plotted_by = getattr(fig, "_mft_plotted_by", None)
+    record = _provenance(fig_id, params, checks, source, plotted_by, npz, wall_s)
+    made_by = (plotted_by, source, record["params_hash"], record["data_sha256"])
+    _check_unique(fig_id, made_by)
     out = figure_dir()
     out.mkdir(parents=True, exist_ok=True)
     with matplotlib.rc_context(STYLE):
         blobs = {
-            "pdf": _render(fig, "pdf", metadata={"CreationDate": None, "ModDate": None, "Creator": None, "Producer": None}),
+            "pdf": _render(fig, "pdf", metadata={"CreationDate": None, "ModDate": None,
+                                                 "Creator": None, "Producer": None}),
             "svg": _render(fig, "svg", metadata={"Date": None, "Creator": None}),
             "png": _render(fig, "png", metadata={"Software": None}),
         }
     blobs["npz"] = npz
     blobs["json"] = (json.dumps(record, indent=2, sort_keys=True) + "\n").encode()
-    for ext, blob in blobs.items():
-        _atomic_write(out / f"{fig_id}.{ext}", blob)
-    _SAVED[fig_id] = source or ""
+    for ext in EXTENSIONS:
+        _atomic_write(out / f"{fig_id}.{ext}", blobs[ext])
+    _remember(fig_id, made_by)
     return record
 
 
+def chapter_number(fig_id: str) -> int:
+    """The chapter number ``k`` of a figure id ``ch<k>-<slug>``."""
+    return int(fig_id[2:fig_id.index("-")])
+
+
 # ---------------------------------------------------------------- private
-def _check_id(fig_id, params, source):
-    if not isinstance(fig_id, str) or not FIGURE_ID.match(fig_id):
+def _check_id(fig_id, params):
+    if not isinstance(fig_id, str) or not FIGURE_ID.match(fig_id) or len(fig_id) > _MAX_ID:
         raise ParameterError(
-            f"save_figure: fig_id = {fig_id!r}; allowed 'ch<k>-<slug>' with lower-case letters, "
-            "digits and single hyphens (e.g. 'ch1-depth-rate'); it is the file name and the label."
+            f"save_figure: fig_id = {fig_id!r}; allowed 'ch<k>-<slug>' of at most {_MAX_ID} "
+            "characters: k in 1..9, then lower-case letters and digits in words joined by single "
+            "hyphens (e.g. 'ch1-depth-rate'); it is the file name and the figure's label."
         )
     if params is not None:
         from .params import CHAPTERS
 
         number = list(CHAPTERS).index(params.chapter) + 1
-        if not fig_id.startswith(f"ch{number}-"):
+        if chapter_number(fig_id) != number:
             raise ParameterError(
                 f"save_figure: fig_id = {fig_id!r} in chapter '{params.chapter}'; allowed ids "
                 f"starting with 'ch{number}-'."
             )
-    previous = _SAVED.get(fig_id)
-    if previous is not None and source and previous and previous != source:
+
+
+def _check_data(fig_id, data) -> dict:
+    if not data:
         raise ParameterError(
-            f"save_figure: fig_id = {fig_id!r} was already saved from {previous}; figure ids must "
-            f"be unique (this one comes from {source})."
+            f"save_figure: figure '{fig_id}' has no data; pass data={{name: array}} (the arrays as "
+            "plotted) or result=... so that readers can re-plot it."
         )
+    if not isinstance(data, dict):
+        raise ParameterError(
+            f"save_figure: figure '{fig_id}': data = {type(data).__name__}; allowed a dict "
+            "{name: array} of the arrays as plotted."
+        )
+    arrays = {}
+    for name, value in sorted(data.items(), key=lambda kv: str(kv[0])):
+        arr = np.asarray(value)
+        if not (isinstance(name, str) and name.isidentifier()):
+            raise ParameterError(
+                f"save_figure: figure '{fig_id}': data key {name!r}; allowed a Python identifier "
+                "(it names an array in the .npz file)."
+            )
+        if arr.dtype.kind not in "biufc":
+            raise ParameterError(
+                f"save_figure: figure '{fig_id}': data[{name!r}] has dtype {arr.dtype}; allowed "
+                "numeric or boolean arrays (convert objects and strings to numbers or drop them)."
+            )
+        arrays[name] = arr
+    return arrays
+
+
+def _check_unique(fig_id, made_by):
+    previous = _SAVED.get(fig_id)
+    if previous is None:
+        return
+    (plot0, source0, data_by_params), (plot1, source1, params_hash, data1) = previous, made_by
+    data0 = data_by_params.get(params_hash)
+    differs = [
+        f"plotted by {plot0} and {plot1}" if plot0 and plot1 and plot0 != plot1 else None,
+        f"computed by {source0} and {source1}" if source0 and source1 and source0 != source1
+        else None,
+        "same parameters but different data" if data0 is not None and data0 != data1 else None,
+    ]
+    differs = [d for d in differs if d]
+    if differs:
+        raise ParameterError(
+            f"save_figure: fig_id = {fig_id!r} is already used in this session by another figure "
+            f"({'; '.join(differs)}); allowed: one id per figure. Give this figure its own id "
+            "'ch<k>-<slug>'."
+        )
+
+
+def _remember(fig_id, made_by):
+    plotted_by, source, params_hash, data_sha = made_by
+    _, _, data_by_params = _SAVED.get(fig_id, (None, None, {}))
+    _SAVED[fig_id] = (plotted_by, source, {**data_by_params, params_hash: data_sha})
+
+
+def _caller() -> str:
+    """``module:qualname`` of the first caller outside this module and type-checking wrappers."""
+    frame = sys._getframe(1)
+    while frame is not None:
+        module = frame.f_globals.get("__name__") or "?"
+        if module != __name__ and not module.startswith(("jaxtyping", "beartype", "typeguard")):
+            return f"{module}:{frame.f_code.co_qualname}"
+        frame = frame.f_back
+    return "?"
 
 
 def _render(fig, fmt, metadata):
@@ -181,12 +278,17 @@ def _atomic_write(path: Path, blob: bytes):
 
 
 def _git(*args):
-    try:
-        root = Path(__file__).resolve().parents[2]
-        out = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, timeout=10)
-        return out.stdout.strip() if out.returncode == 0 else None
-    except (OSError, subprocess.SubprocessError):
-        return None
+    """``git <args>`` in the package's checkout, else in the working directory's (a
+    non-editable install); ``None`` outside any checkout."""
+    for root in (Path(__file__).resolve().parents[2], Path.cwd()):
+        try:
+            out = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True,
+                                 timeout=10)
+        except (OSError, subprocess.SubprocessError):
+            continue
+        if out.returncode == 0:
+            return out.stdout.strip()
+    return None
 
 
 def _versions() -> dict:
@@ -201,14 +303,22 @@ def _versions() -> dict:
     return out
 
 
-def _provenance(fig_id, params, checks, source, npz, wall_s):
+def _provenance(fig_id, params, checks, source, plotted_by, npz, wall_s):
     import jax
 
+    from .params import CHAPTERS
+
+    number = chapter_number(fig_id)
+    chapter = getattr(params, "chapter", None)
+    if chapter is None and number <= len(CHAPTERS):
+        chapter = list(CHAPTERS)[number - 1]
     commit = _git("rev-parse", "HEAD")
     status = _git("status", "--porcelain", "--untracked-files=no")
     record = {
         "figure_id": fig_id,
-        "chapter": getattr(params, "chapter", None),
+        "chapter": chapter,
+        "chapter_number": number,
+        "notebook": CHAPTERS.get(chapter),
         "params_set": getattr(params, "params_set", None),
         "params_hash": params.hash() if params is not None else None,
         "params": params.as_dict() if params is not None else None,
@@ -216,6 +326,7 @@ def _provenance(fig_id, params, checks, source, npz, wall_s):
         "seed": getattr(params, "seed", None),
         "checks": checks.as_dict() if checks is not None else None,
         "source": source,
+        "plotted_by": plotted_by,
         "git_commit": commit,
         "git_dirty": bool(status) if status is not None else None,
         "versions": _versions(),
