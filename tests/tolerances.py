@@ -14,3 +14,23 @@ ODE_VS_RK4_ATOL = 1e-10
 #: Monte Carlo: Gaussian closed form vs n sampled tokens, error ~ C n^{-1/2}; at n = 20000 the
 #: observed error is ~1e-2, so 5e-2 leaves room for the constant without hiding an O(1) bug.
 GAUSSIAN_VS_SAMPLES_ATOL = 5e-2
+
+# ---------------------------------------------------------------- chapter 2 (adjoint)
+#: exact discrete adjoint vs jax.grad: the same algebra in another order; float64 gives ~3e-16.
+ADJOINT_VS_AUTODIFF_RTOL = {"float64": 1e-12, "float32": 1e-5}
+#: central differences: error ∝ ε², so e(1e-3)/e(1e-4) ≈ 100; the band allows the ε⁴ term and
+#: round-off (floor ~1e-10 relative to ‖∇R‖‖D‖, MATH.md §3.3).
+FD_RATIO_BAND = (50.0, 200.0)
+#: FD error at ε = 1e-4 relative to ‖∇R‖‖D‖: ε² times a third derivative of order one.
+FD_ERROR_MAX = 1e-6
+#: the frozen-context ablation must be measurably wrong (MATH.md §3.3 measures 8–24 %).
+INTERACTION_MIN = 0.05
+#: continuous adjoint in depth: Euler order 1, Heun order 2 (least squares over >= 5 depths).
+CONTINUOUS_SLOPE_TOL = {"euler": 0.1, "heun": 0.15}
+#: the Euler network's exact gradient approaches the continuous one at order 1 (MATH.md §7).
+CONTINUOUS_VS_DISCRETE_SLOPE_MAX = -0.8
+#: compiled working memory of the continuous adjoint: flat in L up to XLA's bookkeeping.
+FLAT_MEMORY_RATIO = 1.3
+#: exact adjoint: bytes per layer over the token states it stores (alignment slack only).
+STATE_BYTES_SLACK = 1.05
+

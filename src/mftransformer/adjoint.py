@@ -152,7 +152,7 @@ class AdjointResult(eqx.Module):
 
 
 def discrete_adjoint(
-    theta: Heads,
+    theta: Heads | SmoothHeads,
     mu: EmpiricalMeasure,
     xi: Float[Array, "B d"] | None,
     targets: Targets,
@@ -178,7 +178,7 @@ def discrete_adjoint(
     Model: eq. (adjoint-discrete).
 
     Args:
-        theta: layer-wise heads ``(L, M, d, d)``.
+        theta: layer-wise heads ``(L, M, d, d)`` (SmoothHeads are refused with a hint).
         mu, xi, targets: as in :func:`risk`.
         scheme: ``"euler"`` or ``"heun"``.
         local_only: drop the interaction term of ``DΦᵀ`` (the frozen-context ablation; the

@@ -191,7 +191,7 @@ def _adjoint_kernel(A, V, x, loga, z, lam, local_only):
     """
     M = A.shape[0]
     Az = jnp.einsum("mij,kj->mki", A, z)
-    w = jax.nn.softmax(jnp.einsum("mki,ni->mkn", Az, x) + loga, axis=-1)
+    w = jax.nn.softmax(jnp.einsum("mki,ni->mkn", Az, x) + loga[None, None, :], axis=-1)
     m = jnp.einsum("mkn,ni->mki", w, x)
     u = jnp.einsum("mji,kj->mki", V, lam)  # u_k = Vᵀ λ_k
     s = jnp.einsum("ni,mki->mkn", x, u) - jnp.sum(m * u, axis=-1)[..., None]  # ⟨x_j − m_k, u_k⟩
