@@ -1,6 +1,7 @@
 """Token laws with closed-form log-sum-exps, and the fixed families of chapter 4 (MATH.md §5.4-5.5).
 
-A *law* is one context ``μ`` given exactly: a weighted point cloud (:class:`Discrete`), a Gaussian,
+A *law* is one context ``μ`` given exactly (its arrays may be NumPy or JAX; the builders here use
+NumPy, so that the LSE test and the closed-form NTK run without compiling anything): a weighted point cloud (:class:`Discrete`), a Gaussian,
 a uniform box or a Gaussian mixture. Each has its log-sum-exp
 
 .. math::
@@ -33,9 +34,6 @@ from .measures import (
     lse_discrete,
     lse_gaussian,
     lse_mixture,
-    sample_box,
-    sample_gaussian,
-    sample_mixture,
 )
 
 __all__ = [
@@ -51,6 +49,7 @@ __all__ = [
     "bernoulli",
     "binomial",
     "convolution",
+    "clouds",
     "Family",
     "FAMILIES",
     "family",
@@ -89,7 +88,7 @@ class Discrete(eqx.Module):
         w /= w.sum(axis=-1, keepdims=True)
         m = w @ x
         dx = x[None] - m[:, None]
-        return m, np.einsum("kn,kni,knj->kij", w, dx, dx)
+        return m, np.swapaxes(w[:, :, None] * dx, 1, 2) @ dx
 
     def mean(self):
         return self.a @ self.x
@@ -127,7 +126,7 @@ class Gaussian(eqx.Module):
         return self.m
 
     def centred(self) -> "Gaussian":
-        return Gaussian(jnp.zeros_like(self.m), self.Sigma)
+        return Gaussian(np.zeros(self.d), self.Sigma)
 
     def radius(self) -> float:
         return 2.0 * math.sqrt(max(float(np.linalg.eigvalsh(np.asarray(self.Sigma))[-1]), 0.0))
@@ -235,7 +234,8 @@ def laws_of(measures, where: str = "laws_of") -> list:
     laws = []
     for item in items:
         if isinstance(item, EmpiricalMeasure):
-            laws.extend(Discrete(item.x[b], item.a[b]) for b in range(item.B))
+            x, a = np.asarray(item.x), np.asarray(item.a)
+            laws.extend(Discrete(x[b], a[b]) for b in range(item.B))
         elif isinstance(item, _LAW_TYPES):
             laws.append(item)
         else:
@@ -266,31 +266,37 @@ def stack(laws) -> EmpiricalMeasure:
             "(families.sample(law, n, key=...))."
         )
     n = max(law.x.shape[0] for law in laws)
-    x = jnp.stack([jnp.pad(law.x, ((0, n - law.x.shape[0]), (0, 0))) for law in laws])
-    a = jnp.stack([jnp.pad(law.a, (0, n - law.a.shape[0])) for law in laws])
-    return EmpiricalMeasure(x, a)
+    x = np.stack([np.pad(np.asarray(law.x), ((0, n - law.x.shape[0]), (0, 0))) for law in laws])
+    a = np.stack([np.pad(np.asarray(law.a), (0, n - law.a.shape[0])) for law in laws])
+    return EmpiricalMeasure(jnp.asarray(x), jnp.asarray(a))
 
 
 def sample(law, n: int, *, key) -> Discrete:
     """``n`` i.i.d. samples of a law as a :class:`Discrete` with weights ``1/n`` (a Discrete law is
-    resampled too)."""
+    resampled too). Drawn by a NumPy generator seeded from ``key`` (no compilation per ``n``)."""
+    rng = _rng(key, 0)
     if isinstance(law, Gaussian):
-        mu = sample_gaussian(key, 1, n, law.d, mean=law.m, cov=law.Sigma)
+        chol = np.linalg.cholesky(np.asarray(law.Sigma) + 0.0 * np.eye(law.d))
+        x = np.asarray(law.m) + rng.standard_normal((n, law.d)) @ chol.T
     elif isinstance(law, Box):
-        mu = sample_box(key, 1, n, law.low, law.high)
+        low, high = np.asarray(law.low), np.asarray(law.high)
+        x = low + (high - low) * rng.uniform(size=(n, law.d))
     elif isinstance(law, Mixture):
-        mu = sample_mixture(key, 1, n, law.weights, law.means, law.covs)
+        comp = rng.choice(len(law.weights), size=n, p=np.asarray(law.weights))
+        chol = np.linalg.cholesky(np.asarray(law.covs))
+        x = np.asarray(law.means)[comp] + np.einsum("kij,kj->ki", chol[comp],
+                                                    rng.standard_normal((n, law.d)))
     else:
-        idx = jax.random.categorical(key, law.loga, shape=(n,))
-        return Discrete(law.x[idx], jnp.full((n,), 1.0 / n))
-    return Discrete(mu.x[0], mu.a[0])
+        a = np.asarray(law.a)
+        x = np.asarray(law.x)[rng.choice(a.size, size=n, p=a / a.sum())]
+    return Discrete(x, np.full(n, 1.0 / n))
 
 
 # ---------------------------------------------------------------- building blocks
 def dirac(x) -> Discrete:
     """``δ_x``: its LSE is the linear function ``⟨x, q⟩``."""
-    x = jnp.atleast_1d(jnp.asarray(x, float))
-    return Discrete(x[None], jnp.ones(1))
+    x = np.atleast_1d(np.asarray(x, float))
+    return Discrete(x[None], np.ones(1))
 
 
 def bernoulli(p: float, d: int = 2) -> Discrete:
@@ -307,13 +313,13 @@ def binomial(k: int, p: float, d: int = 2) -> Discrete:
     w = np.array([math.comb(k, i) for i in j]) * p**j * (1 - p) ** (k - j)
     x = np.zeros((k + 1, d))
     x[:, 0] = j
-    return Discrete(jnp.asarray(x), jnp.asarray(w))
+    return Discrete(x, w)
 
 
 def convolution(mu: Discrete, nu: Discrete) -> Discrete:
     """``μ * ν`` (atoms ``x_j + y_k``, weights ``a_j b_k``): ``LSE_{μ*ν} = LSE_μ + LSE_ν``."""
-    x = (mu.x[:, None, :] + nu.x[None, :, :]).reshape(-1, mu.d)
-    return Discrete(x, (mu.a[:, None] * nu.a[None, :]).reshape(-1))
+    x = (np.asarray(mu.x)[:, None, :] + np.asarray(nu.x)[None, :, :]).reshape(-1, mu.d)
+    return Discrete(x, (np.asarray(mu.a)[:, None] * np.asarray(nu.a)[None, :]).reshape(-1))
 
 
 # ---------------------------------------------------------------- the families of MATH.md §5.5
@@ -349,7 +355,12 @@ def _clouds(key, tag, B, n, d=2):
     rng = _rng(key, tag)
     x = rng.standard_normal((B, n, d))
     a = rng.dirichlet(np.ones(n), size=B)
-    return [Discrete(jnp.asarray(x[b]), jnp.asarray(a[b])) for b in range(B)]
+    return [Discrete(x[b], a[b]) for b in range(B)]
+
+
+def clouds(B: int, n: int, d: int = 2, *, key) -> list:
+    """``B`` discrete laws of ``n`` atoms ``~ N(0, I_d)`` with Dirichlet(1) weights (generic clouds)."""
+    return _clouds(key, 0, B, n, d)
 
 
 def _d6(key):
@@ -360,7 +371,7 @@ def _g3(key):
     covs = [np.diag([1.0, 0.5]), np.diag([0.3, 1.2]), np.array([[0.8, 0.4], [0.4, 0.6]]),
             np.diag([0.7, 0.7])]
     means = _rng(key, 1).standard_normal((4, 2))
-    return [Gaussian(jnp.asarray(m), jnp.asarray(S)) for m, S in zip(means, covs)]
+    return [Gaussian(m, S) for m, S in zip(means, covs)]
 
 
 def _mx6(key):
@@ -368,12 +379,11 @@ def _mx6(key):
     w = rng.dirichlet(np.ones(2), size=6)
     m = rng.standard_normal((6, 2, 1))
     s = rng.uniform(0.3, 1.2, size=(6, 2))
-    return [Mixture(jnp.asarray(w[i]), jnp.asarray(m[i]), jnp.asarray((s[i] ** 2)[:, None, None]))
-            for i in range(6)]
+    return [Mixture(w[i], m[i], (s[i] ** 2)[:, None, None]) for i in range(6)]
 
 
 def _interval(lo, hi):
-    return Box(jnp.array([float(lo)]), jnp.array([float(hi)]))
+    return Box(np.array([float(lo)]), np.array([float(hi)]))
 
 
 def _build(name, key):
@@ -387,8 +397,8 @@ def _build(name, key):
         laws = [_interval(0, ell) for ell in (0.5, 1.0, 1.5, 2.0)]
         return laws, ind, ind, None, "intervals of distinct lengths (Vandermonde in lengths²)"
     if name == "B3":
-        laws = [Box(jnp.zeros(2), jnp.array([1.0, 2.0])), Box(jnp.zeros(2), jnp.array([2.0, 1.0])),
-                Box(jnp.zeros(2), jnp.array([3.0, 3.0]))]
+        laws = [Box(np.zeros(2), np.array([1.0, 2.0])), Box(np.zeros(2), np.array([2.0, 1.0])),
+                Box(np.zeros(2), np.array([3.0, 3.0]))]
         return laws, ind, ind, None, "boxes whose side lengths are not shared in a cancelling way"
     if name == "G3":
         return _g3(key)[:3], ind, ind, None, "three covariances independent in Sym(2)"
@@ -396,7 +406,7 @@ def _build(name, key):
         return _mx6(key), ind, ind, None, "generic Gaussian mixtures"
     if name == "T":
         d6 = _d6(key)
-        shifted = Discrete(d6[0].x + jnp.array([0.7, -0.3]), d6[0].a)
+        shifted = Discrete(d6[0].x + np.array([0.7, -0.3]), d6[0].a)
         return [d6[0], shifted, d6[1]], dep, ind, (1, -1, 0), "translates differ by a linear LSE"
     if name == "DD":
         laws = [dirac([0.3, 0.1]), dirac([-0.5, 0.4])]
@@ -408,8 +418,8 @@ def _build(name, key):
         nu = _clouds(key, 5, 1, 3)[0]
         return [d6[1], nu, convolution(d6[1], nu)], dep, dep, (1, 1, -1), "LSEs add under convolution"
     if name == "G1":
-        laws = [Gaussian(jnp.array([0.2]), jnp.array([[1.0]])),
-                Gaussian(jnp.array([-0.4]), jnp.array([[0.5]]))]
+        laws = [Gaussian(np.array([0.2]), np.array([[1.0]])),
+                Gaussian(np.array([-0.4]), np.array([[0.5]]))]
         return laws, dep, ind, (1, -2), "1D Gaussian LSEs are quadratics: two are dependent mod affine"
     if name == "G4":
         return _g3(key), dep, ind, None, "four covariances in the 3-dimensional Sym(2)"

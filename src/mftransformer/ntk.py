@@ -32,7 +32,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ._typing import Array, Float
-from .attention import Heads, _tilted_stats
+from .attention import Heads
 from .errors import ParameterError, suggest
 from .families import Discrete, laws_of
 from .forward import forward
@@ -140,47 +140,50 @@ def ntk_silent(theta: Heads, mu, xi, W, *, max_bytes: int = MAX_BYTES) -> NTK:
     Args:
         theta: silent heads (``A[:, M/2+m] = A[:, m]``, ``V[:, M/2+m] = −V[:, m]``).
         mu: an :class:`EmpiricalMeasure` of N contexts, or a list of N laws (Gaussian, box,
-            mixture: then ``m = ∇LSE`` and ``C = ∇²LSE`` come from autodiff of the closed form,
-            i.e. the infinite-token model).
+            mixture: then ``m = ∇LSE`` and ``C = ∇²LSE`` are the laws' closed forms
+            ``law.tilted``, i.e. the infinite-token model).
         xi: queries ``(N, d)``; W: readout ``(d_out, d)``.
 
     Raises:
         ParameterError: heads that are not silent, inconsistent shapes, or a memory estimate above
             ``max_bytes``.
     """
-    laws = None if isinstance(mu, EmpiricalMeasure) else laws_of(mu, "ntk_silent")
-    N, d = (mu.B, mu.d) if laws is None else (len(laws), laws[0].d)
+    laws = laws_of(mu, "ntk_silent")
+    N, d = len(laws), laws[0].d
     xi, W = _check_inputs(theta, N, d, xi, W, "ntk_silent")
-    A = np.asarray(theta.A)
-    V = np.asarray(theta.V)
+    A, V = np.asarray(theta.A), np.asarray(theta.V)
     half = theta.M // 2
-    if theta.M % 2 or not (np.array_equal(A[:, :half], A[:, half:]) and np.array_equal(V[:, :half], -V[:, half:])):
+    if theta.M % 2 or not (np.array_equal(A[:, :half], A[:, half:])
+                           and np.array_equal(V[:, :half], -V[:, half:])):
         raise ParameterError(
             "ntk_silent: theta is not at the silent point (allowed: even M with A[:, M/2+m] = "
             "A[:, m] and V[:, M/2+m] = -V[:, m]); use ntk_jacobian at other points."
         )
-    A = jnp.asarray(A.reshape(-1, d, d))
-    V = jnp.asarray(V.reshape(-1, d, d))
-    H = A.shape[0]
-    n = mu.n if laws is None else max(getattr(law, "x", jnp.zeros((1, d))).shape[0] for law in laws)
-    per_head = 8 * N * (n * (d + 2) + d * d * 3 + W.shape[0] * d)
-    chunk = min(H, (max_bytes - 8 * 3 * (N * W.shape[0]) ** 2) // per_head)
+    # mirrored heads contribute equally to both blocks: the first halves suffice
+    A, V = A[:, :half].reshape(-1, d, d), V[:, :half].reshape(-1, d, d)
+    H, d_out = A.shape[0], W.shape[0]
+    xi_np, W_np = np.asarray(xi), np.asarray(W)
+    n = max(law.x.shape[0] if isinstance(law, Discrete) else 2 for law in laws)
+    per_head = 8 * (N * (d + 2 * d * d + d_out * d) + n * (d + 2))
+    fixed = 8 * (3 * (N * d_out) ** 2 + 2 * N * N)
+    chunk = min(H, (max_bytes - fixed) // per_head)
     if chunk < 1:
         raise ParameterError(
-            f"ntk_silent: estimated memory {per_head / 2**30:.2f} GiB per head for N = {N}, "
-            f"n = {n}; allowed max_bytes = {max_bytes / 2**30:.2f} GiB. Reduce N or n."
+            f"ntk_silent: estimated memory {(fixed + per_head) / 2**30:.2f} GiB for N = {N}, "
+            f"n = {n}, d_out = {d_out}; allowed max_bytes = {max_bytes / 2**30:.2f} GiB. "
+            "Reduce N or n, or raise max_bytes."
         )
-    G_V = jnp.zeros((N, N))
-    G_QK = jnp.zeros((N, W.shape[0], N, W.shape[0]))
+    G_V = np.zeros((N, N))
+    G_QK = np.zeros((N, d_out, N, d_out))
     for start in range(0, H, chunk):
         Ah, Vh = A[start : start + chunk], V[start : start + chunk]
-        m, C = _stats(laws, mu, Ah, xi)
-        gv, gq = _silent_gram(m, C, Vh, W)
-        G_V, G_QK = G_V + gv, G_QK + gq
-    WWt = W @ W.T
-    K_V = jnp.kron(G_V, WWt) / H
-    K_QK = (G_QK * (xi @ xi.T)[:, None, :, None]).reshape(N * W.shape[0], -1) / H
-    return NTK(K_V + K_QK, K_V, K_QK)
+        m, C = _stats(laws, Ah, xi_np)
+        u = np.einsum("ihcd,hed,ae->ihac", C, Vh, W_np, optimize=True)  # C_{hi} V_h^T w_a
+        G_V += np.einsum("ihc,jhc->ij", m, m, optimize=True)
+        G_QK += np.einsum("ihac,jhbc->iajb", u, u, optimize=True)
+    K_V = np.kron(G_V, W_np @ W_np.T) / H
+    K_QK = (G_QK * (xi_np @ xi_np.T)[:, None, :, None]).reshape(N * d_out, -1) / H
+    return NTK(jnp.asarray(K_V + K_QK), jnp.asarray(K_V), jnp.asarray(K_QK))
 
 
 def ntk_infinite_width(mu, xi0, W, *, sigma_A: float, sigma_V: float, nodes: int = 80,
@@ -205,8 +208,8 @@ def ntk_infinite_width(mu, xi0, W, *, sigma_A: float, sigma_V: float, nodes: int
     """
     laws = laws_of(mu, "ntk_infinite_width")
     N, d = len(laws), laws[0].d
-    xi0 = jnp.asarray(xi0, float).reshape(-1)
-    W = jnp.atleast_2d(jnp.asarray(W, float))
+    xi0 = np.asarray(xi0, float).reshape(-1)
+    W = np.atleast_2d(np.asarray(W, float))
     if xi0.shape != (d,) or W.shape[1] != d:
         raise ParameterError(
             f"ntk_infinite_width: xi0 has shape {tuple(xi0.shape)} and W {tuple(W.shape)}; "
@@ -224,16 +227,16 @@ def ntk_infinite_width(mu, xi0, W, *, sigma_A: float, sigma_V: float, nodes: int
     w1 = w1 / math.sqrt(2 * math.pi)
     grid = np.stack(np.meshgrid(*([x1] * d), indexing="ij"), -1).reshape(-1, d)
     weights = np.prod(np.stack(np.meshgrid(*([w1] * d), indexing="ij"), -1).reshape(-1, d), -1)
-    tau = sigma_A * float(jnp.linalg.norm(xi0)) / math.sqrt(d)
-    q = jnp.asarray(tau * grid)
-    m = jnp.stack([jax.vmap(jax.grad(law.lse))(q) for law in laws])  # (N, k, d)
-    C = jnp.stack([jax.vmap(jax.hessian(law.lse))(q) for law in laws])  # (N, k, d, d)
-    w = jnp.asarray(weights)
-    G_V = jnp.einsum("k,ikc,jkc->ij", w, m, m)
-    G_QK = float(xi0 @ xi0) * sigma_V**2 / d * jnp.einsum("k,ikab,jkba->ij", w, C, C)
-    WWt = W @ W.T
-    K_V, K_QK = jnp.kron(G_V, WWt), jnp.kron(G_QK, WWt)
-    return NTK(K_V + K_QK, K_V, K_QK)
+    tau = sigma_A * float(np.linalg.norm(xi0)) / math.sqrt(d)
+    q = tau * grid
+    stats = [law.tilted(q) for law in laws]
+    m = np.stack([m for m, _ in stats])  # (N, k, d)
+    C = np.stack([C for _, C in stats])  # (N, k, d, d)
+    G_V = np.einsum("k,ikc,jkc->ij", weights, m, m, optimize=True)
+    G_QK = float(xi0 @ xi0) * sigma_V**2 / d * np.einsum("k,ikab,jkba->ij", weights, C, C,
+                                                         optimize=True)
+    K_V, K_QK = np.kron(G_V, W @ W.T), np.kron(G_QK, W @ W.T)
+    return NTK(jnp.asarray(K_V + K_QK), jnp.asarray(K_V), jnp.asarray(K_QK))
 
 
 def spectrum(K) -> np.ndarray:
@@ -386,15 +389,15 @@ def lse_independence(measures, *, queries=None, K: int = 2000, scale: float | No
 
 # ---------------------------------------------------------------- private
 def _check_inputs(theta, N, d, xi, W, where):
-    xi = jnp.asarray(xi, float)
-    W = jnp.atleast_2d(jnp.asarray(W, float))
+    xi = np.asarray(xi, float)
+    W = np.atleast_2d(np.asarray(W, float))
     if theta.d != d or xi.shape != (N, d) or W.ndim != 2 or W.shape[1] != d:
         raise ParameterError(
             f"{where}: heads have d = {theta.d}, xi has shape {tuple(xi.shape)} and W has shape "
             f"{tuple(W.shape)} for N = {N} inputs in d = {d}; allowed heads (L, M, {d}, {d}), "
             f"xi ({N}, {d}), W (d_out, {d})."
         )
-    return xi, W
+    return jnp.asarray(xi), jnp.asarray(W)
 
 
 @eqx.filter_jit
@@ -415,30 +418,10 @@ def _jacobian_columns(theta, mu, xi, W, rows):
     return k_V.T, k_A.T
 
 
-@jax.jit
-def _silent_gram(m, C, V, W):
-    """Per-chunk sums over heads: ``Σ_h ⟨m_hi, m_hj⟩`` and ``Σ_h ⟨C_hi Vᵀ w_a, C_hj Vᵀ w_b⟩``."""
-    u = jnp.einsum("ihcd,hed,ae->ihac", C, V, W)  # C_{hi} V_h^T w_a
-    return jnp.einsum("ihc,jhc->ij", m, m), jnp.einsum("ihac,jhbc->iajb", u, u)
-
-
-def _stats(laws, mu, A, xi):
-    """Tilted means ``(N, H, d)`` and covariances ``(N, H, d, d)`` at ``q = A_h ξ_i``."""
-    if laws is None:
-        _, m, C = _batched_stats(A, xi, mu.x, mu.loga)
-        return m, C
-    ms, Cs = [], []
-    for law, x in zip(laws, xi):
-        q = jnp.einsum("hcd,d->hc", A, x)
-        ms.append(jax.vmap(jax.grad(law.lse))(q))
-        Cs.append(jax.vmap(jax.hessian(law.lse))(q))
-    return jnp.stack(ms), jnp.stack(Cs)
-
-
-@jax.jit
-def _batched_stats(A, xi, x, loga):
-    w, m, C = jax.vmap(_tilted_stats, (None, 0, 0, 0))(A, xi[:, None, :], x, loga)
-    return w, m[:, :, 0], C[:, :, 0]
+def _stats(laws, A, xi):
+    """Tilted means ``(N, H, d)`` and covariances ``(N, H, d, d)`` at ``q = A_h ξ_i`` (NumPy)."""
+    stats = [law.tilted(np.einsum("hcd,d->hc", A, x)) for law, x in zip(laws, xi)]
+    return np.stack([m for m, _ in stats]), np.stack([C for _, C in stats])
 
 
 def _report(F, basis, modulo, centre, queries):
