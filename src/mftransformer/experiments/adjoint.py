@@ -231,7 +231,7 @@ def agreement(p: AgreementParams, *, key) -> Result:
         Check.below("fd_error_1e-4", e4, FD_ERROR_MAX),
     ))
     values = {"vs_autodiff": rows, "fd_error": e_max, "fd_error_autodiff": fd_err["autodiff"].max(0),
-              "eps": eps, "fd_ratio": e3 / e4}
+              "eps": eps, "fd_ratio": e3 / e4, "fd_1e-3": e3, "fd_1e-4": e4}
     data = {"eps": eps, "fd_error_exact": e_max, "fd_error_autodiff": fd_err["autodiff"].max(0),
             "fd_error_all": fd_err["exact"]}
     return Result(values=values, data=data, check=check)
@@ -383,7 +383,7 @@ def plot_field(result: Result):
     for i, l in enumerate(d["layers"]):
         ax.quiver(z[l, :, 0], z[l, :, 1], pf[l, :, 0], pf[l, :, 1], color=f"C{i}", angles="xy",
                   width=0.006, label=f"$p_s$, $s = {l / (z.shape[0] - 1):.2f}$")
-    ax.set(xlabel="$x_1$", ylabel="$x_2$", title="adjoint field along token trajectories")
+    ax.set(xlabel="$x_1$", ylabel="$x_2$", title="adjoint field on trajectories")
     ax.set_aspect("equal", adjustable="datalim")
     ax.legend(fontsize="x-small")
     return fig
