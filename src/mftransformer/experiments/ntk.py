@@ -46,9 +46,6 @@ __all__ = [
 
 # Role tags folded into an experiment's key (STYLE.md §7): fixed integers, never reused.
 DATA, HEADS, QUERIES, SAMPLES = 0, 1, 2, 3
-#: queries and readouts: MATH.md §7 chapter 5 (ξ_0 = (1, .5), W = (1, −.5)); in 1D ξ_0 = W = 1.
-XI0 = {1: (1.0,), 2: (1.0, 0.5)}
-READOUT = {1: ((1.0,),), 2: ((1.0, -0.5),)}
 #: the closed form is the same algebra as J Jᵀ: float64 round-off (MATH.md §5.1: 8e-16).
 CLOSED_FORM_RTOL = 1e-12
 #: a relation the theory predicts exactly is found to round-off: 1 − |cos(c, c_pred)| < 1e-8.
@@ -66,7 +63,7 @@ RANK_RTOL = 1e-10
 class ClosedFormParams:
     N: int = param("number of inputs (contexts)", ge=1)
     n: int = param("atoms per context", ge=1)
-    d: int = param("token dimension", ge=1, le=2)
+    d: int = param("token dimension", ge=1)
     L: int = param("layers", ge=1)
     M: int = param("heads per layer (even: mirrored pairs)", ge=2)
     sigma_A: float = param("head scale: entries of A ~ N(0, sigma_A^2/d)", ge=0)
@@ -146,8 +143,8 @@ def closed_form(p: ClosedFormParams, *, key) -> Result:
     theta = tasks.silent_init(p.L, p.M, p.d, key=jax.random.fold_in(key, HEADS),
                               sigma_A=p.sigma_A, sigma_V=p.sigma_V)
     laws = fam.clouds(p.N, p.n, p.d, key=jax.random.fold_in(key, DATA))
-    mu = fam.stack([law.centred() for law in laws])
-    xi, W = _query(p.N, p.d), jnp.asarray(READOUT[p.d])
+    mu = fam.stack([fam.Discrete(p.scale * law.x, law.a).centred() for law in laws])
+    xi, W = _query(p.N, p.d), _readout(p.d)
     exact, jac = ntk.ntk_silent(theta, mu, xi, W), ntk.ntk_jacobian(theta, mu, xi, W)
     errors = {f: float(jnp.max(jnp.abs(getattr(exact, f) - getattr(jac, f)))
                        / jnp.max(jnp.abs(getattr(exact, f)))) for f in ("K", "K_V", "K_QK")}
@@ -179,12 +176,12 @@ def lse_families(p: LSEFamiliesParams, *, key) -> Result:
         Check.within("lse_verdicts", sum(ok_aff) + sum(ok_const), 2 * len(rows), 0, decimals=0),
         Check.below("null_vectors", 1 - min(cosines.values()), NULL_COS_TOL),
     ))
-    names = np.array(fam.FAMILIES)
-    data = {"family": names, "ratio_affine": ratio_aff, "ratio_constant": ratio_const,
+    names = list(fam.FAMILIES)
+    data = {"index": np.arange(len(names)), "ratio_affine": ratio_aff, "ratio_constant": ratio_const,
             "sigma_min_affine": np.array([a.sigma[-1] for _, a, _ in rows]),
             "sigma_min_constant": np.array([c.sigma[-1] for _, _, c in rows]),
             "holds": np.array([f.affine == "independent" for f, _, _ in rows])}
-    values = {"verdicts": {f.name: (a.verdict, c.verdict) for f, a, c in rows},
+    values = {"names": names, "verdicts": {f.name: (a.verdict, c.verdict) for f, a, c in rows},
               "reasons": {f.name: f.reason for f, _, _ in rows}, "cosines": cosines,
               "min_holding": float(ratio_aff[data["holds"]].min()),
               "max_failing": float(ratio_aff[~data["holds"]].max()),
@@ -226,11 +223,12 @@ def model_families(p: ModelFamiliesParams, *, key) -> Result:
                for n in ("BB", "CV") for b in ("K", "K_V", "K_QK")}
     spectra.update({f"T uncentred_{b}": ntk.spectrum(getattr(uncentred, b))
                     for b in ("K", "K_V", "K_QK")})
-    data = {"family": np.array(names), "lse_ratio": lse_ratio, "ntk_ratio": ntk_ratio,
+    data = {"index": np.arange(len(names)), "lse_ratio": lse_ratio, "ntk_ratio": ntk_ratio,
             "holds": np.array([h is True for h in holds]),
             "sampled": np.array([h is None for h in holds]),
-            **{f"spectrum {k}": v for k, v in spectra.items()}}
-    values = {"rows": {n: {k: v for k, v in r.items() if k != "ntk"} for n, r in rows.items()},
+            **{f"spectrum_{k.replace(' ', '_')}": v for k, v in spectra.items()}}
+    values = {"names": names,
+              "rows": {n: {k: v for k, v in r.items() if k != "ntk"} for n, r in rows.items()},
               "uncentred": unc, "singular": singular,
               "min_holding": float(ntk_ratio[data["holds"]].min()),
               "max_failing": float(ntk_ratio[~data["holds"] & ~data["sampled"]].max()),
@@ -301,7 +299,7 @@ def mean_field(p: MeanFieldParams, *, key) -> Result:
     d = 2
     laws = [law.centred() for law in fam.clouds(p.N, p.n, d, key=jax.random.fold_in(key, DATA))]
     mu = fam.stack(laws)
-    xi, W = _query(p.N, d), jnp.asarray(READOUT[d])
+    xi, W = _query(p.N, d), _readout(d)
     ref = ntk.ntk_infinite_width(laws, xi[0], W, sigma_A=p.sigma_A, sigma_V=p.sigma_V,
                                  nodes=p.nodes)
     Ps = np.array(p.Ps)
@@ -332,7 +330,7 @@ def rank(p: RankParams, *, key) -> Result:
     clouds, ``d = 2``, ``d_out = 1``; numerical rank above ``10⁻¹⁰ λ_max``."""
     d = 2
     mu = fam.stack([law.centred() for law in fam.clouds(p.N, p.n, d, key=jax.random.fold_in(key, DATA))])
-    xi, W = _query(p.N, d), jnp.asarray(READOUT[d])
+    xi, W = _query(p.N, d), _readout(d)
     ranks, bounds = [], []
     theta = tasks.silent_init(1, 2 * max(p.Ps), d, key=jax.random.fold_in(key, HEADS))
     heads = (np.asarray(theta.A), np.asarray(theta.V))
@@ -372,7 +370,7 @@ def plot_lse_families(result: Result):
 
     d = result.data
     fig, ax = new_figure(1, width="page", height=2.6)
-    x = np.arange(len(d["family"]))
+    x = d["index"]
     floor = 1e-17
     ax.bar(x - 0.2, np.maximum(d["ratio_affine"], floor), 0.4, label="modulo affine")
     ax.bar(x + 0.2, np.maximum(d["ratio_constant"], floor), 0.4, label="modulo constants")
@@ -382,7 +380,7 @@ def plot_lse_families(result: Result):
     ax.axvline(split, color="0.3", lw=0.8)
     ax.set(xticks=x, yscale="log", ylim=(floor / 3, 3), ylabel="$\\sigma_{\\min}/\\sigma_{\\max}$",
            title="LSE test: families expected to hold (left) and to fail (right)")
-    ax.set_xticklabels(d["family"])
+    ax.set_xticklabels(result.values["names"])
     ax.legend(ncol=2, loc="lower left")
     return fig
 
@@ -400,7 +398,7 @@ def plot_agreement(result: Result):
                                        (~d["holds"] & ~d["sampled"], "expected to fail", "C1", "s"),
                                        (d["sampled"], "G1 from samples", "C0", "^")):
         ax.loglog(x[mask], y[mask], marker, color=color, label=label)
-    for xi, yi, name in zip(x, y, d["family"], strict=True):
+    for xi, yi, name in zip(x, y, result.values["names"], strict=True):
         ax.annotate(name, (xi, yi), fontsize=6, xytext=(3, 2), textcoords="offset points")
     ax.axvline(ntk.DEPENDENT_BELOW, color="0.4", ls="--", lw=0.8)
     ax.axhline(ntk.DEPENDENT_BELOW, color="0.4", ls="--", lw=0.8)
@@ -420,7 +418,7 @@ def plot_spectra(result: Result):
     floor = 1e-18
     for ax, name in zip(axes, ("BB", "CV", "T uncentred"), strict=True):
         for k, (block, marker) in enumerate((("K", "o"), ("K_V", "s"), ("K_QK", "^"))):
-            lam = np.maximum(np.abs(d[f"spectrum {name}_{block}"]), floor)
+            lam = np.maximum(np.abs(d[f"spectrum_{name.replace(' ', '_')}_{block}"]), floor)
             ax.semilogy(np.arange(lam.size) + 0.1 * (k - 1), lam, marker, color=f"C{k}",
                         label=f"${block.replace('_QK', '^{QK}').replace('_V', '^V')}$")
         ax.axhline(floor * 10, color="0.5", lw=0.6)
@@ -508,7 +506,17 @@ def plot_rank(result: Result):
 
 # ---------------------------------------------------------------- private
 def _query(N, d):
-    return jnp.broadcast_to(jnp.asarray(XI0[d]), (N, d))
+    """The common query ``ξ_0 = (1, .5, 0, ...)`` (``1`` in 1D) of MATH.md §7, for N inputs."""
+    xi0 = np.zeros(d)
+    xi0[:2] = (1.0, 0.5)[:d]
+    return jnp.asarray(np.broadcast_to(xi0, (N, d)))
+
+
+def _readout(d):
+    """The readout ``W = (1, −.5, 0, ...)`` (``1`` in 1D), ``d_out = 1``."""
+    W = np.zeros((1, d))
+    W[0, :2] = (1.0, -0.5)[:d]
+    return jnp.asarray(W)
 
 
 def _pairs(heads, layer, P):
@@ -529,7 +537,7 @@ def _kernel(laws, p, key, centre=True):
                               sigma_A=p.sigma_A, sigma_V=p.sigma_V)
     if centre:
         laws = [law.centred() for law in laws]
-    return ntk.ntk_silent(theta, laws, _query(len(laws), d), jnp.asarray(READOUT[d]))
+    return ntk.ntk_silent(theta, laws, _query(len(laws), d), _readout(d))
 
 
 def _compare(laws, p, key):
