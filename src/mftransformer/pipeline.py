@@ -159,8 +159,22 @@ def _run_one(root: Path, chapter: str, params_set: str, overrides: dict) -> floa
         os.environ.update(env_backup)
         tmp_in.unlink(missing_ok=True)
     wall = time.perf_counter() - start
+    _hide_default_parameters(tmp_out)
     os.replace(tmp_out, out_dir / f"{stem}.ipynb")
     return wall
+
+
+def _hide_default_parameters(path: Path) -> None:
+    """Hide the page's default ``parameters`` cell: the page shows papermill's injected cell,
+    which holds the values this execution actually used."""
+    import nbformat
+
+    nb = nbformat.read(path, as_version=4)
+    for cell in nb.cells:
+        tags = cell.metadata.setdefault("tags", [])
+        if "parameters" in tags and "remove-cell" not in tags:
+            tags.append("remove-cell")
+    nbformat.write(nb, path)
 
 
 def _check_parameters_cell(notebook, where):

@@ -70,11 +70,11 @@ class Check:
             return f"{self.name} {self.expected}: {self.status}"
         return f"{self.name} = {self.shown} (expected {self.expected}): {self.status}"
 
-    def require(self) -> "Check":
-        """Raise :class:`CheckFailed` unless the check passed; returns ``self``."""
+    def require(self) -> None:
+        """Raise :class:`CheckFailed` unless the check passed (returns nothing, so that a
+        notebook cell ending with it shows only the printed line)."""
         if not self.passed:
             raise CheckFailed(f"{self}  [measured {self.measured!r}]")
-        return self
 
     def as_dict(self) -> dict:
         return {"name": self.name, "measured": self.measured, "expected": self.expected,
@@ -103,11 +103,11 @@ class Checks:
     def passed(self) -> bool:
         return all(c.passed for c in self.items)
 
-    def require(self) -> "Checks":
+    def require(self) -> None:
+        """Raise :class:`CheckFailed` naming every check that failed."""
         failed = [c for c in self.items if not c.passed]
         if failed:
             raise CheckFailed("; ".join(f"{c}  [measured {c.measured!r}]" for c in failed))
-        return self
 
     def as_dict(self) -> list:
         return [c.as_dict() for c in self.items]
