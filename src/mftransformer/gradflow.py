@@ -556,7 +556,15 @@ def _flow_solve(theta0, mu, xi, targets, ts, *, rtol, atol, method, scheme, max_
         throw=False,
     )
     snaps, E = sol.ys
-    R, _, g2 = jax.lax.map(lambda th: _risk_grad(th, mu, xi, targets, method, scheme), snaps)
+    # times the solve did not reach are filled with inf: evaluate θ⁰ there and report NaN
+    reached = jnp.all(jnp.isfinite(snaps.A), axis=(1, 2, 3, 4)) & jnp.all(
+        jnp.isfinite(snaps.V), axis=(1, 2, 3, 4)
+    )
+    safe = jax.tree_util.tree_map(
+        lambda s, th: jnp.where(reached[:, None, None, None, None], s, th[None]), snaps, theta0
+    )
+    R, _, g2 = jax.lax.map(lambda th: _risk_grad(th, mu, xi, targets, method, scheme), safe)
+    R, g2 = jnp.where(reached, R, jnp.nan), jnp.where(reached, g2, jnp.nan)
     theta = jax.tree_util.tree_map(lambda s: s[-1], snaps)
     bad = jnp.where(jnp.all(jnp.isfinite(R + g2)), -1, jnp.argmax(~jnp.isfinite(R + g2)))
     hist = TrainingHistory(
