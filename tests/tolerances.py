@@ -34,3 +34,11 @@ FLAT_MEMORY_RATIO = 1.3
 #: exact adjoint: bytes per layer over the token states it stores (alignment slack only).
 STATE_BYTES_SLACK = 1.05
 
+# ---------------------------------------------------------------- chapter 3 (gradient flow)
+#: adaptive Tsit5 (rtol = atol = 1e-8) integrates θ and E = ∫‖g‖² together: the energy identity
+#: R(0) − R(T) = E(T) then holds to ~1e-8 of the drop (measured 3e-8); 1e-6 leaves room.
+GRADFLOW_FLOW_ENERGY_RTOL = 1e-6
+#: gradient-descent orders in η (MATH.md §4): 1 − ρ_0 and the integrated defect are O(η);
+#: least-squares slopes over >= 4 halvings, measured 0.999 and 1.00.
+GRADFLOW_DISSIPATION_SLOPE_TOL = 0.05
+GRADFLOW_ENERGY_SLOPE_TOL = 0.1
