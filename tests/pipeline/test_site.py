@@ -494,7 +494,8 @@ def test_every_page_in_a_real_browser(browser):
         problems += [f"{name}: request to another host: {u}" for u in requests
                      if not u.startswith(_LOCAL)]
         if page.parent.name == "chapters":
-            shot = browser.send(  # full page, capped: a chapter is a few screens"Page.captureScreenshot", session=True, timeout=120,
+            # The full page, capped at 16000 px (a chapter is a few screens).
+            shot = browser.send("Page.captureScreenshot", session=True, timeout=120,
                                 format="png", captureBeyondViewport=True,
                                 clip={"x": 0, "y": 0, "width": 1280, "scale": 1,
                                       "height": min(report["height"], 16000)})
