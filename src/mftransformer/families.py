@@ -36,6 +36,9 @@ from .measures import (
     lse_mixture,
 )
 
+#: laws hold NumPy or JAX arrays
+_Arr = Array | np.ndarray
+
 __all__ = [
     "Discrete",
     "Gaussian",
@@ -62,8 +65,8 @@ WEIGHT_SUM_ATOL = 1e-6
 class Discrete(eqx.Module):
     """A weighted point cloud ``μ = Σ_k a_k δ_{x_k}``: ``x`` ``(n, d)``, ``a`` ``(n,)`` (0 = padding)."""
 
-    x: Float[Array, "n d"]
-    a: Float[Array, " n"]
+    x: Float[_Arr, "n d"]
+    a: Float[_Arr, " n"]
 
     @property
     def d(self) -> int:
@@ -71,11 +74,12 @@ class Discrete(eqx.Module):
 
     @property
     def loga(self):
-        positive = self.a > 0
-        return jnp.where(positive, jnp.log(jnp.where(positive, self.a, 1.0)), -jnp.inf)
+        a = jnp.asarray(self.a)
+        positive = a > 0
+        return jnp.where(positive, jnp.log(jnp.where(positive, a, 1.0)), -jnp.inf)
 
-    def lse(self, q: Float[Array, " d"]):
-        return lse_discrete(self.x, self.loga, q)
+    def lse(self, q: Float[_Arr, " d"]):
+        return lse_discrete(jnp.asarray(self.x), self.loga, jnp.asarray(q))
 
     def lse_at(self, Q) -> np.ndarray:
         x, loga = np.asarray(self.x), _np_loga(self.a)
@@ -104,15 +108,15 @@ class Discrete(eqx.Module):
 class Gaussian(eqx.Module):
     """``N(m, Σ)``: ``LSE(q) = ⟨m, q⟩ + ½ qᵀ Σ q``."""
 
-    m: Float[Array, " d"]
-    Sigma: Float[Array, "d d"]
+    m: Float[_Arr, " d"]
+    Sigma: Float[_Arr, "d d"]
 
     @property
     def d(self) -> int:
         return self.m.shape[-1]
 
     def lse(self, q):
-        return lse_gaussian(self.m, self.Sigma, q)
+        return lse_gaussian(jnp.asarray(self.m), jnp.asarray(self.Sigma), jnp.asarray(q))
 
     def lse_at(self, Q) -> np.ndarray:
         Q, S = np.asarray(Q), np.asarray(self.Sigma)
@@ -135,15 +139,15 @@ class Gaussian(eqx.Module):
 class Box(eqx.Module):
     """The uniform law on ``Π_j [low_j, high_j]``: ``LSE(q) = Σ_j low_j q_j + φ(ℓ_j q_j)``."""
 
-    low: Float[Array, " d"]
-    high: Float[Array, " d"]
+    low: Float[_Arr, " d"]
+    high: Float[_Arr, " d"]
 
     @property
     def d(self) -> int:
         return self.low.shape[-1]
 
     def lse(self, q):
-        return lse_box(self.low, self.high, q)
+        return lse_box(jnp.asarray(self.low), jnp.asarray(self.high), jnp.asarray(q))
 
     def lse_at(self, Q) -> np.ndarray:
         Q, low, ell = np.asarray(Q), np.asarray(self.low), np.asarray(self.high - self.low)
@@ -172,9 +176,9 @@ class Box(eqx.Module):
 class Mixture(eqx.Module):
     """``Σ_c π_c N(m_c, Σ_c)``: ``weights`` ``(K,)``, ``means`` ``(K, d)``, ``covs`` ``(K, d, d)``."""
 
-    weights: Float[Array, " K"]
-    means: Float[Array, "K d"]
-    covs: Float[Array, "K d d"]
+    weights: Float[_Arr, " K"]
+    means: Float[_Arr, "K d"]
+    covs: Float[_Arr, "K d d"]
 
     @property
     def d(self) -> int:

@@ -378,10 +378,10 @@ def plot_lse_families(result: Result):
     ax.axhline(ntk.DEPENDENT_BELOW, color="C1", ls="--", lw=0.9, label="dependent below")
     split = int(np.sum(d["holds"])) - 0.5
     ax.axvline(split, color="0.3", lw=0.8)
-    ax.set(xticks=x, yscale="log", ylim=(floor / 3, 3), ylabel="$\\sigma_{\\min}/\\sigma_{\\max}$",
+    ax.set(xticks=x, yscale="log", ylim=(floor / 3, 1e5), ylabel="$\\sigma_{\\min}/\\sigma_{\\max}$",
            title="LSE test: families expected to hold (left) and to fail (right)")
     ax.set_xticklabels(result.values["names"])
-    ax.legend(ncol=2, loc="lower left")
+    ax.legend(ncol=4, loc="upper center")
     return fig
 
 

@@ -1,0 +1,132 @@
+"""ntk.py: the NTK from JAX and in closed form, the mean-field limit, the LSE test, their errors."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import mftransformer as mft
+from mftransformer import families as fam
+from mftransformer import ntk
+from mftransformer.tasks import generic_init, silent_init
+from tolerances import NTK_CLOSED_FORM_RTOL, NTK_JACREV_RTOL, NTK_MEAN_FIELD_RTOL
+
+N, n, d = 3, 4, 2
+XI = jnp.broadcast_to(jnp.array([1.0, 0.5]), (N, d))
+W = jnp.array([[1.0, -0.5]])
+
+
+def _mu():
+    return fam.stack([law.centred() for law in fam.clouds(N, n, d, key=jax.random.key(1))])
+
+
+def _rel(a, b):
+    return float(jnp.max(jnp.abs(a - b)) / jnp.max(jnp.abs(b)))
+
+
+def test_silent_closed_form_matches_jacobian():
+    theta = silent_init(2, 6, d, key=jax.random.key(2))
+    exact, jac = ntk.ntk_silent(theta, _mu(), XI, W), ntk.ntk_jacobian(theta, _mu(), XI, W)
+    for block in ("K", "K_V", "K_QK"):
+        err = _rel(getattr(exact, block), getattr(jac, block))
+        assert err < NTK_CLOSED_FORM_RTOL["float64"], f"{block}: relative error {err:.2e}"
+
+
+def test_jacobian_gram_matches_jacrev_at_generic_point_with_chunks():
+    theta = generic_init(2, 3, d, key=jax.random.key(3))
+    xi = jax.random.normal(jax.random.key(4), (N, d))
+    W2 = jnp.array([[1.0, -0.5], [0.3, 0.7]])
+    K = ntk.ntk_jacobian(theta, _mu(), xi, W2, max_bytes=60_000)  # forces several chunks
+
+    def outputs(th):
+        return (mft.forward(th, _mu(), xi).queries[:, 0] @ W2.T).reshape(-1)
+
+    J = jax.jacrev(outputs)(theta)
+    JA, JV = J.A.reshape(2 * N, -1), J.V.reshape(2 * N, -1)
+    scale = theta.L * theta.M
+    assert _rel(K.K_V, scale * JV @ JV.T) < NTK_JACREV_RTOL["float64"]
+    assert _rel(K.K_QK, scale * JA @ JA.T) < NTK_JACREV_RTOL["float64"]
+    assert K.K.shape == (2 * N, 2 * N)
+
+
+def test_mean_field_limit_is_approached():
+    laws = [law.centred() for law in fam.clouds(N, n, d, key=jax.random.key(1))]
+    ref = ntk.ntk_infinite_width(laws, XI[0], W, sigma_A=1.0, sigma_V=1.0, nodes=40)
+    theta = silent_init(1, 4000, d, key=jax.random.key(5))
+    K = ntk.ntk_silent(theta, laws, XI, W)
+    err = float(jnp.linalg.norm(K.K - ref.K) / jnp.linalg.norm(ref.K))
+    assert err < NTK_MEAN_FIELD_RTOL, f"relative error {err:.3f} at P = 2000"
+
+
+def test_laws_and_measure_give_the_same_kernel():
+    theta = silent_init(1, 8, d, key=jax.random.key(6))
+    laws = [law.centred() for law in fam.clouds(N, n, d, key=jax.random.key(1))]
+    a, b = ntk.ntk_silent(theta, laws, XI, W), ntk.ntk_silent(theta, fam.stack(laws), XI, W)
+    assert _rel(a.K, b.K) < 1e-14
+
+
+def test_spectrum_ratio_and_rank_bound():
+    assert np.allclose(ntk.spectrum(jnp.diag(jnp.array([3.0, 1.0]))), [1.0, 3.0])
+    assert ntk.spectral_ratio(jnp.zeros((2, 2))) == 0.0
+    assert ntk.rank_bound(12, 1, 2, 2) == 8 and ntk.rank_bound(12, 1, 4, 2) == 12
+
+
+def test_lse_report_prints_verdict_margin_threshold():
+    report = ntk.lse_independence(fam.family("D6", key=jax.random.key(0)).laws, key=jax.random.key(1))
+    text = str(report)
+    assert report.holds and report.margin > 2
+    assert "independent" in text and "1e-06" in text and "margin" in text
+    dep = ntk.lse_independence([fam.bernoulli(0.3), fam.binomial(2, 0.3)], key=jax.random.key(1))
+    assert not dep.holds and dep.margin > 2 and dep.nullity == 1
+
+
+def test_lse_on_empirical_measure_and_given_queries():
+    mu = _mu()
+    q = jax.random.normal(jax.random.key(7), (50, d))
+    report = ntk.lse_independence(mu, queries=q)
+    assert report.verdict == "independent" and report.queries.shape == (50, d)
+
+
+# ---------------------------------------------------------------- errors
+def test_not_silent_is_an_error():
+    theta = generic_init(1, 4, d, key=jax.random.key(0))
+    with pytest.raises(mft.ParameterError, match="not at the silent point"):
+        ntk.ntk_silent(theta, _mu(), XI, W)
+
+
+def test_shapes_are_checked():
+    theta = silent_init(1, 4, d, key=jax.random.key(0))
+    with pytest.raises(mft.ParameterError, match="xi has shape"):
+        ntk.ntk_jacobian(theta, _mu(), XI[:2], W)
+    with pytest.raises(mft.ParameterError, match="allowed xi0"):
+        ntk.ntk_infinite_width(_mu(), jnp.ones(3), W, sigma_A=1.0, sigma_V=1.0)
+
+
+def test_memory_is_estimated_before_allocating():
+    theta = silent_init(1, 4, d, key=jax.random.key(0))
+    with pytest.raises(mft.ParameterError, match="ntk_jacobian: estimated memory"):
+        ntk.ntk_jacobian(theta, _mu(), XI, W, max_bytes=1000)
+    with pytest.raises(mft.ParameterError, match="ntk_silent: estimated memory"):
+        ntk.ntk_silent(theta, _mu(), XI, W, max_bytes=100)
+    with pytest.raises(mft.ParameterError, match="Gauss-Hermite points need"):
+        ntk.ntk_infinite_width(_mu(), XI[0], W, sigma_A=1.0, sigma_V=1.0, max_bytes=1000)
+    with pytest.raises(mft.ParameterError, match="lse_independence: estimated memory"):
+        ntk.lse_independence(_mu(), key=jax.random.key(0), max_bytes=1000)
+
+
+def test_lse_bad_input():
+    key = jax.random.key(0)
+    laws = [fam.bernoulli(0.3), fam.binomial(2, 0.3)]
+    with pytest.raises(mft.ParameterError, match="modulo = 'afine'.*Did you mean 'affine'"):
+        ntk.lse_independence(laws, key=key, modulo="afine")
+    with pytest.raises(mft.ParameterError, match="key = None"):
+        ntk.lse_independence(laws)
+    with pytest.raises(mft.ParameterError, match=r"queries have shape \(4, 3\)"):
+        ntk.lse_independence(laws, queries=jnp.zeros((4, 3)))
+    with pytest.raises(mft.ParameterError, match=r"K = 4 query points; allowed K >= N \+ 3 = 5"):
+        ntk.lse_independence(laws, K=4, key=key)
+    with pytest.raises(mft.ParameterError, match="dimensions d = \\[2, 1\\]"):
+        ntk.lse_independence([fam.bernoulli(0.3), fam.dirac([0.5])], key=key)
+    bad = fam.Discrete(np.zeros((2, 2)), np.array([0.5, 0.6]))
+    with pytest.raises(mft.ParameterError, match="input 1: weights sum to 1.1"):
+        ntk.lse_independence([fam.bernoulli(0.3), bad], key=key)
