@@ -8,6 +8,7 @@ from mftransformer.experiments import gradflow as chapter
 KEY = jax.random.key(0)
 
 
+@pytest.mark.slow
 def test_energy_small():
     p = chapter.EnergyParams(
         d=2, n=4, N=3, L=2, M=8, sigma=1.0, T=1.0, etas=(0.02, 0.01, 0.005, 0.0025), rtol=1e-8

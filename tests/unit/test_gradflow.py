@@ -191,6 +191,7 @@ def test_divergence_stops_at_the_bad_step(problem):
         gf.train_chunked(theta0, mu, xi, targets, eta=1e6, steps=20, chunk=10, method="autodiff")
 
 
+@pytest.mark.slow
 def test_flow_failure_is_reported(problem):
     theta0, mu, xi, targets = problem
     with pytest.raises(SolveFailed, match="flow: the diffrax solve on"):

@@ -326,6 +326,8 @@ def plot_training(result: Result):
 
 def plot_energy(result: Result):
     """Log-log: ``1 − ρ_0`` and the integrated defects against ``η``, with fits and slope 1."""
+    import matplotlib.ticker
+
     from ..figures import COLORS, new_figure
 
     d = result.data
@@ -343,6 +345,7 @@ def plot_energy(result: Result):
     ref = d["one_minus_rho"][0] * etas / etas[0]
     ax.loglog(etas, ref * 0.3, "k--", lw=0.8, label="slope 1")
     ax.set(xlabel=r"step $\eta$", ylabel="defect")
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())  # overlapping minor labels
     ax.legend(fontsize=6)
     return fig
 
