@@ -210,3 +210,26 @@ def test_one_id_one_figure(outdir):
 def test_plotted_by_names_the_plot_function(outdir):
     record = figures.save_figure(_plot_a(), "ch1-who", data={"x": np.arange(3)})
     assert record["plotted_by"].endswith("test_figures:_plot_a")
+
+
+def test_every_chapter_figure_is_saved_under_its_name():
+    """A figure cell's MyST name is the id it saves (file stem, label, gallery entry), ids are
+    unique across the book, and ``save_figure`` is the only way figures are written."""
+    import re
+
+    import jupytext
+
+    root = Path(__file__).resolve().parents[2]
+    seen = {}
+    for source in sorted((root / "notebooks").glob("[0-9][0-9]-*.md")):
+        for cell in jupytext.read(source).cells:
+            name = cell.metadata.get("mystnb", {}).get("figure", {}).get("name")
+            assert "savefig(" not in cell.source, f"{source.name}: use mft.save_figure"
+            if cell.cell_type != "code" or name is None:
+                continue
+            saved = re.findall(r"save_figure\(\s*\w+\s*,\s*[\"']([^\"']+)[\"']", cell.source)
+            assert saved == [name], f"{source.name}: figure '{name}' saves {saved}"
+            assert figures.FIGURE_ID.match(name), name
+            assert figures.chapter_number(name) == int(source.name[:2]), name
+            assert name not in seen, f"figure id '{name}' in {source.name} and {seen.get(name)}"
+            seen[name] = source.name
