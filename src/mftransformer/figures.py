@@ -82,7 +82,26 @@ def new_figure(ncols: int = 1, nrows: int = 1, *, width: str = "column", height:
         fig = Figure(figsize=(_WIDTHS[width], height), layout="constrained")
         axes = fig.subplots(nrows, ncols, squeeze=True, **kw)
     fig._mft_plotted_by = _caller()
+    _register_notebook_display()
     return fig, axes
+
+
+def _register_notebook_display() -> None:
+    """Show a ``Figure`` (which lives outside pyplot) as a PNG when it ends a notebook cell or is
+    glued: IPython only knows how to display figures once a pyplot backend is loaded."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return
+    shell = get_ipython()
+    if shell is None:
+        return
+
+    def png(fig):
+        with matplotlib.rc_context(STYLE):
+            return _render(fig, "png", metadata={"Software": None})
+
+    shell.display_formatter.formatters["image/png"].for_type(Figure, png)
 
 
 def figure_dir() -> Path:

@@ -27,7 +27,7 @@ class Check:
     measured: float
     expected: str
     passed: bool
-    shown: str
+    shown: str | None
 
     @classmethod
     def within(cls, name, measured, target, tol, *, relative=False, decimals=None):
