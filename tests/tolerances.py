@@ -61,8 +61,8 @@ LSE_INDEPENDENT_ABOVE = 1e-6
 NTK_MEAN_FIELD_RTOL = 5e-2
 
 # ---------------------------------------------------------------- chapter 1 (forward)
-#: Monte Carlo LSE of 2e5 samples vs the closed form: std ~ sqrt(Var e^{<q,y>})/(E e^{<q,y>} sqrt n)
-#: ~ 3e-3 for |q| <= 1; 2e-2 is ~6 standard deviations.
+#: Monte Carlo LSE of 1e5 samples vs the closed form: std ~ sqrt(Var e^{<q,y>})/(E e^{<q,y>} sqrt n)
+#: ~ 4e-3 for |q| <= 1; 2e-2 is ~5 standard deviations.
 GAUSSIAN_LSE_MC_ATOL = 2e-2
 #: Euler (scan) vs diffrax Euler at the same constant step, same algebra in another order.
 SCAN_VS_DIFFRAX_SAME_STEP_ATOL = 1e-12

@@ -1,0 +1,144 @@
+"""Unit tests of measures.py: shapes, weights, padding, closed-form LSEs, error messages."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from tolerances import GAUSSIAN_LSE_MC_ATOL, SAME_ALGEBRA_RTOL
+
+import mftransformer as mft
+from mftransformer import measures
+from mftransformer.errors import ParameterError
+
+RTOL = SAME_ALGEBRA_RTOL["float64"]
+
+
+@pytest.fixture
+def without_shape_hints():
+    """Turn the test-time jaxtyping checks off, to reach the library's own ParameterError
+    (what a user sees: the hints are checked in tests only)."""
+    import jaxtyping
+
+    jaxtyping.config.update("jaxtyping_disable", True)
+    yield
+    jaxtyping.config.update("jaxtyping_disable", False)
+
+
+def test_empirical_shapes_and_uniform_weights():
+    mu = mft.empirical(jnp.ones((5, 3)))
+    assert mu.x.shape == (1, 5, 3) and mu.a.shape == (1, 5)
+    assert (mu.B, mu.n, mu.d) == (1, 5, 3)
+    np.testing.assert_allclose(mu.a.sum(axis=1), 1.0, rtol=RTOL)
+
+
+@pytest.mark.parametrize(
+    "sampler",
+    [
+        lambda k: mft.sample_gaussian(k, 3, 7, 2),
+        lambda k: mft.sample_box(k, 3, 7, [0.0, -1.0], [1.0, 1.0]),
+        lambda k: mft.sample_mixture(
+            k, 3, 7, [0.5, 0.5], jnp.zeros((2, 2)), jnp.stack([jnp.eye(2)] * 2)
+        ),
+        lambda k: mft.sample_cloud(k, 3, 7, 2),
+    ],
+)
+def test_samplers_shapes_and_weights_sum_to_one(sampler):
+    mu = sampler(jax.random.key(0))
+    assert mu.x.shape == (3, 7, 2) and mu.a.shape == (3, 7)
+    assert np.all(np.asarray(mu.a) >= 0)
+    np.testing.assert_allclose(mu.a.sum(axis=1), 1.0, rtol=1e-12)
+
+
+def test_sample_box_inside_the_box():
+    mu = mft.sample_box(jax.random.key(1), 2, 50, [0.0, -1.0], [1.0, 2.0])
+    assert np.all(np.asarray(mu.x[..., 0]) >= 0) and np.all(np.asarray(mu.x[..., 1]) <= 2)
+
+
+def test_loga_minus_inf_on_padding_and_finite_gradient():
+    mu = measures.pad(mft.empirical(jnp.ones((2, 2))), 4)
+    assert mu.n == 4 and np.all(np.isneginf(np.asarray(mu.loga[0, 2:])))
+    grad = jax.grad(lambda a: jnp.sum(jnp.exp(measures.EmpiricalMeasure(mu.x, a).loga)))(mu.a)
+    assert np.all(np.isfinite(np.asarray(grad)))
+
+
+def test_center_and_translate():
+    mu = mft.sample_cloud(jax.random.key(2), 2, 5, 3)
+    np.testing.assert_allclose(mft.center(mu).mean(), 0.0, atol=1e-14)
+    b = jnp.array([1.0, -2.0, 0.5])
+    np.testing.assert_allclose(measures.translate(mu, b).mean(), mu.mean() + b[None], rtol=RTOL)
+
+
+def test_lse_translation_and_convolution_identities():
+    k1, k2, k3 = jax.random.split(jax.random.key(3), 3)
+    mu, nu = mft.sample_cloud(k1, 1, 4, 2), mft.sample_cloud(k2, 1, 3, 2)
+    q = jax.random.normal(k3, (1, 2))
+    b = jnp.array([0.3, -0.7])
+    np.testing.assert_allclose(
+        mft.lse(measures.translate(mu, b), q), mft.lse(mu, q) + q @ b, rtol=RTOL
+    )
+    np.testing.assert_allclose(
+        mft.lse(measures.convolve(mu, nu), q), mft.lse(mu, q) + mft.lse(nu, q), rtol=RTOL
+    )
+    np.testing.assert_allclose(mft.lse(mu, jnp.zeros((1, 2))), 0.0, atol=1e-15)
+
+
+def test_lse_finite_for_logits_of_1e4():
+    mu = mft.empirical(jnp.array([[1.0, 0.0], [-1.0, 0.0], [0.0, 1.0]]))
+    value = mft.lse(mu, jnp.array([[1e4, 0.0]]))
+    assert np.isfinite(float(value[0]))
+    np.testing.assert_allclose(value, 1e4 + np.log(1 / 3), rtol=RTOL)
+
+
+def test_gaussian_closed_form_vs_many_samples():
+    mean, cov = jnp.array([0.5, -0.2]), jnp.array([[1.0, 0.3], [0.3, 0.5]])
+    q = jnp.array([0.4, -0.3])
+    mu = mft.sample_gaussian(jax.random.key(4), 1, 100_000, 2, mean=mean, cov=cov)
+    measured = float(mft.lse(mu, q[None])[0])
+    exact = float(measures.lse_gaussian(mean, cov, q))
+    assert abs(measured - exact) < GAUSSIAN_LSE_MC_ATOL, f"MC {measured} vs exact {exact}"
+
+
+def test_box_and_mixture_closed_forms_vs_samples():
+    q = jnp.array([0.7, -0.4])
+    box = mft.sample_box(jax.random.key(5), 1, 100_000, [0.0, -1.0], [1.0, 2.0])
+    assert (
+        abs(
+            float(mft.lse(box, q[None])[0])
+            - float(measures.lse_box(jnp.array([0.0, -1.0]), jnp.array([1.0, 2.0]), q))
+        )
+        < GAUSSIAN_LSE_MC_ATOL
+    )
+    w, m, c = (
+        jnp.array([0.3, 0.7]),
+        jnp.array([[1.0, 0.0], [-1.0, 0.5]]),
+        jnp.stack([0.5 * jnp.eye(2)] * 2),
+    )
+    mix = mft.sample_mixture(jax.random.key(6), 1, 100_000, w, m, c)
+    assert (
+        abs(float(mft.lse(mix, q[None])[0]) - float(measures.lse_mixture(w, m, c, q)))
+        < GAUSSIAN_LSE_MC_ATOL
+    )
+    np.testing.assert_allclose(
+        measures.lse_box(jnp.zeros(2), jnp.ones(2), jnp.zeros(2)), 0.0, atol=1e-15
+    )
+
+
+def test_empirical_inconsistent_shapes_name_both(without_shape_hints):
+    with pytest.raises(ParameterError, match=r"x has shape \(1, 3, 2\) but a has shape \(1, 4\)"):
+        mft.empirical(jnp.zeros((3, 2)), jnp.ones(4) / 4)
+    with pytest.raises(ParameterError, match=r"x has shape \(3,\); allowed \(n, d\)"):
+        mft.empirical(jnp.zeros(3))
+    with pytest.raises(ParameterError, match=r"x has shape \(2, 3, 2\) and a has shape \(2, 2\)"):
+        measures.EmpiricalMeasure(jnp.zeros((2, 3, 2)), jnp.zeros((2, 2)))
+
+
+def test_empirical_bad_weights():
+    with pytest.raises(ParameterError, match="negative or non-finite"):
+        mft.empirical(jnp.zeros((2, 1)), jnp.array([1.5, -0.5]))
+    with pytest.raises(ParameterError, match="weights sum to 0.5"):
+        mft.empirical(jnp.zeros((2, 1)), jnp.array([0.25, 0.25]))
+
+
+def test_pad_too_small():
+    with pytest.raises(ParameterError, match=r"pad: n = 1; allowed n >= 2"):
+        measures.pad(mft.empirical(jnp.zeros((2, 1))), 1)
