@@ -34,7 +34,7 @@ from mftransformer.experiments.adjoint import (  # noqa: E402
     instance,
 )
 
-FULL = {"d": 4, "n": 16, "N": 4, "M": 4, "Ls": (16, 64, 256, 1024), "repeats": 3}
+FULL = {"d": 4, "n": 16, "N": 4, "M": 4, "Ls": (16, 64, 256, 1024), "repeats": 7}
 QUICK = {"d": 2, "n": 4, "N": 2, "M": 2, "Ls": (4, 16), "repeats": 1}
 #: Targets of issue 6: flat continuous memory, exact memory = the stored token states, time.
 FLAT_RATIO_MAX, EXACT_OVER_STATES_MAX, EXACT_TIME_RATIO_MAX, TIME_AT_L = 1.3, 1.05, 2.0, 64

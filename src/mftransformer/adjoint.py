@@ -24,7 +24,7 @@ import jax.numpy as jnp
 
 from ._typing import Array, Float
 from .attention import Heads, SmoothHeads, _adjoint_kernel, _field
-from .errors import ParameterError, first_nonfinite, nonfinite_guard, suggest
+from .errors import ParameterError, first_nonfinite, is_traced, nonfinite_guard, suggest
 from .forward import SCHEMES, _check_forward_args, _forward_scan, _initial_state, _layer, forward
 from .measures import EmpiricalMeasure
 
@@ -392,6 +392,13 @@ def _continuous_core(theta, z0, mu, targets, *, L, n, scheme, local_only, trace)
 
 def _finish(out, where):
     R, grad, lam0, states, lams, (bad_z, bad_lam, bad_g) = out
+    if is_traced(bad_z):
+        # Inside an outer jit, guard the scalar risk only: an error_if on the gradient made XLA
+        # copy the whole (L, M, d, d) output, so the flat-memory mode grew with L (measured).
+        bad = jnp.maximum(jnp.maximum(bad_z, bad_lam), bad_g) >= 0
+        R = eqx.error_if(R, bad, f"{where}: token states, adjoint lam or COT gradient became "
+                                 "non-finite (call outside jit to get the quantity and layer)")
+        return AdjointResult(risk=R, grad=grad, lam=lam0, states=states, lams=lams)
     R = nonfinite_guard(R, bad_z, f"{where}: token states")
     lam0 = nonfinite_guard(lam0, bad_lam, f"{where}: adjoint lam")
     grad = nonfinite_guard(grad, bad_g, f"{where}: COT gradient")

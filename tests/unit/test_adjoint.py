@@ -132,3 +132,11 @@ def test_nonfinite_states_name_the_layer(setting):
     theta = Heads(theta.A.at[1].set(jnp.inf), theta.V)
     with pytest.raises(SolveFailed, match="token states became non-finite at layer 2"):
         cot_gradient(theta, mu, xi, targets, method="exact")
+
+
+def test_nonfinite_inside_jit_stops_with_a_message(setting):
+    theta, mu, xi, targets = setting
+    bad = Targets(T=targets.T.at[0, 0, 0].set(jnp.nan))
+    f = jax.jit(lambda th: cot_gradient(th, mu, xi, bad, method="continuous"))
+    with pytest.raises(Exception, match="adjoint lam or COT gradient became non-finite"):
+        jax.block_until_ready(f(theta))
