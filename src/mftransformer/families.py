@@ -1,7 +1,8 @@
 """Token laws with closed-form log-sum-exps, and the fixed families of chapter 4 (MATH.md §5.4-5.5).
 
 A *law* is one context ``μ`` given exactly (its arrays may be NumPy or JAX; the builders here use
-NumPy, so that the LSE test and the closed-form NTK run without compiling anything): a weighted point cloud (:class:`Discrete`), a Gaussian,
+NumPy, so that the LSE test and the closed-form NTK run without compiling anything): a weighted
+point cloud (:class:`Discrete`), a Gaussian,
 a uniform box or a Gaussian mixture. Each has its log-sum-exp
 
 .. math::
@@ -63,7 +64,8 @@ WEIGHT_SUM_ATOL = 1e-6
 
 
 class Discrete(eqx.Module):
-    """A weighted point cloud ``μ = Σ_k a_k δ_{x_k}``: ``x`` ``(n, d)``, ``a`` ``(n,)`` (0 = padding)."""
+    """A weighted point cloud ``μ = Σ_k a_k δ_{x_k}``: ``x`` ``(n, d)``, ``a`` ``(n,)``
+    (0 = padding)."""
 
     x: Float[_Arr, "n d"]
     a: Float[_Arr, " n"]
@@ -174,7 +176,8 @@ class Box(eqx.Module):
 
 
 class Mixture(eqx.Module):
-    """``Σ_c π_c N(m_c, Σ_c)``: ``weights`` ``(K,)``, ``means`` ``(K, d)``, ``covs`` ``(K, d, d)``."""
+    """``Σ_c π_c N(m_c, Σ_c)``: ``weights`` ``(K,)``, ``means`` ``(K, d)``,
+    ``covs`` ``(K, d, d)``."""
 
     weights: Float[_Arr, " K"]
     means: Float[_Arr, "K d"]
@@ -203,8 +206,11 @@ class Mixture(eqx.Module):
 
     def _logits(self, Q):
         Q = np.asarray(Q)
-        return (np.log(np.asarray(self.weights)) + Q @ np.asarray(self.means).T
-                + 0.5 * np.einsum("ki,cij,kj->kc", Q, np.asarray(self.covs), Q))
+        return (
+            np.log(np.asarray(self.weights))
+            + Q @ np.asarray(self.means).T
+            + 0.5 * np.einsum("ki,cij,kj->kc", Q, np.asarray(self.covs), Q)
+        )
 
     def mean(self):
         return self.weights @ self.means
@@ -244,7 +250,8 @@ def laws_of(measures, where: str = "laws_of") -> list:
             laws.append(item)
         else:
             raise ParameterError(
-                f"{where}: input of type {type(item).__name__}; allowed EmpiricalMeasure, Discrete, "
+                f"{where}: input of type {type(item).__name__}; allowed EmpiricalMeasure, "
+                "Discrete, "
                 "Gaussian, Box or Mixture (or a list of them)."
             )
     if not laws:
@@ -288,8 +295,9 @@ def sample(law, n: int, *, key) -> Discrete:
     elif isinstance(law, Mixture):
         comp = rng.choice(len(law.weights), size=n, p=np.asarray(law.weights))
         chol = np.linalg.cholesky(np.asarray(law.covs))
-        x = np.asarray(law.means)[comp] + np.einsum("kij,kj->ki", chol[comp],
-                                                    rng.standard_normal((n, law.d)))
+        x = np.asarray(law.means)[comp] + np.einsum(
+            "kij,kj->ki", chol[comp], rng.standard_normal((n, law.d))
+        )
     else:
         a = np.asarray(law.a)
         x = np.asarray(law.x)[rng.choice(a.size, size=n, p=a / a.sum())]
@@ -363,7 +371,8 @@ def _clouds(key, tag, B, n, d=2):
 
 
 def clouds(B: int, n: int, d: int = 2, *, key) -> list:
-    """``B`` discrete laws of ``n`` atoms ``~ N(0, I_d)`` with Dirichlet(1) weights (generic clouds)."""
+    """``B`` discrete laws of ``n`` atoms ``~ N(0, I_d)`` with Dirichlet(1) weights (generic
+    clouds)."""
     return _clouds(key, 0, B, n, d)
 
 
@@ -372,10 +381,14 @@ def _d6(key):
 
 
 def _g3(key):
-    covs = [np.diag([1.0, 0.5]), np.diag([0.3, 1.2]), np.array([[0.8, 0.4], [0.4, 0.6]]),
-            np.diag([0.7, 0.7])]
+    covs = [
+        np.diag([1.0, 0.5]),
+        np.diag([0.3, 1.2]),
+        np.array([[0.8, 0.4], [0.4, 0.6]]),
+        np.diag([0.7, 0.7]),
+    ]
     means = _rng(key, 1).standard_normal((4, 2))
-    return [Gaussian(m, S) for m, S in zip(means, covs)]
+    return [Gaussian(m, S) for m, S in zip(means, covs, strict=True)]
 
 
 def _mx6(key):
@@ -401,8 +414,11 @@ def _build(name, key):
         laws = [_interval(0, ell) for ell in (0.5, 1.0, 1.5, 2.0)]
         return laws, ind, ind, None, "intervals of distinct lengths (Vandermonde in lengths²)"
     if name == "B3":
-        laws = [Box(np.zeros(2), np.array([1.0, 2.0])), Box(np.zeros(2), np.array([2.0, 1.0])),
-                Box(np.zeros(2), np.array([3.0, 3.0]))]
+        laws = [
+            Box(np.zeros(2), np.array([1.0, 2.0])),
+            Box(np.zeros(2), np.array([2.0, 1.0])),
+            Box(np.zeros(2), np.array([3.0, 3.0])),
+        ]
         return laws, ind, ind, None, "boxes whose side lengths are not shared in a cancelling way"
     if name == "G3":
         return _g3(key)[:3], ind, ind, None, "three covariances independent in Sym(2)"
@@ -416,15 +432,35 @@ def _build(name, key):
         laws = [dirac([0.3, 0.1]), dirac([-0.5, 0.4])]
         return laws, dep, ind, None, "a Dirac's LSE is linear"
     if name == "BB":
-        return [bernoulli(0.3), binomial(2, 0.3)], dep, dep, (-2, 1), "LSE of Bin(2,p) = 2 LSE of Bern(p)"
+        return (
+            [bernoulli(0.3), binomial(2, 0.3)],
+            dep,
+            dep,
+            (-2, 1),
+            "LSE of Bin(2,p) = 2 LSE of Bern(p)",
+        )
     if name == "CV":
         d6 = _d6(key)
         nu = _clouds(key, 5, 1, 3)[0]
-        return [d6[1], nu, convolution(d6[1], nu)], dep, dep, (1, 1, -1), "LSEs add under convolution"
+        return (
+            [d6[1], nu, convolution(d6[1], nu)],
+            dep,
+            dep,
+            (1, 1, -1),
+            "LSEs add under convolution",
+        )
     if name == "G1":
-        laws = [Gaussian(np.array([0.2]), np.array([[1.0]])),
-                Gaussian(np.array([-0.4]), np.array([[0.5]]))]
-        return laws, dep, ind, (1, -2), "1D Gaussian LSEs are quadratics: two are dependent mod affine"
+        laws = [
+            Gaussian(np.array([0.2]), np.array([[1.0]])),
+            Gaussian(np.array([-0.4]), np.array([[0.5]])),
+        ]
+        return (
+            laws,
+            dep,
+            ind,
+            (1, -2),
+            "1D Gaussian LSEs are quadratics: two are dependent mod affine",
+        )
     if name == "G4":
         return _g3(key), dep, ind, None, "four covariances in the 3-dimensional Sym(2)"
     if name == "US":
@@ -497,7 +533,9 @@ def _validate(law, where):
     if isinstance(law, (Discrete, Mixture)):
         a = np.asarray(law.a if isinstance(law, Discrete) else law.weights)
         if np.any(a < 0) or not np.all(np.isfinite(a)):
-            raise ParameterError(f"{where}: weights have negative or non-finite entries; allowed >= 0.")
+            raise ParameterError(
+                f"{where}: weights have negative or non-finite entries; allowed >= 0."
+            )
         if abs(a.sum() - 1) > WEIGHT_SUM_ATOL:
             raise ParameterError(
                 f"{where}: weights sum to {a.sum():.6g}; allowed sum 1 (± {WEIGHT_SUM_ATOL:g}). "
@@ -505,7 +543,9 @@ def _validate(law, where):
             )
     if isinstance(law, Box) and np.any(np.asarray(law.high) < np.asarray(law.low)):
         raise ParameterError(f"{where}: box with high < low; allowed low <= high on every axis.")
-    covs = [law.Sigma] if isinstance(law, Gaussian) else law.covs if isinstance(law, Mixture) else []
+    covs = (
+        [law.Sigma] if isinstance(law, Gaussian) else law.covs if isinstance(law, Mixture) else []
+    )
     for S in covs:
         S = np.asarray(S)
         if not np.allclose(S, S.T, atol=1e-12) or np.linalg.eigvalsh(0.5 * (S + S.T))[0] < -1e-12:

@@ -65,7 +65,8 @@ _AFFINE = ("affine", "constant")
 
 
 class NTK(eqx.Module):
-    """An NTK Gram matrix and its two blocks, each ``(N d_out, N d_out)``, rows ``(i, a) ↦ i d_out + a``.
+    """An NTK Gram matrix and its two blocks, each ``(N d_out, N d_out)``, rows
+    ``(i, a) ↦ i d_out + a``.
 
     Attributes:
         K: the full kernel ``K^V + K^QK``.
@@ -153,8 +154,9 @@ def ntk_silent(theta: Heads, mu, xi, W, *, max_bytes: int = MAX_BYTES) -> NTK:
     xi, W = _check_inputs(theta, N, d, xi, W, "ntk_silent")
     A, V = np.asarray(theta.A), np.asarray(theta.V)
     half = theta.M // 2
-    if theta.M % 2 or not (np.array_equal(A[:, :half], A[:, half:])
-                           and np.array_equal(V[:, :half], -V[:, half:])):
+    if theta.M % 2 or not (
+        np.array_equal(A[:, :half], A[:, half:]) and np.array_equal(V[:, :half], -V[:, half:])
+    ):
         raise ParameterError(
             "ntk_silent: theta is not at the silent point (allowed: even M with A[:, M/2+m] = "
             "A[:, m] and V[:, M/2+m] = -V[:, m]); use ntk_jacobian at other points."
@@ -186,14 +188,15 @@ def ntk_silent(theta: Heads, mu, xi, W, *, max_bytes: int = MAX_BYTES) -> NTK:
     return NTK(jnp.asarray(K_V + K_QK), jnp.asarray(K_V), jnp.asarray(K_QK))
 
 
-def ntk_infinite_width(mu, xi0, W, *, sigma_A: float, sigma_V: float, nodes: int = 80,
-                       max_bytes: int = MAX_BYTES) -> NTK:
+def ntk_infinite_width(
+    mu, xi0, W, *, sigma_A: float, sigma_V: float, nodes: int = 80, max_bytes: int = MAX_BYTES
+) -> NTK:
     """The mean-field (``M → ∞``) NTK at the silent point for Gaussian heads (MATH.md §5.2).
 
     .. math::
 
-        \\mathbf K^\\infty_{(ia),(jb)} = (WW^\\top)_{ab}\\, \\mathbb E_q\\Big[\\langle m_{\\mu_i}(q),
-        m_{\\mu_j}(q)\\rangle + |\\xi_0|^2 \\tfrac{\\sigma_V^2}{d}\\,
+        \\mathbf K^\\infty_{(ia),(jb)} = (WW^\\top)_{ab}\\, \\mathbb E_q\\Big[
+        \\langle m_{\\mu_i}(q), m_{\\mu_j}(q)\\rangle + |\\xi_0|^2 \\tfrac{\\sigma_V^2}{d}\\,
         \\mathrm{tr}\\big(C_{\\mu_i}(q) C_{\\mu_j}(q)\\big)\\Big],\\quad
         q \\sim \\mathcal N(0, \\tau^2 I_d),\\ \\tau^2 = \\sigma_A^2|\\xi_0|^2/d,
 
@@ -233,8 +236,12 @@ def ntk_infinite_width(mu, xi0, W, *, sigma_A: float, sigma_V: float, nodes: int
     m = np.stack([m for m, _ in stats])  # (N, k, d)
     C = np.stack([C for _, C in stats])  # (N, k, d, d)
     G_V = np.einsum("k,ikc,jkc->ij", weights, m, m, optimize=True)
-    G_QK = float(xi0 @ xi0) * sigma_V**2 / d * np.einsum("k,ikab,jkba->ij", weights, C, C,
-                                                         optimize=True)
+    G_QK = (
+        float(xi0 @ xi0)
+        * sigma_V**2
+        / d
+        * np.einsum("k,ikab,jkba->ij", weights, C, C, optimize=True)
+    )
     K_V, K_QK = np.kron(G_V, W @ W.T), np.kron(G_QK, W @ W.T)
     return NTK(jnp.asarray(K_V + K_QK), jnp.asarray(K_V), jnp.asarray(K_QK))
 
@@ -307,9 +314,17 @@ class LSEReport:
         )
 
 
-def lse_independence(measures, *, queries=None, K: int = 2000, scale: float | None = None,
-                     centre: bool = False, modulo: str = "affine", key=None,
-                     max_bytes: int = MAX_BYTES) -> LSEReport:
+def lse_independence(
+    measures,
+    *,
+    queries=None,
+    K: int = 2000,
+    scale: float | None = None,
+    centre: bool = False,
+    modulo: str = "affine",
+    key=None,
+    max_bytes: int = MAX_BYTES,
+) -> LSEReport:
     """Are the LSE functions of the inputs linearly independent modulo affine functions?
 
     .. math::
@@ -349,13 +364,18 @@ def lse_independence(measures, *, queries=None, K: int = 2000, scale: float | No
     laws = laws_of(measures, "lse_independence")
     N, d = len(laws), laws[0].d
     if modulo not in _AFFINE:
-        raise ParameterError(f"lse_independence: modulo = {modulo!r}; allowed {list(_AFFINE)}.{suggest(modulo, _AFFINE)}")
+        raise ParameterError(
+            f"lse_independence: modulo = {modulo!r}; allowed {list(_AFFINE)}."
+            f"{suggest(modulo, _AFFINE)}"
+        )
     if centre:
         laws = [law.centred() for law in laws]
     n_removed = d + 1 if modulo == "affine" else 1
     if queries is None:
         if key is None:
-            raise ParameterError("lse_independence: key = None; allowed a jax.random key (or pass queries=).")
+            raise ParameterError(
+                "lse_independence: key = None; allowed a jax.random key (or pass queries=)."
+            )
         if scale is None:
             R = max(law.centred().radius() for law in laws)
             scale = 3.0 / R if R > 0 else 3.0
@@ -363,7 +383,9 @@ def lse_independence(measures, *, queries=None, K: int = 2000, scale: float | No
     else:
         queries = jnp.asarray(queries, float)
         if queries.ndim != 2 or queries.shape[1] != d:
-            raise ParameterError(f"lse_independence: queries have shape {tuple(queries.shape)}; allowed (K, {d}).")
+            raise ParameterError(
+                f"lse_independence: queries have shape {tuple(queries.shape)}; allowed (K, {d})."
+            )
         n_queries = queries.shape[0]
     if n_queries < N + n_removed:
         raise ParameterError(
@@ -382,8 +404,11 @@ def lse_independence(measures, *, queries=None, K: int = 2000, scale: float | No
     if queries is None:
         queries = scale * jax.random.normal(key, (n_queries, d))
     F = np.stack([law.lse_at(queries) for law in laws], axis=1)
-    basis = np.ones((n_queries, 1)) if modulo == "constant" else np.concatenate(
-        [np.ones((n_queries, 1)), np.asarray(queries)], axis=1)
+    basis = (
+        np.ones((n_queries, 1))
+        if modulo == "constant"
+        else np.concatenate([np.ones((n_queries, 1)), np.asarray(queries)], axis=1)
+    )
     return _report(F, basis, modulo, centre, np.asarray(queries))
 
 
@@ -420,7 +445,7 @@ def _jacobian_columns(theta, mu, xi, W, rows):
 
 def _stats(laws, A, xi):
     """Tilted means ``(N, H, d)`` and covariances ``(N, H, d, d)`` at ``q = A_h ξ_i`` (NumPy)."""
-    stats = [law.tilted(np.einsum("hcd,d->hc", A, x)) for law, x in zip(laws, xi)]
+    stats = [law.tilted(np.einsum("hcd,d->hc", A, x)) for law, x in zip(laws, xi, strict=True)]
     return np.stack([m for m, _ in stats]), np.stack([C for _, C in stats])
 
 
@@ -436,10 +461,16 @@ def _report(F, basis, modulo, centre, queries):
         ratio = 0.0
     else:
         ratio = float(sigma[-1] / sigma[0])
-    verdict = ("dependent" if ratio < DEPENDENT_BELOW else
-               "independent" if ratio > INDEPENDENT_ABOVE else "ill-conditioned")
+    verdict = (
+        "dependent"
+        if ratio < DEPENDENT_BELOW
+        else "independent"
+        if ratio > INDEPENDENT_ABOVE
+        else "ill-conditioned"
+    )
     c = vt[-1] / nu
     c = c / np.linalg.norm(c)
     nullity = sigma.size if sigma[0] < floor else int(np.sum(sigma < floor * sigma[0]))
-    return LSEReport(verdict, ratio, sigma, c, np.linalg.norm(R, axis=0), nullity, modulo, centre,
-                     queries)
+    return LSEReport(
+        verdict, ratio, sigma, c, np.linalg.norm(R, axis=0), nullity, modulo, centre, queries
+    )

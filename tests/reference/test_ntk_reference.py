@@ -3,10 +3,10 @@
 import jax
 import numpy as np
 import pytest
+from tolerances import LSE_DEPENDENT_BELOW, LSE_INDEPENDENT_ABOVE
 
 from mftransformer import families as fam
 from mftransformer import ntk
-from tolerances import LSE_DEPENDENT_BELOW, LSE_INDEPENDENT_ABOVE
 
 KEY = jax.random.key(0)
 

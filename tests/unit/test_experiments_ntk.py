@@ -36,15 +36,17 @@ def test_scan():
 
 
 def test_empirical_gauss():
-    p = chapter.EmpiricalGaussParams(sigmas=(0.7, 1.0), ns=(100, 400, 1600, 6400), fit_from=100,
-                                     seeds=8, K=100)
+    p = chapter.EmpiricalGaussParams(
+        sigmas=(0.7, 1.0), ns=(100, 400, 1600, 6400), fit_from=100, seeds=8, K=100
+    )
     result = chapter.empirical_gauss(p, key=KEY)
     result.check.require()
 
 
 def test_mean_field():
-    p = chapter.MeanFieldParams(N=3, n=4, Ps=(10, 100, 1000), seeds=24, nodes=40, sigma_A=1.0,
-                                sigma_V=1.0)
+    p = chapter.MeanFieldParams(
+        N=3, n=4, Ps=(10, 100, 1000), seeds=24, nodes=40, sigma_A=1.0, sigma_V=1.0
+    )
     result = chapter.mean_field(p, key=KEY)
     result.check.require()
 

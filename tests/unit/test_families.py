@@ -4,17 +4,20 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from tolerances import LAW_TILTED_RTOL
 
 import mftransformer as mft
 from mftransformer import families as fam
-from tolerances import LAW_TILTED_RTOL
 
 LAWS = [
     fam.Discrete(np.array([[0.0, 1.0], [2.0, -1.0], [0.5, 0.5]]), np.array([0.2, 0.5, 0.3])),
     fam.Gaussian(np.array([0.3, -0.2]), np.array([[0.8, 0.4], [0.4, 0.6]])),
     fam.Box(np.array([0.0, -1.0]), np.array([1.0, 2.0])),
-    fam.Mixture(np.array([0.3, 0.7]), np.array([[0.0, 1.0], [1.0, -1.0]]),
-                np.array([np.eye(2), [[0.5, 0.1], [0.1, 0.4]]])),
+    fam.Mixture(
+        np.array([0.3, 0.7]),
+        np.array([[0.0, 1.0], [1.0, -1.0]]),
+        np.array([np.eye(2), [[0.5, 0.1], [0.1, 0.4]]]),
+    ),
 ]
 # queries spanning the series/closed-form switch of the box (|ℓ q| around 0.1) and larger ones
 Q = np.array([[0.0, 0.0], [0.03, -0.05], [0.09, 0.11], [-0.7, 1.3], [2.5, -1.5]])

@@ -4,12 +4,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from tolerances import NTK_CLOSED_FORM_RTOL, NTK_JACREV_RTOL, NTK_MEAN_FIELD_RTOL
 
 import mftransformer as mft
 from mftransformer import families as fam
 from mftransformer import ntk
 from mftransformer.tasks import generic_init, silent_init
-from tolerances import NTK_CLOSED_FORM_RTOL, NTK_JACREV_RTOL, NTK_MEAN_FIELD_RTOL
 
 N, n, d = 3, 4, 2
 XI = jnp.broadcast_to(jnp.array([1.0, 0.5]), (N, d))
@@ -72,7 +72,9 @@ def test_spectrum_ratio_and_rank_bound():
 
 
 def test_lse_report_prints_verdict_margin_threshold():
-    report = ntk.lse_independence(fam.family("D6", key=jax.random.key(0)).laws, key=jax.random.key(1))
+    report = ntk.lse_independence(
+        fam.family("D6", key=jax.random.key(0)).laws, key=jax.random.key(1)
+    )
     text = str(report)
     assert report.holds and report.margin > 2
     assert "independent" in text and "1e-06" in text and "margin" in text

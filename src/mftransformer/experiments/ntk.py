@@ -1,10 +1,12 @@
-"""Chapter 4, NTK injectivity and LSE independence: experiments, checks and figures (MATH.md §5, §7).
+"""Chapter 4, NTK injectivity and LSE independence: experiments, checks, figures (MATH.md §5, §7).
 
 Each experiment is ``fn(p, *, key) -> Result`` with ``p`` its section of the parameter set; the
 checks are those of MATH.md §7 "Chapter 4". Contexts are centred (centring on) unless stated.
 
-- :func:`closed_form`: the silent-point closed form against ``L M J Jᵀ`` from JAX; ``ntk_closed_form``.
-- :func:`lse_families`: the LSE test on the families of MATH.md §5.5; ``lse_verdicts``, ``null_vectors``.
+- :func:`closed_form`: the silent-point closed form against ``L M J Jᵀ`` from JAX;
+  ``ntk_closed_form``.
+- :func:`lse_families`: the LSE test on the families of MATH.md §5.5; ``lse_verdicts``,
+  ``null_vectors``.
 - :func:`model_families`: the NTK on the same families; ``ntk_singular``, ``translates_uncentred``,
   ``lse_ntk_agree``.
 - :func:`scan`: a translate deformed continuously into a generic cloud; ``scan_together``.
@@ -140,20 +142,33 @@ class Params:
 def closed_form(p: ClosedFormParams, *, key) -> Result:
     """``K^V``, ``K^QK`` at the silent point from the closed form of MATH.md §5.1 against
     ``L M J Jᵀ`` from ``jax.vjp``/``jax.jvp``; the largest relative error of the three blocks."""
-    theta = tasks.silent_init(p.L, p.M, p.d, key=jax.random.fold_in(key, HEADS),
-                              sigma_A=p.sigma_A, sigma_V=p.sigma_V)
+    theta = tasks.silent_init(
+        p.L, p.M, p.d, key=jax.random.fold_in(key, HEADS), sigma_A=p.sigma_A, sigma_V=p.sigma_V
+    )
     laws = fam.clouds(p.N, p.n, p.d, key=jax.random.fold_in(key, DATA))
     mu = fam.stack([fam.Discrete(p.scale * law.x, law.a).centred() for law in laws])
     xi, W = _query(p.N, p.d), _readout(p.d)
     exact, jac = ntk.ntk_silent(theta, mu, xi, W), ntk.ntk_jacobian(theta, mu, xi, W)
-    errors = {f: float(jnp.max(jnp.abs(getattr(exact, f) - getattr(jac, f)))
-                       / jnp.max(jnp.abs(getattr(exact, f)))) for f in ("K", "K_V", "K_QK")}
+    errors = {
+        f: float(
+            jnp.max(jnp.abs(getattr(exact, f) - getattr(jac, f)))
+            / jnp.max(jnp.abs(getattr(exact, f)))
+        )
+        for f in ("K", "K_V", "K_QK")
+    }
     worst = max(errors.values())
     check = Check.below("ntk_closed_form", worst, CLOSED_FORM_RTOL)
-    data = {"K_V": np.asarray(exact.K_V), "K_QK": np.asarray(exact.K_QK), "K": np.asarray(exact.K),
-            "difference": np.asarray(jnp.abs(exact.K - jac.K))}
-    return Result(values={"errors": errors, "error": worst,
-                          "eigenvalues": ntk.spectrum(exact.K)}, data=data, check=check)
+    data = {
+        "K_V": np.asarray(exact.K_V),
+        "K_QK": np.asarray(exact.K_QK),
+        "K": np.asarray(exact.K),
+        "difference": np.asarray(jnp.abs(exact.K - jac.K)),
+    }
+    return Result(
+        values={"errors": errors, "error": worst, "eigenvalues": ntk.spectrum(exact.K)},
+        data=data,
+        check=check,
+    )
 
 
 @experiment
@@ -172,20 +187,30 @@ def lse_families(p: LSEFamiliesParams, *, key) -> Result:
     ok_aff = [a.verdict == f.affine for f, a, _ in rows]
     ok_const = [c.verdict == f.constant for f, _, c in rows]
     cosines = {f.name: _cos(a.null, f.null) for f, a, _ in rows if f.null is not None}
-    checks = Checks((
-        Check.within("lse_verdicts", sum(ok_aff) + sum(ok_const), 2 * len(rows), 0, decimals=0),
-        Check.below("null_vectors", 1 - min(cosines.values()), NULL_COS_TOL),
-    ))
+    checks = Checks(
+        (
+            Check.within("lse_verdicts", sum(ok_aff) + sum(ok_const), 2 * len(rows), 0, decimals=0),
+            Check.below("null_vectors", 1 - min(cosines.values()), NULL_COS_TOL),
+        )
+    )
     names = list(fam.FAMILIES)
-    data = {"index": np.arange(len(names)), "ratio_affine": ratio_aff, "ratio_constant": ratio_const,
-            "sigma_min_affine": np.array([a.sigma[-1] for _, a, _ in rows]),
-            "sigma_min_constant": np.array([c.sigma[-1] for _, _, c in rows]),
-            "holds": np.array([f.affine == "independent" for f, _, _ in rows])}
-    values = {"names": names, "verdicts": {f.name: (a.verdict, c.verdict) for f, a, c in rows},
-              "reasons": {f.name: f.reason for f, _, _ in rows}, "cosines": cosines,
-              "min_holding": float(ratio_aff[data["holds"]].min()),
-              "max_failing": float(ratio_aff[~data["holds"]].max()),
-              "sigma_min_affine": dict(zip(names, data["sigma_min_affine"]))}
+    data = {
+        "index": np.arange(len(names)),
+        "ratio_affine": ratio_aff,
+        "ratio_constant": ratio_const,
+        "sigma_min_affine": np.array([a.sigma[-1] for _, a, _ in rows]),
+        "sigma_min_constant": np.array([c.sigma[-1] for _, _, c in rows]),
+        "holds": np.array([f.affine == "independent" for f, _, _ in rows]),
+    }
+    values = {
+        "names": names,
+        "verdicts": {f.name: (a.verdict, c.verdict) for f, a, c in rows},
+        "reasons": {f.name: f.reason for f, _, _ in rows},
+        "cosines": cosines,
+        "min_holding": float(ratio_aff[data["holds"]].min()),
+        "max_failing": float(ratio_aff[~data["holds"]].max()),
+        "sigma_min_affine": dict(zip(names, data["sigma_min_affine"], strict=True)),
+    }
     return Result(values=values, data=data, check=checks)
 
 
@@ -193,53 +218,73 @@ def lse_families(p: LSEFamiliesParams, *, key) -> Result:
 def model_families(p: ModelFamiliesParams, *, key) -> Result:
     """The NTK (centred contexts; infinite tokens for continuous laws) on every family, next to the
     LSE verdict; the uncentred translates; and G1 from samples (small, not zero)."""
-    k_data, k_q = jax.random.fold_in(key, DATA), jax.random.fold_in(key, QUERIES)
+    k_data = jax.random.fold_in(key, DATA)
     rows = {}
     for name in fam.FAMILIES:
         laws = fam.family(name, key=k_data).laws
         rows[name] = _compare(laws, p, key)
     g1 = fam.family("G1", key=k_data).laws
-    sampled = [fam.sample(law, p.n_sampled, key=jax.random.fold_in(jax.random.fold_in(key, SAMPLES), i))
-               for i, law in enumerate(g1)]
+    sampled = [
+        fam.sample(law, p.n_sampled, key=jax.random.fold_in(jax.random.fold_in(key, SAMPLES), i))
+        for i, law in enumerate(g1)
+    ]
     rows["G1 sampled"] = _compare(sampled, p, key)
     t_laws = fam.family("T", key=k_data).laws
     uncentred = _kernel(t_laws, p, key, centre=False)
     names = list(rows)
-    holds = [fam.family(n, key=k_data).affine == "independent" if n in fam.FAMILIES else None
-             for n in names]
+    holds = [
+        fam.family(n, key=k_data).affine == "independent" if n in fam.FAMILIES else None
+        for n in names
+    ]
     lse_ratio = np.array([rows[n]["lse"] for n in names])
     ntk_ratio = np.array([rows[n]["K"] for n in names])
-    agree = [(rows[n]["lse"] < ntk.DEPENDENT_BELOW) == (rows[n]["K"] < ntk.DEPENDENT_BELOW)
-             for n in fam.FAMILIES]
+    agree = [
+        (rows[n]["lse"] < ntk.DEPENDENT_BELOW) == (rows[n]["K"] < ntk.DEPENDENT_BELOW)
+        for n in fam.FAMILIES
+    ]
     singular = max(rows[n][b] for n in ("BB", "CV") for b in ("K", "K_V", "K_QK"))
     unc = {b: ntk.spectral_ratio(getattr(uncentred, b)) for b in ("K", "K_V", "K_QK")}
-    checks = Checks((
-        Check.below("ntk_singular", singular, ntk.DEPENDENT_BELOW),
-        Check.below("translates_uncentred_qk", unc["K_QK"], ntk.DEPENDENT_BELOW),
-        Check.above("translates_uncentred_v", min(unc["K"], unc["K_V"]), UNCENTRED_MARGIN),
-        Check.within("lse_ntk_agree", sum(agree), len(agree), 0, decimals=0),
-    ))
-    spectra = {f"{n}_{b}": ntk.spectrum(getattr(rows[n]["ntk"], b))
-               for n in ("BB", "CV") for b in ("K", "K_V", "K_QK")}
-    spectra.update({f"T uncentred_{b}": ntk.spectrum(getattr(uncentred, b))
-                    for b in ("K", "K_V", "K_QK")})
-    data = {"index": np.arange(len(names)), "lse_ratio": lse_ratio, "ntk_ratio": ntk_ratio,
-            "holds": np.array([h is True for h in holds]),
-            "sampled": np.array([h is None for h in holds]),
-            **{f"spectrum_{k.replace(' ', '_')}": v for k, v in spectra.items()}}
-    values = {"names": names,
-              "rows": {n: {k: v for k, v in r.items() if k != "ntk"} for n, r in rows.items()},
-              "uncentred": unc, "singular": singular,
-              "min_holding": float(ntk_ratio[data["holds"]].min()),
-              "max_failing": float(ntk_ratio[~data["holds"] & ~data["sampled"]].max()),
-              "sampled_g1": rows["G1 sampled"]}
+    checks = Checks(
+        (
+            Check.below("ntk_singular", singular, ntk.DEPENDENT_BELOW),
+            Check.below("translates_uncentred_qk", unc["K_QK"], ntk.DEPENDENT_BELOW),
+            Check.above("translates_uncentred_v", min(unc["K"], unc["K_V"]), UNCENTRED_MARGIN),
+            Check.within("lse_ntk_agree", sum(agree), len(agree), 0, decimals=0),
+        )
+    )
+    spectra = {
+        f"{n}_{b}": ntk.spectrum(getattr(rows[n]["ntk"], b))
+        for n in ("BB", "CV")
+        for b in ("K", "K_V", "K_QK")
+    }
+    spectra.update(
+        {f"T uncentred_{b}": ntk.spectrum(getattr(uncentred, b)) for b in ("K", "K_V", "K_QK")}
+    )
+    data = {
+        "index": np.arange(len(names)),
+        "lse_ratio": lse_ratio,
+        "ntk_ratio": ntk_ratio,
+        "holds": np.array([h is True for h in holds]),
+        "sampled": np.array([h is None for h in holds]),
+        **{f"spectrum_{k.replace(' ', '_')}": v for k, v in spectra.items()},
+    }
+    values = {
+        "names": names,
+        "rows": {n: {k: v for k, v in r.items() if k != "ntk"} for n, r in rows.items()},
+        "uncentred": unc,
+        "singular": singular,
+        "min_holding": float(ntk_ratio[data["holds"]].min()),
+        "max_failing": float(ntk_ratio[~data["holds"] & ~data["sampled"]].max()),
+        "sampled_g1": rows["G1 sampled"],
+    }
     return Result(values=values, data=data, check=checks)
 
 
 @experiment
 def scan(p: ScanParams, *, key) -> Result:
     """T deformed: the second cloud is the first translated, with one atom moved by ``t``. At
-    ``t = 0`` both quantities sit at the floor; for ``t > 0`` LSE ``ρ ∝ t`` and ``λ_min/λ_max ∝ t²``."""
+    ``t = 0`` both quantities sit at the floor; for ``t > 0`` LSE ``ρ ∝ t`` and
+    ``λ_min/λ_max ∝ t²``."""
     base = fam.family("T", key=jax.random.fold_in(key, DATA)).laws
     direction = np.zeros(np.shape(base[1].x))
     direction[0] = np.array([0.6, 0.8])[: base[1].d]
@@ -253,12 +298,18 @@ def scan(p: ScanParams, *, key) -> Result:
     pos = ts > 0
     fit = fit_loglog(lse_r[pos], ntk_r[pos])
     at_zero = max(lse_r[~pos].max(initial=0.0), ntk_r[~pos].max(initial=0.0))
-    checks = Checks((
-        Check.below("scan_zero", at_zero, ntk.DEPENDENT_BELOW),
-        Check.within("scan_together", fit.slope, SCAN_SLOPE, SCAN_SLOPE_TOL),
-    ))
-    data = {"t": ts, "lse_ratio": lse_r, "ntk_ratio": ntk_r,
-            "fit": np.where(pos, fit(np.where(pos, lse_r, 1.0)), np.nan)}
+    checks = Checks(
+        (
+            Check.below("scan_zero", at_zero, ntk.DEPENDENT_BELOW),
+            Check.within("scan_together", fit.slope, SCAN_SLOPE, SCAN_SLOPE_TOL),
+        )
+    )
+    data = {
+        "t": ts,
+        "lse_ratio": lse_r,
+        "ntk_ratio": ntk_r,
+        "fit": np.where(pos, fit(np.where(pos, lse_r, 1.0)), np.nan),
+    }
     return Result(values={"slope": fit.slope, "at_zero": at_zero}, data=data, check=checks)
 
 
@@ -274,22 +325,31 @@ def empirical_gauss(p: EmpiricalGaussParams, *, key) -> Result:
     for i, n in enumerate(ns):
         for j in range(p.seeds):
             k = jax.random.fold_in(jax.random.fold_in(k_samples, int(n)), j)
-            sampled = [fam.sample(law, int(n), key=jax.random.fold_in(k, c))
-                       for c, law in enumerate(laws)]
+            sampled = [
+                fam.sample(law, int(n), key=jax.random.fold_in(k, c)) for c, law in enumerate(laws)
+            ]
             ratios[i, j] = ntk.lse_independence(sampled, queries=queries).ratio
     gmean = np.exp(np.mean(np.log(ratios), axis=1))
     fit_mask = ns >= p.fit_from
     fit = fit_loglog(ns[fit_mask], gmean[fit_mask])
     # below fit_from a few samples are far from Gaussian and the mean need not decrease
     steps = gmean[fit_mask][1:] / gmean[fit_mask][:-1]
-    checks = Checks((
-        Check.below("empirical_gauss_decreasing", float(steps.max()), 1.0, show_value=True),
-        Check.between("empirical_gauss", fit.slope, -0.7, -0.3),
-    ))
-    data = {"n": ns, "ratio": ratios, "geometric_mean": gmean, "fit": fit(ns),
-            "fit_mask": fit_mask}
-    return Result(values={"slope": fit.slope, "gmean": gmean, "exact": ntk.lse_independence(
-        laws, queries=queries).ratio}, data=data, check=checks)
+    checks = Checks(
+        (
+            Check.below("empirical_gauss_decreasing", float(steps.max()), 1.0, show_value=True),
+            Check.between("empirical_gauss", fit.slope, -0.7, -0.3),
+        )
+    )
+    data = {"n": ns, "ratio": ratios, "geometric_mean": gmean, "fit": fit(ns), "fit_mask": fit_mask}
+    return Result(
+        values={
+            "slope": fit.slope,
+            "gmean": gmean,
+            "exact": ntk.lse_independence(laws, queries=queries).ratio,
+        },
+        data=data,
+        check=checks,
+    )
 
 
 @experiment
@@ -300,14 +360,21 @@ def mean_field(p: MeanFieldParams, *, key) -> Result:
     laws = [law.centred() for law in fam.clouds(p.N, p.n, d, key=jax.random.fold_in(key, DATA))]
     mu = fam.stack(laws)
     xi, W = _query(p.N, d), _readout(d)
-    ref = ntk.ntk_infinite_width(laws, xi[0], W, sigma_A=p.sigma_A, sigma_V=p.sigma_V,
-                                 nodes=p.nodes)
+    ref = ntk.ntk_infinite_width(
+        laws, xi[0], W, sigma_A=p.sigma_A, sigma_V=p.sigma_V, nodes=p.nodes
+    )
     Ps = np.array(p.Ps)
     errors = np.zeros((len(Ps), p.seeds))
     eigs = np.zeros((len(Ps), p.N))
     # one draw of max(P) pairs per seed (the layer axis holds the seeds); smaller P use a prefix
-    theta = tasks.silent_init(p.seeds, 2 * int(Ps.max()), d, key=jax.random.fold_in(key, HEADS),
-                              sigma_A=p.sigma_A, sigma_V=p.sigma_V)
+    theta = tasks.silent_init(
+        p.seeds,
+        2 * int(Ps.max()),
+        d,
+        key=jax.random.fold_in(key, HEADS),
+        sigma_A=p.sigma_A,
+        sigma_V=p.sigma_V,
+    )
     heads = (np.asarray(theta.A), np.asarray(theta.V))
     norm = float(np.linalg.norm(np.asarray(ref.K)))
     for i, P in enumerate(Ps):
@@ -319,8 +386,14 @@ def mean_field(p: MeanFieldParams, *, key) -> Result:
     rms = np.sqrt(np.mean(errors**2, axis=1))
     fit = fit_loglog(Ps, rms)
     check = Check.within("ntk_mc_rate", fit.slope, -0.5, 0.1)
-    data = {"P": Ps, "error": errors, "rms": rms, "fit": fit(Ps), "eigenvalues": eigs,
-            "eigenvalues_infinite": ntk.spectrum(ref.K)}
+    data = {
+        "P": Ps,
+        "error": errors,
+        "rms": rms,
+        "fit": fit(Ps),
+        "eigenvalues": eigs,
+        "eigenvalues_infinite": ntk.spectrum(ref.K),
+    }
     return Result(values={"slope": fit.slope, "rms": rms}, data=data, check=check)
 
 
@@ -329,7 +402,9 @@ def rank(p: RankParams, *, key) -> Result:
     """With ``P`` head pairs, ``rank K = min(N d_out, P d (d_out + 1))`` (MATH.md §5.3): generic
     clouds, ``d = 2``, ``d_out = 1``; numerical rank above ``10⁻¹⁰ λ_max``."""
     d = 2
-    mu = fam.stack([law.centred() for law in fam.clouds(p.N, p.n, d, key=jax.random.fold_in(key, DATA))])
+    mu = fam.stack(
+        [law.centred() for law in fam.clouds(p.N, p.n, d, key=jax.random.fold_in(key, DATA))]
+    )
     xi, W = _query(p.N, d), _readout(d)
     ranks, bounds = [], []
     theta = tasks.silent_init(1, 2 * max(p.Ps), d, key=jax.random.fold_in(key, HEADS))
@@ -378,8 +453,13 @@ def plot_lse_families(result: Result):
     ax.axhline(ntk.DEPENDENT_BELOW, color="C1", ls="--", lw=0.9, label="dependent below")
     split = int(np.sum(d["holds"])) - 0.5
     ax.axvline(split, color="0.3", lw=0.8)
-    ax.set(xticks=x, yscale="log", ylim=(floor / 3, 1e5), ylabel="$\\sigma_{\\min}/\\sigma_{\\max}$",
-           title="LSE test: families expected to hold (left) and to fail (right)")
+    ax.set(
+        xticks=x,
+        yscale="log",
+        ylim=(floor / 3, 1e5),
+        ylabel="$\\sigma_{\\min}/\\sigma_{\\max}$",
+        title="LSE test: families expected to hold (left) and to fail (right)",
+    )
     ax.set_xticklabels(result.values["names"])
     ax.legend(ncol=4, loc="upper center")
     return fig
@@ -394,17 +474,21 @@ def plot_agreement(result: Result):
     fig, ax = new_figure(1, height=3.0)
     floor = 1e-18
     x, y = np.maximum(d["lse_ratio"], floor), np.maximum(d["ntk_ratio"], floor)
-    for mask, label, color, marker in ((d["holds"], "expected to hold", "C2", "o"),
-                                       (~d["holds"] & ~d["sampled"], "expected to fail", "C1", "s"),
-                                       (d["sampled"], "G1 from samples", "C0", "^")):
+    for mask, label, color, marker in (
+        (d["holds"], "expected to hold", "C2", "o"),
+        (~d["holds"] & ~d["sampled"], "expected to fail", "C1", "s"),
+        (d["sampled"], "G1 from samples", "C0", "^"),
+    ):
         ax.loglog(x[mask], y[mask], marker, color=color, label=label)
     for xi, yi, name in zip(x, y, result.values["names"], strict=True):
         ax.annotate(name, (xi, yi), fontsize=6, xytext=(3, 2), textcoords="offset points")
     ax.axvline(ntk.DEPENDENT_BELOW, color="0.4", ls="--", lw=0.8)
     ax.axhline(ntk.DEPENDENT_BELOW, color="0.4", ls="--", lw=0.8)
-    ax.set(xlabel="LSE $\\sigma_{\\min}/\\sigma_{\\max}$ (mod affine)",
-           ylabel="NTK $\\lambda_{\\min}/\\lambda_{\\max}$ (centred)",
-           title="the two criteria agree")
+    ax.set(
+        xlabel="LSE $\\sigma_{\\min}/\\sigma_{\\max}$ (mod affine)",
+        ylabel="NTK $\\lambda_{\\min}/\\lambda_{\\max}$ (centred)",
+        title="the two criteria agree",
+    )
     ax.legend(loc="upper left")
     return fig
 
@@ -419,8 +503,13 @@ def plot_spectra(result: Result):
     for ax, name in zip(axes, ("BB", "CV", "T uncentred"), strict=True):
         for k, (block, marker) in enumerate((("K", "o"), ("K_V", "s"), ("K_QK", "^"))):
             lam = np.maximum(np.abs(d[f"spectrum_{name.replace(' ', '_')}_{block}"]), floor)
-            ax.semilogy(np.arange(lam.size) + 0.1 * (k - 1), lam, marker, color=f"C{k}",
-                        label=f"${block.replace('_QK', '^{QK}').replace('_V', '^V')}$")
+            ax.semilogy(
+                np.arange(lam.size) + 0.1 * (k - 1),
+                lam,
+                marker,
+                color=f"C{k}",
+                label=f"${block.replace('_QK', '^{QK}').replace('_V', '^V')}$",
+            )
         ax.axhline(floor * 10, color="0.5", lw=0.6)
         ax.set(title=name, xlabel="index", xticks=range(lam.size))
     axes[0].set_ylabel("$|\\lambda|$")
@@ -443,10 +532,19 @@ def plot_scan(result: Result):
     ax.legend()
     x, y = np.maximum(d["lse_ratio"], floor), np.maximum(d["ntk_ratio"], floor)
     ax_r.loglog(x, y, "o", color="C2", label="scan ($t = 0$ at the floor)")
-    ax_r.loglog(x, d["fit"], "-", color="0.3", lw=0.9,
-                label=f"fit: slope {result.values['slope']:.2f} (2 expected)")
-    ax_r.set(xlabel="LSE $\\sigma_{\\min}/\\sigma_{\\max}$", ylabel="NTK $\\lambda_{\\min}/\\lambda_{\\max}$",
-             title="they vanish together")
+    ax_r.loglog(
+        x,
+        d["fit"],
+        "-",
+        color="0.3",
+        lw=0.9,
+        label=f"fit: slope {result.values['slope']:.2f} (2 expected)",
+    )
+    ax_r.set(
+        xlabel="LSE $\\sigma_{\\min}/\\sigma_{\\max}$",
+        ylabel="NTK $\\lambda_{\\min}/\\lambda_{\\max}$",
+        title="they vanish together",
+    )
     ax_r.legend(loc="upper left")
     return fig
 
@@ -461,10 +559,18 @@ def plot_empirical_gauss(result: Result):
     ax.loglog(np.repeat(d["n"], d["ratio"].shape[1]), d["ratio"].ravel(), ".", color="0.7", ms=2)
     ax.loglog(d["n"], d["geometric_mean"], "o", color="C0", label="geometric mean")
     m = d["fit_mask"]
-    ax.loglog(d["n"][m], d["fit"][m], "-", color="C0",
-              label=f"fit: slope {result.values['slope']:.2f} (about $-1/2$)")
-    ax.set(xlabel="samples $n$", ylabel="$\\sigma_{\\min}/\\sigma_{\\max}$",
-           title="sampled Gaussians: nearly dependent")
+    ax.loglog(
+        d["n"][m],
+        d["fit"][m],
+        "-",
+        color="C0",
+        label=f"fit: slope {result.values['slope']:.2f} (about $-1/2$)",
+    )
+    ax.set(
+        xlabel="samples $n$",
+        ylabel="$\\sigma_{\\min}/\\sigma_{\\max}$",
+        title="sampled Gaussians: nearly dependent",
+    )
     ax.legend()
     return fig
 
@@ -478,16 +584,28 @@ def plot_mean_field(result: Result):
     fig, (ax, ax_r) = new_figure(2, width="page", height=2.6)
     ax.loglog(np.repeat(d["P"], d["error"].shape[1]), d["error"].ravel(), ".", color="0.7", ms=2)
     ax.loglog(d["P"], d["rms"], "o", color="C0", label="RMS over seeds")
-    ax.loglog(d["P"], d["fit"], "-", color="C0",
-              label=f"fit: slope {result.values['slope']:.2f} ($-1/2$ expected)")
-    ax.set(xlabel="head pairs $P$", ylabel="$\\|K_P - K^\\infty\\|_F/\\|K^\\infty\\|_F$",
-           title="width: error against $P$")
+    ax.loglog(
+        d["P"],
+        d["fit"],
+        "-",
+        color="C0",
+        label=f"fit: slope {result.values['slope']:.2f} ($-1/2$ expected)",
+    )
+    ax.set(
+        xlabel="head pairs $P$",
+        ylabel="$\\|K_P - K^\\infty\\|_F/\\|K^\\infty\\|_F$",
+        title="width: error against $P$",
+    )
     ax.legend()
     for k in range(d["eigenvalues"].shape[1]):
         ax_r.semilogx(d["P"], d["eigenvalues"][:, k], "o-", color=f"C{k % 8}", lw=0.8)
         ax_r.axhline(d["eigenvalues_infinite"][k], color=f"C{k % 8}", ls="--", lw=0.8)
-    ax_r.set(xlabel="head pairs $P$", ylabel="eigenvalues", yscale="log",
-             title="spectrum of $K_P$ (dots) and $K^\\infty$ (dashed)")
+    ax_r.set(
+        xlabel="head pairs $P$",
+        ylabel="eigenvalues",
+        yscale="log",
+        title="spectrum of $K_P$ (dots) and $K^\\infty$ (dashed)",
+    )
     return fig
 
 
@@ -523,7 +641,9 @@ def _pairs(heads, layer, P):
     """The first ``P`` mirrored pairs of one layer of silent heads ``(A, V)`` (NumPy), as a
     one-layer network."""
     A, V = heads[0][layer, :P], heads[1][layer, :P]
-    return Heads(jnp.asarray(np.concatenate([A, A])[None]), jnp.asarray(np.concatenate([V, -V])[None]))
+    return Heads(
+        jnp.asarray(np.concatenate([A, A])[None]), jnp.asarray(np.concatenate([V, -V])[None])
+    )
 
 
 def _cos(c, c_pred):
@@ -533,8 +653,14 @@ def _cos(c, c_pred):
 
 def _kernel(laws, p, key, centre=True):
     d = laws[0].d
-    theta = tasks.silent_init(p.L, p.M, d, key=jax.random.fold_in(jax.random.fold_in(key, HEADS), d),
-                              sigma_A=p.sigma_A, sigma_V=p.sigma_V)
+    theta = tasks.silent_init(
+        p.L,
+        p.M,
+        d,
+        key=jax.random.fold_in(jax.random.fold_in(key, HEADS), d),
+        sigma_A=p.sigma_A,
+        sigma_V=p.sigma_V,
+    )
     if centre:
         laws = [law.centred() for law in laws]
     return ntk.ntk_silent(theta, laws, _query(len(laws), d), _readout(d))
@@ -544,5 +670,9 @@ def _compare(laws, p, key):
     """LSE ratio (modulo affine) and the centred NTK's spectral ratios for one list of laws."""
     report = ntk.lse_independence(laws, K=p.K, key=jax.random.fold_in(key, QUERIES))
     K = _kernel(laws, p, key)
-    return {"lse": report.ratio, "lse_verdict": report.verdict, "ntk": K,
-            **{b: ntk.spectral_ratio(getattr(K, b)) for b in ("K", "K_V", "K_QK")}}
+    return {
+        "lse": report.ratio,
+        "lse_verdict": report.verdict,
+        "ntk": K,
+        **{b: ntk.spectral_ratio(getattr(K, b)) for b in ("K", "K_V", "K_QK")},
+    }
