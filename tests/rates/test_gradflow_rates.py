@@ -17,7 +17,7 @@ def test_energy_orders_in_eta():
         L=3,
         M=16,
         sigma=1.0,
-        T=1.0,
+        T=2.0,
         etas=(0.04, 0.02, 0.01, 0.005, 0.0025),
         rtol=1e-8,
     )

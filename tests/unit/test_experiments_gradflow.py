@@ -26,7 +26,7 @@ def test_meanfield_small():
         n=4,
         N=4,
         L=2,
-        Ms=(8, 64, 256),
+        Ms=(8, 32, 128, 512),
         seeds=4,
         sigma=1.0,
         noise=0.3,
