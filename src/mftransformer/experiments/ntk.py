@@ -604,7 +604,7 @@ def plot_mean_field(result: Result):
         xlabel="head pairs $P$",
         ylabel="eigenvalues",
         yscale="log",
-        title="spectrum of $K_P$ (dots) and $K^\\infty$ (dashed)",
+        title="$K_P$ (dots) and $K^\\infty$ (dashed)",
     )
     return fig
 
