@@ -31,7 +31,17 @@ from .forward import (  # noqa: E402
     gaussian_recursion,
     support_bound,
 )
-from . import adjoint, params, tasks  # noqa: E402
+from . import adjoint, families, gradflow, ntk, params, tasks  # noqa: E402
+from .adjoint import (  # noqa: E402
+    Targets,
+    continuous_adjoint,
+    cot_gradient,
+    discrete_adjoint,
+    risk,
+)
+from .attention import field_vjp, head_param_grad  # noqa: E402
+from .gradflow import TrainingHistory, flow, gd_step, train, train_chunked  # noqa: E402
+from .ntk import NTK, lse_independence, ntk_jacobian, ntk_silent, spectrum  # noqa: E402
 from .figures import save_figure  # noqa: E402
 from .measures import (  # noqa: E402
     EmpiricalMeasure,
@@ -47,8 +57,28 @@ __all__ = [
     "__version__",
     "configure",
     "adjoint",
+    "families",
+    "gradflow",
+    "ntk",
     "params",
     "tasks",
+    "Targets",
+    "risk",
+    "cot_gradient",
+    "discrete_adjoint",
+    "continuous_adjoint",
+    "field_vjp",
+    "head_param_grad",
+    "TrainingHistory",
+    "gd_step",
+    "train",
+    "train_chunked",
+    "flow",
+    "NTK",
+    "ntk_jacobian",
+    "ntk_silent",
+    "spectrum",
+    "lse_independence",
     "save_figure",
     "CheckFailed",
     "ParameterError",

@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[2]
 SRC = ROOT / "src" / "mftransformer"
 CORE = ["_typing", "errors", "measures", "attention", "forward", "adjoint", "gradflow", "ntk",
         "tasks", "families"]
-FORBIDDEN_IN_CORE = {"matplotlib", "yaml", "papermill", "jupytext", "tqdm"}
+FORBIDDEN_IN_CORE = {"matplotlib", "yaml", "papermill", "jupytext"}
 FORBIDDEN_LOCAL = {"params", "figures", "cache", "pipeline", "experiments", "gallery"}
 
 
