@@ -75,3 +75,12 @@ WIDTH_SLOPE_TOL = 0.1          # -0.5 ± 0.1 (Monte Carlo over heads, RMS over s
 TOKEN_SLOPE_TOL = 0.15         # -0.5 ± 0.15 (Monte Carlo over tokens)
 RK4_SLOPE_MAX = -3.8           # RK4 order 4, fitted on errors > 1e-12
 STABILITY_SPREAD_MAX = 0.01    # relative spread of |Δ|/δ over δ = 1e-2..1e-6 (first-order term)
+
+# ---------------------------------------------------------------- chapter 5 (convergence)
+#: fitted rate of log R on [t_a, T] vs the NTK prediction -2 log(1 - eta lambda_0/N)/eta: the
+#: late rate is 2 lambda_min(K(nu_inf))/N = 2 lambda_0/N + O(eps); 1-2 % measured at eps = 1e-2.
+CONVERGENCE_RATE_RTOL = 0.05
+#: stall plateau vs (c^T r_0)^2 / 2N (eps^2/20 for BB): second order in eps, 0.2-0.3 % measured.
+STALL_PLATEAU_RTOL = 0.01
+#: R_lin (closed form, exact algebra of the eigen-decomposition) vs an explicit linear iteration.
+LAZY_PREDICTION_RTOL = 1e-10
