@@ -107,6 +107,7 @@ def test_sweep_checks():
     assert result.values["R0"][1] / result.values["R0"][0] == pytest.approx(100.0)
 
 
+@pytest.mark.slow
 def test_width_depth_checks():
     p = chapter.WidthDepthParams(**DATA, L_width=2, Ms=(16, 64), M_depth=8, Ls=(4,), seeds=3,
                                  eps=1e-3, eta=1.0, steps=200, nodes=40)

@@ -555,6 +555,10 @@ def plot_width_depth(result: Result):
                 label=f"fit: slope {v['slope']:.2f} (Monte Carlo law: −0.5)")
     ax_r.set(xlabel="$L\\cdot M$", ylabel="RMS relative deviation",
              title="approach to the mean field")
+    from matplotlib.ticker import NullFormatter
+
+    for a in (ax, ax_r):
+        a.xaxis.set_minor_formatter(NullFormatter())
     ax_r.legend(fontsize=6)
     return fig
 
