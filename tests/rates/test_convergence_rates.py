@@ -6,9 +6,9 @@ Both run the chapter's own experiment functions at small size (MATH.md §6, §7 
 import jax
 import numpy as np
 import pytest
+from tolerances import CONVERGENCE_RATE_RTOL, STALL_PLATEAU_RTOL
 
 from mftransformer.experiments import convergence as chapter
-from tolerances import CONVERGENCE_RATE_RTOL, STALL_PLATEAU_RTOL
 
 KEY = jax.random.key(1)
 

@@ -20,7 +20,7 @@ def data():
     return mu, xi, W
 
 
-def test_readout_at_silent_point_is_W_xi(data):
+def test_readout_at_silent_point_is_w_xi(data):
     mu, xi, W = data
     theta = tasks.silent_init(L, M, d, key=jax.random.key(1))
     Y = tasks.readout(theta, mu, xi, W)

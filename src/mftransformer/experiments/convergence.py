@@ -335,7 +335,8 @@ def stall(p: StallParams, *, key) -> Result:
     ))
     values = {"lam": lam, "R0": R0, "R_inf": R_inf, "R_end": float(R[-1]), "t_p": t_p,
               "plateau_dev": plateau_dev, "cos_T": cos_T, "cos_null": float(abs(U[:, 0] @ c)),
-              "t_e": t_e, "erosion": erosion, "erosion_predicted": erosion_predicted, "lam_T": float(lam_t[-1]),
+              "t_e": t_e, "erosion": erosion, "erosion_predicted": erosion_predicted,
+              "lam_T": float(lam_t[-1]),
               "N": N, "eps": p.eps}
     data = {"t": t, "R": R, "R_lin": lazy_prediction(K0, r0, t, eta=p.eta, N=N),
             "snapshot_t": np.asarray(h.snapshot_t), "along": along, "across": across,
