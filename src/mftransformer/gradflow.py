@@ -248,7 +248,7 @@ def flow(
             scheme=scheme,
             max_steps=max_steps,
         )
-    except jax.errors.JaxRuntimeError as exc:
+    except (jax.errors.JaxRuntimeError, ValueError) as exc:
         raise SolveFailed(
             f"flow: the forward pass became non-finite during the solve on [0, {T}] "
             f"({str(exc).splitlines()[0][:120]}); the flow diverged: lower T or "
@@ -408,7 +408,9 @@ def energy_defect(t, R, g2, rule: str = "trapezoid"):
 def sync_distance(theta: Heads, theta_ref: Heads):
     """Synchronous distance ``D_sync² = (1/(LM)) Σ |θ_{ℓm} − θ'_{ℓm}|²``, an upper bound on
     ``W_COT`` for matched labels (MATH.md §1.3). Works on leading batch axes too."""
-    dA, dV = theta.A - theta_ref.A, theta.V - theta_ref.V
+    ref_A = jnp.broadcast_to(theta_ref.A, theta.A.shape)  # explicit: batch axes of snapshots
+    ref_V = jnp.broadcast_to(theta_ref.V, theta.V.shape)
+    dA, dV = theta.A - ref_A, theta.V - ref_V
     LM = theta.A.shape[-4] * theta.A.shape[-3]
     return jnp.sqrt(
         (jnp.sum(dA**2, axis=(-4, -3, -2, -1)) + jnp.sum(dV**2, axis=(-4, -3, -2, -1))) / LM
