@@ -247,11 +247,12 @@ def _initial_state(mu: EmpiricalMeasure, xi):
     if xi is None:
         return mu.x
     xi = jnp.asarray(xi, mu.x.dtype)
+    given = tuple(xi.shape)  # name the caller's shape, not the reshaped one
     if xi.ndim == 2:
         xi = xi[:, None, :]
     if xi.ndim != 3 or xi.shape[0] != mu.B or xi.shape[-1] != mu.d:
         raise ParameterError(
-            f"forward: xi has shape {tuple(xi.shape)} but mu.x has shape {tuple(mu.x.shape)}; "
+            f"forward: xi has shape {given} but mu.x has shape {tuple(mu.x.shape)}; "
             f"allowed xi ({mu.B}, {mu.d}) or ({mu.B}, k, {mu.d})."
         )
     return jnp.concatenate([mu.x, xi], axis=1)

@@ -184,7 +184,7 @@ def flow(p: FlowParams, *, key) -> Result:
     def x1(u):
         # every grid point moved by the same u: a query never acts on another one, so the
         # Jacobian in u holds DX_1 at every grid point (two tangents instead of 2·G²)
-        return forward(theta, mu, (grid + u)[None]).queries[0]
+        return forward(theta, mu, (grid + u[None])[None]).queries[0]
 
     det = jnp.linalg.det(jax.jacfwd(x1)(jnp.zeros(d)).transpose(0, 1, 2))  # (G², 2, 2)
     min_det = float(jnp.min(det))
@@ -314,7 +314,7 @@ def tokens(p: TokensParams, *, key) -> Result:
             cov=Sigma,
         )
         q = forward(theta, mu, jnp.broadcast_to(xi, (p.seeds, p.d))).queries[:, 0]
-        errors[j] = float(jnp.sqrt(jnp.mean(jnp.sum((q - xi_exact) ** 2, axis=-1))))
+        errors[j] = float(jnp.sqrt(jnp.mean(jnp.sum((q - xi_exact[None]) ** 2, axis=-1))))
     fit = fit_loglog(ns, errors)
     check = Check.within("token_slope", fit.slope, -0.5, 0.15)
     data = {"n": ns, "error": errors, "fit": fit(ns)}
@@ -354,7 +354,7 @@ def stability(p: StabilityParams, *, key) -> Result:
             np.asarray(
                 jnp.max(
                     jnp.linalg.norm(
-                        _forward_many(lambda Dk, dl=dl: perturbed_heads(Dk, dl), D, mu, xi) - base,
+                        _forward_many(lambda Dk, dl=dl: perturbed_heads(Dk, dl), D, mu, xi) - base[None],
                         axis=-1,
                     ),
                     axis=(1, 2),
@@ -575,7 +575,7 @@ def _width_errors(mixture, mu, xi, exact, keys, *, L, Ms, tied):
         )(scales)
 
     z = jax.vmap(one)(keys)  # (S, |Ms|, B, n+1, d)
-    diff2 = jnp.sum((z - exact) ** 2, axis=-1)
+    diff2 = jnp.sum((z - exact[None, None]) ** 2, axis=-1)
     e2 = jnp.einsum("smbn,bn->sm", diff2[..., : mu.n], mu.a) + jnp.sum(
         diff2[..., mu.n :], axis=(2, 3)
     )
