@@ -25,7 +25,7 @@ def test_depth_slopes():
 
 @pytest.mark.slow
 def test_width_slopes_and_depth_ratios():
-    p = ch.WidthParams(d=2, n=4, K=4, sigma=1.0, sigma_A=1.0, sigma_V=1.0, Ls=(8, 32),
+    p = ch.WidthParams(d=2, n=4, K=4, sigma=1.0, sigma_A=1.0, sigma_V=1.0, Ls=(16, 64),
                        Ms=(8, 32, 128, 512), seeds=32, ratio_Ms=(32, 128), fit_from=32)
     r = ch.width(p, key=KEY)
     for kind in ("iid", "tied"):

@@ -1,0 +1,83 @@
+"""Unit tests of params.py with the chapter-1 schema: loading, overrides, every rejection."""
+
+import pytest
+
+import mftransformer as mft
+from mftransformer.errors import ParameterError
+from mftransformer.params import available_sets, describe, load
+
+
+def test_load_ci_and_full():
+    assert {"ci", "full"} <= set(available_sets())
+    cfg = load("forward", "ci")
+    assert cfg.chapter == "forward" and cfg.seed == 0
+    assert isinstance(cfg.depth.Ls, tuple) and isinstance(cfg.width.sigma, float)
+    assert load("forward", "full").depth.L_ref >= cfg.depth.L_ref
+
+
+def test_overrides_nested_and_dotted_and_hash():
+    base = load("forward", "ci")
+    a = load("forward", "ci", {"depth": {"Ls": [4, 8]}})
+    b = load("forward", "ci", {"depth.Ls": [4, 8]})
+    assert a.depth.Ls == (4, 8) == b.depth.Ls and a.depth.M == base.depth.M
+    assert a.hash() == b.hash() != base.hash()
+    assert len(base.hash()) == 64 and repr(base).startswith("Config('forward', 'ci'")
+
+
+def test_keys_depend_on_tag_only():
+    import jax
+
+    cfg = load("forward", "ci")
+    k1, k2 = cfg.key("depth"), cfg.key("width")
+    assert not (jax.random.key_data(k1) == jax.random.key_data(k2)).all()
+    assert (jax.random.key_data(k1) == jax.random.key_data(load("forward", "ci").key("depth"))).all()
+
+
+def test_unknown_key_suggests():
+    with pytest.raises(ParameterError, match=r"\[forward.depth\]: unknown key 'Lss'.*Did you mean 'Ls'"):
+        load("forward", "ci", {"depth.Lss": [4]})
+
+
+def test_wrong_type_and_range():
+    with pytest.raises(ParameterError, match=r"M = '64' \(str\); allowed int"):
+        load("forward", "ci", {"depth.M": "64"})
+    with pytest.raises(ParameterError, match=r"M = True \(bool\); allowed int"):
+        load("forward", "ci", {"depth.M": True})
+    with pytest.raises(ParameterError, match=r"M = 0; allowed int >= 1"):
+        load("forward", "ci", {"depth.M": 0})
+    with pytest.raises(ParameterError, match=r"Ls = \[\]; allowed a non-empty list of int"):
+        load("forward", "ci", {"depth.Ls": []})
+    with pytest.raises(ParameterError, match=r"s = 1.5; allowed float <= 1"):
+        load("forward", "ci", {"flow.s": [0.0, 1.5]})
+    with pytest.raises(ParameterError, match=r"scale = nan; allowed a finite number"):
+        load("forward", "ci", {"depth.scale": float("nan")})
+    with pytest.raises(ParameterError, match=r"expected a mapping of keys, got int"):
+        load("forward", "ci", {"depth": 3})
+
+
+def test_unknown_chapter_and_set():
+    with pytest.raises(ParameterError, match=r"chapter = 'forwad'.*Did you mean 'forward'"):
+        load("forwad", "ci")
+    with pytest.raises(ParameterError, match=r"params_set = 'cii'.*Did you mean 'ci'"):
+        load("forward", "cii")
+
+
+def test_missing_section_attribute():
+    cfg = load("forward", "ci")
+    with pytest.raises(AttributeError, match=r"no section 'dept'.*Did you mean 'depth'"):
+        cfg.dept
+
+
+def test_describe_lists_every_leaf():
+    rows = describe("forward")
+    keys = [r[0] for r in rows]
+    assert "seed" in keys and "depth.Ls" in keys and "width.fit_from" in keys
+    assert all(r[3] for r in rows), "every parameter has a doc line"
+    assert dict((r[0], r[1]) for r in rows)["depth.Ls"] == "list of int"
+
+
+def test_as_dict_is_json_plain():
+    import json
+
+    d = mft.params.load("forward", "ci").as_dict()
+    assert json.loads(json.dumps(d))["depth"]["Ls"] == list(d["depth"]["Ls"])
