@@ -17,7 +17,7 @@ ATOL = 1e-12
 N, D, M = 5, 2, 3
 
 seeds = st.integers(min_value=0, max_value=2**31 - 1)
-scales = st.floats(min_value=0.1, max_value=2.0)   # bounded logits: |A| |x| |z| <= ~30
+scales = st.floats(min_value=0.1, max_value=2.0)  # bounded logits: |A| |x| |z| <= ~30
 
 
 def draw(seed, scale):
@@ -33,8 +33,12 @@ def draw(seed, scale):
 def test_field_invariant_under_permuting_tokens_with_weights(seed, scale):
     mu, theta, z, perm = draw(seed, scale)
     permuted = EmpiricalMeasure(mu.x[:, perm], mu.a[:, perm])
-    np.testing.assert_allclose(mft.field(theta.A[0], theta.V[0], permuted, z),
-                               mft.field(theta.A[0], theta.V[0], mu, z), rtol=RTOL, atol=ATOL)
+    np.testing.assert_allclose(
+        mft.field(theta.A[0], theta.V[0], permuted, z),
+        mft.field(theta.A[0], theta.V[0], mu, z),
+        rtol=RTOL,
+        atol=ATOL,
+    )
 
 
 @given(seeds, scales)
@@ -52,27 +56,36 @@ def test_splitting_a_token_changes_nothing(seed, scale, frac):
     x = jnp.concatenate([mu.x, mu.x[:, :1]], axis=1)
     a = jnp.concatenate([mu.a.at[:, 0].multiply(frac), mu.a[:, :1] * (1 - frac)], axis=1)
     split = EmpiricalMeasure(x, a)
-    np.testing.assert_allclose(mft.forward(theta, split, z).queries,
-                               mft.forward(theta, mu, z).queries, rtol=RTOL, atol=ATOL)
+    np.testing.assert_allclose(
+        mft.forward(theta, split, z).queries,
+        mft.forward(theta, mu, z).queries,
+        rtol=RTOL,
+        atol=ATOL,
+    )
 
 
 @given(seeds, scales)
 def test_zero_weight_padding_changes_nothing(seed, scale):
     mu, theta, z, _ = draw(seed, scale)
-    padded = EmpiricalMeasure(jnp.concatenate([mu.x, 50 * jnp.ones((1, 2, D))], axis=1),
-                              jnp.concatenate([mu.a, jnp.zeros((1, 2))], axis=1))
+    padded = EmpiricalMeasure(
+        jnp.concatenate([mu.x, 50 * jnp.ones((1, 2, D))], axis=1),
+        jnp.concatenate([mu.a, jnp.zeros((1, 2))], axis=1),
+    )
     out = mft.forward(theta, padded, z)
     np.testing.assert_allclose(out.queries, mft.forward(theta, mu, z).queries, rtol=RTOL, atol=ATOL)
 
 
 @given(seeds, scales, st.floats(min_value=-3.0, max_value=3.0))
-def test_field_linear_in_V(seed, scale, c):
+def test_field_linear_in_v(seed, scale, c):
     mu, theta, z, _ = draw(seed, scale)
     A, V = theta.A[0], theta.V[0]
     V2 = theta.V[1]
-    np.testing.assert_allclose(mft.field(A, V + c * V2, mu, z),
-                               mft.field(A, V, mu, z) + c * mft.field(A, V2, mu, z),
-                               rtol=1e-10, atol=ATOL)
+    np.testing.assert_allclose(
+        mft.field(A, V + c * V2, mu, z),
+        mft.field(A, V, mu, z) + c * mft.field(A, V2, mu, z),
+        rtol=1e-10,
+        atol=ATOL,
+    )
 
 
 @given(seeds, scales)
@@ -87,9 +100,12 @@ def test_lse_translation_adds_a_linear_term(seed, scale):
 @given(seeds, scales)
 def test_duplicated_heads_change_nothing(seed, scale):
     mu, theta, z, _ = draw(seed, scale)
-    doubled = mft.Heads(jnp.concatenate([theta.A] * 2, axis=1), jnp.concatenate([theta.V] * 2, axis=1))
-    np.testing.assert_allclose(mft.forward(doubled, mu, z).z, mft.forward(theta, mu, z).z,
-                               rtol=RTOL, atol=ATOL)
+    doubled = mft.Heads(
+        jnp.concatenate([theta.A] * 2, axis=1), jnp.concatenate([theta.V] * 2, axis=1)
+    )
+    np.testing.assert_allclose(
+        mft.forward(doubled, mu, z).z, mft.forward(theta, mu, z).z, rtol=RTOL, atol=ATOL
+    )
 
 
 @given(seeds, scales)

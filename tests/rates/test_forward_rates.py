@@ -27,14 +27,25 @@ def test_depth_slopes():
 def test_width_slopes_and_depth_ratios():
     # the ci sizes: at n = 4 the tied ratio at M = 32 was 1.50 (outside [0.75, 1.33]); tied heads
     # at M = 32 are still pre-asymptotic (errors ~0.4), see the chapter-1 report
-    p = ch.WidthParams(d=2, n=8, K=4, sigma=1.0, sigma_A=1.0, sigma_V=1.0, Ls=(16, 64),
-                       Ms=(8, 32, 128, 512), seeds=32, ratio_Ms=(32, 128), fit_from=32)
+    p = ch.WidthParams(
+        d=2,
+        n=8,
+        K=4,
+        sigma=1.0,
+        sigma_A=1.0,
+        sigma_V=1.0,
+        Ls=(16, 64),
+        Ms=(8, 32, 128, 512),
+        seeds=32,
+        ratio_Ms=(32, 128),
+        fit_from=32,
+    )
     r = ch.width(p, key=KEY)
     for kind in ("iid", "tied"):
         slope = r.values["slopes"][kind]
         assert abs(slope + 0.5) <= WIDTH_SLOPE_TOL, f"{kind} width slope {slope:.3f}"
     assert np.all((r.values["ratio"]["iid"] >= 0.35) & (r.values["ratio"]["iid"] <= 0.70)), r.check
-    tied = r.values["ratio"]["tied"]   # at M = 32, 128
+    tied = r.values["ratio"]["tied"]  # at M = 32, 128
     assert 0.75 <= tied[1] <= 1.33, f"tied e(64)/e(16) at M = 128: {tied[1]:.3f}"
     if not 0.75 <= tied[0] <= 1.33:
         # known (reported): tied heads at M = 32 are pre-asymptotic (errors ~0.4) and the ratio
@@ -45,10 +56,9 @@ def test_width_slopes_and_depth_ratios():
 
 @pytest.mark.slow
 def test_token_slope():
-    p = ch.TokensParams(d=2, L=8, M=4, sigma_A=1.0, sigma_V=1.0, mean=0.5,
-                        ns=(32, 64, 128, 256, 512), seeds=32)
+    p = ch.TokensParams(
+        d=2, L=8, M=4, sigma_A=1.0, sigma_V=1.0, mean=0.5, ns=(32, 64, 128, 256, 512), seeds=32
+    )
     r = ch.tokens(p, key=KEY)
     assert abs(r.values["slope"] + 0.5) <= TOKEN_SLOPE_TOL, f"token slope {r.values['slope']:.3f}"
     r.check.require()
-
-

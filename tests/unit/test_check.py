@@ -26,11 +26,16 @@ def test_within_relative():
 
 def test_between_below_above():
     assert str(Check.between("width_iid_vs_L", 0.4581, 0.35, 0.70)) == (
-        "width_iid_vs_L = 0.458 (expected in [0.350, 0.700]): PASS")
+        "width_iid_vs_L = 0.458 (expected in [0.350, 0.700]): PASS"
+    )
     # STYLE.md §8 shows "< 1e-12"; _sig prints 2 significant digits ("1.0e-12"): both accepted
-    assert re.fullmatch(r"adjoint_vs_autodiff < 1(\.0)?e-12: PASS",
-                        str(Check.below("adjoint_vs_autodiff", 3e-15, 1e-12)))
-    assert str(Check.below("s", 0.0066, 0.01, show_value=True)) == "s = 0.0066 (expected < 0.01): PASS"
+    assert re.fullmatch(
+        r"adjoint_vs_autodiff < 1(\.0)?e-12: PASS",
+        str(Check.below("adjoint_vs_autodiff", 3e-15, 1e-12)),
+    )
+    assert (
+        str(Check.below("s", 0.0066, 0.01, show_value=True)) == "s = 0.0066 (expected < 0.01): PASS"
+    )
     assert not Check.below("s", 0.02, 0.01).passed
     assert str(Check.above("diffeo", 0.967, 0.0)) == "diffeo = 0.97 (expected > 0): PASS"
     assert not Check.above("diffeo", -0.1, 0.0).passed
@@ -47,7 +52,7 @@ def test_checks_collection():
     with pytest.raises(CheckFailed, match="b = -1"):
         cs.require()
     with pytest.raises(KeyError):
-        cs["c"]
+        _ = cs["c"]
     assert [d["name"] for d in cs.as_dict()] == ["a", "b"]
 
 
@@ -73,4 +78,4 @@ def test_experiment_decorator_records_time_and_source():
     r = exp(None, key=None)
     assert r.wall_s >= 0 and r.source.endswith("exp") and r.v == 1
     with pytest.raises(AttributeError, match="result has no value 'w'; values: v"):
-        r.w
+        _ = r.w

@@ -58,8 +58,16 @@ def test_flow_determinant_matches_finite_differences():
 
 
 def test_stability_spreads():
-    p = ch.StabilityParams(d=2, n=6, L=8, M=4, sigma_A=0.5, sigma_V=1.0,
-                           deltas=(1e-2, 1e-3, 1e-4, 1e-5, 1e-6), directions=4)
+    p = ch.StabilityParams(
+        d=2,
+        n=6,
+        L=8,
+        M=4,
+        sigma_A=0.5,
+        sigma_V=1.0,
+        deltas=(1e-2, 1e-3, 1e-4, 1e-5, 1e-6),
+        directions=4,
+    )
     r = ch.stability(p, key=KEY)
     assert r.data["ratio_theta"].shape == (4, 5) and r.data["ratio_tokens"].shape == (4, 5)
     for kind, spread in r.values["spread"].items():
@@ -68,8 +76,9 @@ def test_stability_spreads():
 
 
 def test_check_lines_are_named_as_in_math():
-    p = ch.StabilityParams(d=2, n=4, L=2, M=2, sigma_A=0.5, sigma_V=1.0, deltas=(1e-3, 1e-4),
-                           directions=2)
+    p = ch.StabilityParams(
+        d=2, n=4, L=2, M=2, sigma_A=0.5, sigma_V=1.0, deltas=(1e-3, 1e-4), directions=2
+    )
     names = [c.name for c in ch.stability(p, key=KEY).check]
     assert names == ["stability_theta", "stability_tokens"]
 
@@ -79,10 +88,13 @@ def test_padded_heads_give_the_same_network():
     mu = mft.sample_gaussian(jax.random.key(1), 1, 4, 2)
     xi = jnp.array([[1.0, 0.0]])
     theta = mix.sample(4, 5, key=jax.random.key(2))
-    padded = mft.Heads(jnp.concatenate([theta.A, jnp.ones((4, 3, 2, 2))], axis=1),
-                       jnp.concatenate([theta.V * 8 / 5, jnp.zeros((4, 3, 2, 2))], axis=1))
-    np.testing.assert_allclose(mft.forward(padded, mu, xi).z, mft.forward(theta, mu, xi).z,
-                               atol=PADDED_HEADS_ATOL)
+    padded = mft.Heads(
+        jnp.concatenate([theta.A, jnp.ones((4, 3, 2, 2))], axis=1),
+        jnp.concatenate([theta.V * 8 / 5, jnp.zeros((4, 3, 2, 2))], axis=1),
+    )
+    np.testing.assert_allclose(
+        mft.forward(padded, mu, xi).z, mft.forward(theta, mu, xi).z, atol=PADDED_HEADS_ATOL
+    )
 
 
 def test_head_mixture_exact_field_is_the_mean_field():
@@ -92,9 +104,14 @@ def test_head_mixture_exact_field_is_the_mean_field():
     exact = mix.exact(1)
     assert exact.A.shape == (1, 2, 2, 2)
     many = mix.sample(1, 40_000, key=jax.random.key(4))
-    err = float(jnp.max(jnp.abs(mft.field(many.A[0], many.V[0], mu, z)
-                                - mft.field(exact.A[0], exact.V[0], mu, z))))
-    assert err < 3e-2, f"40000 sampled heads vs exact field: {err:.3e}"   # ~ 0.5·|m|/sqrt(M)
+    err = float(
+        jnp.max(
+            jnp.abs(
+                mft.field(many.A[0], many.V[0], mu, z) - mft.field(exact.A[0], exact.V[0], mu, z)
+            )
+        )
+    )
+    assert err < 3e-2, f"40000 sampled heads vs exact field: {err:.3e}"  # ~ 0.5·|m|/sqrt(M)
 
 
 def test_head_mixture_tied_repeats_layers():

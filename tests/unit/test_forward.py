@@ -70,8 +70,11 @@ def test_euler_scan_equals_diffrax_euler_at_same_step(small):
     ode = mft.forward_ode(smooth, mu, xi, solver="euler", L=16)
     np.testing.assert_allclose(scan, ode, atol=SCAN_VS_DIFFRAX_SAME_STEP_ATOL)
     heun = mft.forward(smooth, mu, xi, L=16, scheme="heun").z
-    np.testing.assert_allclose(heun, mft.forward_ode(smooth, mu, xi, solver="heun", L=16),
-                               atol=SCAN_VS_DIFFRAX_SAME_STEP_ATOL)
+    np.testing.assert_allclose(
+        heun,
+        mft.forward_ode(smooth, mu, xi, solver="heun", L=16),
+        atol=SCAN_VS_DIFFRAX_SAME_STEP_ATOL,
+    )
 
 
 def test_rk4_agrees_with_adaptive_diffrax(small):
@@ -91,15 +94,18 @@ def test_layerwise_heun_uses_layer_heads_in_both_stages(small):
 
     k1 = _phi(one.A[0], one.V[0], z0, mu.loga, 5)
     k2 = _phi(one.A[0], one.V[0], z0 + k1, mu.loga, 5)
-    np.testing.assert_allclose(mft.forward(one, mu, xi, scheme="heun").z, z0 + (k1 + k2) / 2,
-                               rtol=RTOL)
+    np.testing.assert_allclose(
+        mft.forward(one, mu, xi, scheme="heun").z, z0 + (k1 + k2) / 2, rtol=RTOL
+    )
 
 
 def test_gaussian_recursion_vs_many_sampled_tokens(small):
     _, theta, _, _ = small
     m, S, xi = jnp.array([0.5, -0.5]), jnp.array([[1.0, 0.2], [0.2, 0.6]]), jnp.array([1.0, 0.0])
     _, _, xi_exact = mft.gaussian_recursion(theta, m, S, xi)
-    mu = mft.sample_gaussian(jax.random.key(7), 1, 4000, 2, mean=m, cov=S)  # n² memory: 4000 is 0.4 GB
+    mu = mft.sample_gaussian(
+        jax.random.key(7), 1, 4000, 2, mean=m, cov=S
+    )  # n² memory: 4000 is 0.4 GB
     xi_sampled = mft.forward(theta, mu, xi[None]).queries[0, 0]
     err = float(jnp.linalg.norm(xi_sampled - xi_exact))
     assert err < GAUSSIAN_VS_SAMPLES_ATOL, f"|ξ sampled − ξ Gauss| = {err:.3e}"
@@ -109,8 +115,10 @@ def test_gaussian_ode_is_the_limit_of_the_recursion(small):
     _, _, smooth, _ = small
     m, S, xi = jnp.array([0.5, -0.5]), jnp.eye(2), jnp.array([1.0, 0.0])
     exact = mft.gaussian_ode(smooth, m, S, xi)
-    errs = [float(jnp.linalg.norm(mft.gaussian_recursion(smooth.discretise(L), m, S, xi)[2]
-                                  - exact[2])) for L in (64, 128)]
+    errs = [
+        float(jnp.linalg.norm(mft.gaussian_recursion(smooth.discretise(L), m, S, xi)[2] - exact[2]))
+        for L in (64, 128)
+    ]
     assert 1.8 < errs[0] / errs[1] < 2.2, f"Euler order on the Gaussian flow: ratio {errs}"
 
 
@@ -131,8 +139,9 @@ def test_flow_map_matches_queries(small):
     assert path.shape == (5, 2, 3, 2)
     np.testing.assert_allclose(path[-1], mft.forward(theta, mu, y).queries, rtol=RTOL)
     # queries never act as keys: the tokens do not depend on them
-    np.testing.assert_allclose(mft.forward(theta, mu, y).tokens, mft.forward(theta, mu).tokens,
-                               rtol=RTOL)
+    np.testing.assert_allclose(
+        mft.forward(theta, mu, y).tokens, mft.forward(theta, mu).tokens, rtol=RTOL
+    )
 
 
 def test_nonfinite_states_name_the_layer(small):
@@ -153,15 +162,21 @@ def test_bad_arguments(small, without_shape_hints):
         mft.forward(smooth, mu)
     with pytest.raises(ParameterError, match="L = 0; allowed integer >= 1"):
         mft.forward(smooth, mu, L=0)
-    with pytest.raises(ParameterError, match=r"heads have shape \(4, 3, 2, 2\) but mu.x has shape \(2, 5, 3\)"):
+    with pytest.raises(
+        ParameterError, match=r"heads have shape \(4, 3, 2, 2\) but mu.x has shape \(2, 5, 3\)"
+    ):
         mft.forward(theta, mft.sample_gaussian(jax.random.key(1), 2, 5, 3))
-    with pytest.raises(ParameterError, match=r"xi has shape \(3, 2\) but mu.x has shape \(2, 5, 2\)"):
+    with pytest.raises(
+        ParameterError, match=r"xi has shape \(3, 2\) but mu.x has shape \(2, 5, 2\)"
+    ):
         mft.forward(theta, mu, jnp.zeros((3, 2)))
     with pytest.raises(ParameterError, match="theta is Heads; allowed SmoothHeads"):
         mft.forward_ode(theta, mu)
     with pytest.raises(ParameterError, match="solver = 'rk45'"):
         mft.forward_ode(smooth, mu, solver="rk45")
-    with pytest.raises(ParameterError, match=r"A has shape \(1, 2, 2, 2\) and V has shape \(1, 2, 3, 3\)"):
+    with pytest.raises(
+        ParameterError, match=r"A has shape \(1, 2, 2, 2\) and V has shape \(1, 2, 3, 3\)"
+    ):
         mft.Heads(jnp.zeros((1, 2, 2, 2)), jnp.zeros((1, 2, 3, 3)))
     with pytest.raises(ParameterError, match=r"SmoothHeads: A0, A1, V0, V1 have shapes"):
         mft.SmoothHeads(*(jnp.zeros((2, 2, 2)),) * 3, jnp.zeros((2, 3, 3)))

@@ -30,11 +30,15 @@ def test_keys_depend_on_tag_only():
     cfg = load("forward", "ci")
     k1, k2 = cfg.key("depth"), cfg.key("width")
     assert not (jax.random.key_data(k1) == jax.random.key_data(k2)).all()
-    assert (jax.random.key_data(k1) == jax.random.key_data(load("forward", "ci").key("depth"))).all()
+    assert (
+        jax.random.key_data(k1) == jax.random.key_data(load("forward", "ci").key("depth"))
+    ).all()
 
 
 def test_unknown_key_suggests():
-    with pytest.raises(ParameterError, match=r"\[forward.depth\]: unknown key 'Lss'.*Did you mean 'Ls'"):
+    with pytest.raises(
+        ParameterError, match=r"\[forward.depth\]: unknown key 'Lss'.*Did you mean 'Ls'"
+    ):
         load("forward", "ci", {"depth.Lss": [4]})
 
 
@@ -65,7 +69,7 @@ def test_unknown_chapter_and_set():
 def test_missing_section_attribute():
     cfg = load("forward", "ci")
     with pytest.raises(AttributeError, match=r"no section 'dept'.*Did you mean 'depth'"):
-        cfg.dept
+        _ = cfg.dept
 
 
 def test_describe_lists_every_leaf():

@@ -354,7 +354,8 @@ def stability(p: StabilityParams, *, key) -> Result:
             np.asarray(
                 jnp.max(
                     jnp.linalg.norm(
-                        _forward_many(lambda Dk, dl=dl: perturbed_heads(Dk, dl), D, mu, xi) - base[None],
+                        _forward_many(lambda Dk, dl=dl: perturbed_heads(Dk, dl), D, mu, xi)
+                        - base[None],
                         axis=-1,
                     ),
                     axis=(1, 2),
