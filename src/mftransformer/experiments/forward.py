@@ -20,7 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .. import tasks
-from ..attention import Heads
+from ..attention import Heads, SmoothHeads
 from ..forward import flow_map, forward, gaussian_recursion, support_bound
 from ..measures import EmpiricalMeasure, sample_gaussian
 from ..params import param
@@ -142,11 +142,14 @@ class Params:
 # ---------------------------------------------------------------- experiments
 @experiment
 def trajectories(p: TrajectoriesParams, *, key) -> Result:
-    """Tokens of ``N`` inputs through ``L`` layers of one random network; checks the support bound
-    ``max_k |z^ℓ_k| ≤ R_0 Π_{ℓ'<ℓ} (1 + h v_{ℓ'})`` of Result 1 at every layer and input."""
-    theta = tasks.generic_init(
-        p.L, p.M, p.d, key=jax.random.fold_in(key, HEADS), sigma_A=p.sigma_A, sigma_V=p.sigma_V
+    """Tokens of ``N`` inputs through ``L`` layers of one random depth-smooth network; checks the
+    support bound ``max_k |z^ℓ_k| ≤ R_0 Π_{ℓ'<ℓ} (1 + h v_{ℓ'})`` of Result 1 at every layer and
+    input."""
+    # heads θ⁰ + sin(πs) θ¹ (entries as in generic_init), so that token paths are curves
+    g = tasks.generic_init(
+        2, p.M, p.d, key=jax.random.fold_in(key, HEADS), sigma_A=p.sigma_A, sigma_V=p.sigma_V
     )
+    theta = SmoothHeads(g.A[0], g.A[1], g.V[0], g.V[1]).discretise(p.L)
     angle = 2 * jnp.pi * jnp.arange(p.N) / p.N
     means = jnp.zeros((p.N, p.d)).at[:, 0].set(jnp.cos(angle)).at[:, 1].set(jnp.sin(angle))
     mu = sample_gaussian(
@@ -428,7 +431,7 @@ def plot_trajectories(result: Result):
         xlabel="depth $s$",
         ylabel="$\\max_k |z_k^\\ell|$",
         yscale="log",
-        title="support radius (solid) and bound (dashed)",
+        title="largest norm; bound dashed",
     )
     ax_r.legend(loc="upper left")
     return fig
