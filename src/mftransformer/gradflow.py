@@ -182,7 +182,7 @@ def train(
     kw = {"steps": steps, "every": every, "method": method, "scheme": scheme}
     try:
         hist = _train_scan(*args, **kw)
-    except (jax.errors.JaxRuntimeError, ValueError):
+    except (jax.errors.JaxRuntimeError, SolveFailed):
         # the gradient raised inside the scan (its forward or adjoint sweep became non-finite):
         # rerun step by step to find that step, and stop there
         hist = _train_loop(*args, **kw)
@@ -248,7 +248,7 @@ def flow(
             scheme=scheme,
             max_steps=max_steps,
         )
-    except (jax.errors.JaxRuntimeError, ValueError) as exc:
+    except (jax.errors.JaxRuntimeError, SolveFailed) as exc:
         raise SolveFailed(
             f"flow: the forward pass became non-finite during the solve on [0, {T}] "
             f"({str(exc).splitlines()[0][:120]}); the flow diverged: lower T or "
@@ -482,7 +482,7 @@ def _train_loop(theta0, mu, xi, targets, eta, t0, *, steps, every, method, schem
             try:
                 Rk, g2k, new = _one_step(theta, mu, xi, targets, eta, method=method, scheme=scheme)
                 ok = bool(jnp.isfinite(Rk) & jnp.isfinite(g2k))
-            except (jax.errors.JaxRuntimeError, ValueError):
+            except (jax.errors.JaxRuntimeError, SolveFailed):
                 ok = False
             if ok:
                 R.append(Rk), g2.append(g2k)
