@@ -18,8 +18,8 @@ CHECKS = Checks((
     Check.within("width_slope", -0.31, -0.5, 0.1),  # a failing check
 ))
 # A bound is printed without the noise (Check.below); written out here, as it prints.
-BOUND = {"name": "adjoint_vs_autodiff", "measured": 3.2e-15, "expected": "< 1.0e-12",
-         "passed": True, "line": "adjoint_vs_autodiff < 1.0e-12: PASS"}
+BOUND = {"name": "adjoint_vs_autodiff", "measured": 3.2e-15, "expected": "< 1e-12",
+         "passed": True, "line": "adjoint_vs_autodiff < 1e-12: PASS"}
 LINES = "\n".join([str(CHECKS.items[0]), BOUND["line"], *map(str, CHECKS.items[1:])]) + "\n"
 NAMES = ["depth_slope_euler", "adjoint_vs_autodiff", "fd_order", "width_slope"]
 

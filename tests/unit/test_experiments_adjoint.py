@@ -21,7 +21,7 @@ def test_agreement_checks():
                                 eps=(1e-2, 1e-3, 1e-4, 1e-5), directions=2)
     result = chapter.agreement(p, key=jax.random.key(1))
     assert result.check.passed, str(result.check)
-    assert str(result.check).startswith("adjoint_vs_autodiff < 1.0e-12: PASS")
+    assert str(result.check).startswith("adjoint_vs_autodiff < 1e-12: PASS")
 
 
 def test_interaction_needed():

@@ -52,14 +52,14 @@ class Check:
         """``measured < bound``; prints the bound (not the noise) unless ``show_value``."""
         passed = bool(measured < bound)
         shown = _sig(measured, sig) if show_value else None
-        return cls(name, float(measured), f"< {_sig(bound, 2)}", passed, shown)
+        return cls(name, float(measured), f"< {_bound(bound)}", passed, shown)
 
     @classmethod
     def above(cls, name, measured, bound, *, show_value=True, sig=2):
         """``measured > bound``."""
         passed = bool(measured > bound)
         shown = _sig(measured, sig) if show_value else None
-        return cls(name, float(measured), f"> {_sig(bound, 2)}", passed, shown)
+        return cls(name, float(measured), f"> {_bound(bound)}", passed, shown)
 
     @property
     def status(self) -> str:
@@ -147,6 +147,14 @@ def _num(v, dec) -> str:
 
 def _sig(v, sig) -> str:
     return f"{v:.{sig - 1}e}" if v != 0 and (abs(v) < 1e-3 or abs(v) >= 1e4) else f"{v:.{sig}g}"
+
+
+def _bound(v) -> str:
+    """A bound as written by hand: ``1e-12``, ``5e-05`` -> ``5e-5``, ``0.05``, ``1.3``."""
+    if v != 0 and (abs(v) < 1e-3 or abs(v) >= 1e4):
+        mantissa, exponent = f"{v:.1e}".split("e")
+        return f"{mantissa.rstrip('0').rstrip('.')}e{int(exponent)}"
+    return f"{v:g}"
 
 
 def _fmt_tol(t) -> str:
