@@ -182,7 +182,8 @@ def train(
     kw = {"steps": steps, "every": every, "method": method, "scheme": scheme}
     try:
         hist = _train_scan(*args, **kw)
-    except (jax.errors.JaxRuntimeError, SolveFailed):
+    except (jax.errors.JaxRuntimeError, SolveFailed, ValueError) as exc:
+        _reraise_unless_divergence(exc)
         # the gradient raised inside the scan (its forward or adjoint sweep became non-finite):
         # rerun step by step to find that step, and stop there
         hist = _train_loop(*args, **kw)
@@ -248,7 +249,8 @@ def flow(
             scheme=scheme,
             max_steps=max_steps,
         )
-    except (jax.errors.JaxRuntimeError, SolveFailed) as exc:
+    except (jax.errors.JaxRuntimeError, SolveFailed, ValueError) as exc:
+        _reraise_unless_divergence(exc)
         raise SolveFailed(
             f"flow: the forward pass became non-finite during the solve on [0, {T}] "
             f"({str(exc).splitlines()[0][:120]}); the flow diverged: lower T or "
@@ -418,6 +420,14 @@ def sync_distance(theta: Heads, theta_ref: Heads):
 
 
 # ---------------------------------------------------------------- private
+def _reraise_unless_divergence(exc):
+    """Let only the package's own non-finite guards count as divergence. Under ``jax.jit`` an
+    ``eqx.error_if`` surfaces as a ``JaxRuntimeError`` or, through a host callback, a
+    ``ValueError``: both carry our "non-finite" message; any other error is a bug and re-raised."""
+    if "non-finite" not in str(exc):
+        raise exc
+
+
 def _check_positive(where, name, value):
     if is_traced(value):
         return
@@ -482,7 +492,8 @@ def _train_loop(theta0, mu, xi, targets, eta, t0, *, steps, every, method, schem
             try:
                 Rk, g2k, new = _one_step(theta, mu, xi, targets, eta, method=method, scheme=scheme)
                 ok = bool(jnp.isfinite(Rk) & jnp.isfinite(g2k))
-            except (jax.errors.JaxRuntimeError, SolveFailed):
+            except (jax.errors.JaxRuntimeError, SolveFailed, ValueError) as exc:
+                _reraise_unless_divergence(exc)
                 ok = False
             if ok:
                 R.append(Rk), g2.append(g2k)
