@@ -48,15 +48,24 @@ def run(sizes: dict) -> dict:
         for mode, fn in gradient_programs().items():
             compiled = jax.jit(fn).lower(*args).compile()
             stats = compiled.memory_analysis()
-            rows.append({
-                "L": L, "mode": mode, "temp_bytes": compiled_bytes(compiled),
-                "argument_bytes": int(stats.argument_size_in_bytes),
-                "output_bytes": int(stats.output_size_in_bytes),
-                "seconds": _median_time(compiled, args, sizes["repeats"]),
-            })
-    return {"sizes": dict(sizes, Ls=list(sizes["Ls"])), "rows": rows, "summary": summarise(rows, sizes),
-            "memory_method": "XLA compiled memory analysis, temp_size_in_bytes (beyond args/outputs)",
-            "device": str(jax.devices()[0]), "jax": jax.__version__}
+            rows.append(
+                {
+                    "L": L,
+                    "mode": mode,
+                    "temp_bytes": compiled_bytes(compiled),
+                    "argument_bytes": int(stats.argument_size_in_bytes),
+                    "output_bytes": int(stats.output_size_in_bytes),
+                    "seconds": _median_time(compiled, args, sizes["repeats"]),
+                }
+            )
+    return {
+        "sizes": dict(sizes, Ls=list(sizes["Ls"])),
+        "rows": rows,
+        "summary": summarise(rows, sizes),
+        "memory_method": "XLA compiled memory analysis, temp_size_in_bytes (beyond args/outputs)",
+        "device": str(jax.devices()[0]),
+        "jax": jax.__version__,
+    }
 
 
 def summarise(rows, sizes) -> dict:
@@ -64,28 +73,36 @@ def summarise(rows, sizes) -> dict:
     get = {(r["mode"], r["L"]): r for r in rows}
     lo, hi = Ls[0], Ls[-1]
     state_bytes = sizes["N"] * (sizes["n"] + 1) * sizes["d"] * 8
-    per_layer = {m: (get[m, hi]["temp_bytes"] - get[m, lo]["temp_bytes"]) / (hi - lo) for m in MODES}
+    per_layer = {
+        m: (get[m, hi]["temp_bytes"] - get[m, lo]["temp_bytes"]) / (hi - lo) for m in MODES
+    }
     flat = get["continuous", hi]["temp_bytes"] / get["continuous", lo]["temp_bytes"]
     L_t = TIME_AT_L if TIME_AT_L in Ls else Ls[len(Ls) // 2]
     time_ratio = get["exact", L_t]["seconds"] / get["autodiff", L_t]["seconds"]
     return {
-        "bytes_per_layer": per_layer, "state_bytes_per_layer": state_bytes,
-        "continuous_memory_ratio": flat, "continuous_flat": flat <= FLAT_RATIO_MAX,
+        "bytes_per_layer": per_layer,
+        "state_bytes_per_layer": state_bytes,
+        "continuous_memory_ratio": flat,
+        "continuous_flat": flat <= FLAT_RATIO_MAX,
         "exact_over_states": per_layer["exact"] / state_bytes,
         "exact_stores_states_only": per_layer["exact"] / state_bytes <= EXACT_OVER_STATES_MAX,
-        "time_ratio_L": L_t, "exact_over_autodiff_time": time_ratio,
+        "time_ratio_L": L_t,
+        "exact_over_autodiff_time": time_ratio,
         "exact_time_ok": time_ratio <= EXACT_TIME_RATIO_MAX,
     }
 
 
 def table(report) -> str:
-    lines = [f"memory: {report['memory_method']}; device {report['device']}",
-             f"{'L':>6} {'mode':>20} {'temp bytes':>12} {'seconds':>10}"]
+    lines = [
+        f"memory: {report['memory_method']}; device {report['device']}",
+        f"{'L':>6} {'mode':>20} {'temp bytes':>12} {'seconds':>10}",
+    ]
     for r in report["rows"]:
         lines.append(f"{r['L']:>6} {r['mode']:>20} {r['temp_bytes']:>12d} {r['seconds']:>10.4f}")
     s = report["summary"]
     lines += [
-        "bytes per layer: " + ", ".join(f"{m} {v:.0f}" for m, v in s["bytes_per_layer"].items())
+        "bytes per layer: "
+        + ", ".join(f"{m} {v:.0f}" for m, v in s["bytes_per_layer"].items())
         + f"; token states B(n+1)d*8 = {s['state_bytes_per_layer']}",
         f"continuous memory L_max/L_min = {s['continuous_memory_ratio']:.3f} "
         f"(target <= {FLAT_RATIO_MAX}): {'PASS' if s['continuous_flat'] else 'FAIL'}",
@@ -108,7 +125,9 @@ def write_json(report, path: Path):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="tiny sizes (seconds)")
-    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "adjoint.json")
+    parser.add_argument(
+        "--out", type=Path, default=Path(__file__).parent / "results" / "adjoint.json"
+    )
     args = parser.parse_args(argv)
     report = run(QUICK if args.quick else FULL)
     print(table(report))

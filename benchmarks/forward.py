@@ -69,8 +69,11 @@ def main(argv=None):
     L_time = 8 if args.quick else 32
     Ls_memory = (8, 32) if args.quick else (16, 64, 256)
     key = jax.random.key(0)
-    results = {"sizes": {"B": B, "n": n, "d": d, "M": M, "L_time": L_time},
-               "device": jax.devices()[0].platform, "cpus": os.cpu_count()}
+    results = {
+        "sizes": {"B": B, "n": n, "d": d, "M": M, "L_time": L_time},
+        "device": jax.devices()[0].platform,
+        "cpus": os.cpu_count(),
+    }
 
     def setup(dtype, L):
         theta = mft.tasks.generic_init(L, M, d, key=key)
@@ -82,14 +85,20 @@ def main(argv=None):
     A, V, z0, loga = setup(jnp.float64, L_time)
     t_einsum = _best_time(jax.jit(lambda *a: _scan(_field, *a, n, True)), A, V, z0, loga)
     t_vmap = _best_time(jax.jit(lambda *a: _scan(_field_vmap, *a, n, True)), A, V, z0, loga)
-    results["einsum_vs_vmap"] = {"einsum_s": t_einsum, "vmap_s": t_vmap,
-                                 "speedup": t_vmap / t_einsum}
+    results["einsum_vs_vmap"] = {
+        "einsum_s": t_einsum,
+        "vmap_s": t_vmap,
+        "speedup": t_vmap / t_einsum,
+    }
 
     # 2. float32 vs float64 (einsum)
     A32, V32, z32, loga32 = setup(jnp.float32, L_time)
     t32 = _best_time(jax.jit(lambda *a: _scan(_field, *a, n, True)), A32, V32, z32, loga32)
-    results["float32_vs_float64"] = {"float64_s": t_einsum, "float32_s": t32,
-                                     "speedup": t_einsum / t32}
+    results["float32_vs_float64"] = {
+        "float64_s": t_einsum,
+        "float32_s": t32,
+        "speedup": t_einsum / t32,
+    }
 
     # 3. gradient memory with and without checkpointing, as L grows
     rows = []
@@ -103,7 +112,10 @@ def main(argv=None):
             row["checkpoint" if checkpoint else "plain"] = int(analysis.temp_size_in_bytes)
         rows.append(row)
     state_bytes = B * (n + 1) * d * 8
-    growth = {k: (rows[-1][k] - rows[0][k]) / (rows[-1]["L"] - rows[0]["L"]) for k in ("plain", "checkpoint")}
+    growth = {
+        k: (rows[-1][k] - rows[0][k]) / (rows[-1]["L"] - rows[0]["L"])
+        for k in ("plain", "checkpoint")
+    }
     results["grad_memory"] = {
         "rows": rows,
         "bytes_per_layer_plain": growth["plain"],
@@ -112,15 +124,23 @@ def main(argv=None):
         "plain_over_checkpoint_at_max_L": rows[-1]["plain"] / max(rows[-1]["checkpoint"], 1),
     }
 
-    print(f"forward benchmark on {results['device']} ({results['cpus']} cpus), B={B} n={n} d={d} M={M}")
-    print(f"  einsum vs vmap over heads : {results['einsum_vs_vmap']['speedup']:.2f}x faster "
-          f"({t_einsum * 1e3:.1f} ms vs {t_vmap * 1e3:.1f} ms, L={L_time})")
+    print(
+        f"forward benchmark on {results['device']} ({results['cpus']} cpus), B={B} n={n} d={d} M={M}"
+    )
+    print(
+        f"  einsum vs vmap over heads : {results['einsum_vs_vmap']['speedup']:.2f}x faster "
+        f"({t_einsum * 1e3:.1f} ms vs {t_vmap * 1e3:.1f} ms, L={L_time})"
+    )
     print(f"  float32 vs float64        : {results['float32_vs_float64']['speedup']:.2f}x faster")
     print("  gradient temporaries (bytes):   L   plain      checkpoint")
     for row in rows:
-        print(f"                              {row['L']:4d} {row['plain']:10d} {row['checkpoint']:10d}")
-    print(f"  growth per layer: plain {growth['plain']:.0f} B, checkpoint {growth['checkpoint']:.0f} B "
-          f"(token states B(n+1)d*8 = {state_bytes} B)")
+        print(
+            f"                              {row['L']:4d} {row['plain']:10d} {row['checkpoint']:10d}"
+        )
+    print(
+        f"  growth per layer: plain {growth['plain']:.0f} B, checkpoint {growth['checkpoint']:.0f} B "
+        f"(token states B(n+1)d*8 = {state_bytes} B)"
+    )
 
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)

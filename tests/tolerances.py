@@ -71,10 +71,10 @@ PADDED_HEADS_ATOL = 1e-12
 #: Result 1 support bound: exact algebra; only round-off may exceed it (MATH.md §7).
 SUPPORT_BOUND_RTOL = 1e-12
 #: chapter-1 check bands of MATH.md §7, asserted again by the small-size tests.
-WIDTH_SLOPE_TOL = 0.1          # -0.5 ± 0.1 (Monte Carlo over heads, RMS over seeds)
-TOKEN_SLOPE_TOL = 0.15         # -0.5 ± 0.15 (Monte Carlo over tokens)
-RK4_SLOPE_MAX = -3.8           # RK4 order 4, fitted on errors > 1e-12
-STABILITY_SPREAD_MAX = 0.01    # relative spread of |Δ|/δ over δ = 1e-2..1e-6 (first-order term)
+WIDTH_SLOPE_TOL = 0.1  # -0.5 ± 0.1 (Monte Carlo over heads, RMS over seeds)
+TOKEN_SLOPE_TOL = 0.15  # -0.5 ± 0.15 (Monte Carlo over tokens)
+RK4_SLOPE_MAX = -3.8  # RK4 order 4, fitted on errors > 1e-12
+STABILITY_SPREAD_MAX = 0.01  # relative spread of |Δ|/δ over δ = 1e-2..1e-6 (first-order term)
 
 # ---------------------------------------------------------------- chapter 5 (convergence)
 #: fitted rate of log R on [t_a, T] vs the NTK prediction -2 log(1 - eta lambda_0/N)/eta: the

@@ -20,8 +20,26 @@ def configure(x64: bool = True) -> None:
     jax.config.update("jax_enable_x64", bool(x64))
 
 
-from .attention import Heads, SmoothHeads, field, head, lse, tilted_stats  # noqa: E402
+from . import adjoint, families, gradflow, ntk, params, tasks  # noqa: E402
+from .adjoint import (  # noqa: E402
+    Targets,
+    continuous_adjoint,
+    cot_gradient,
+    discrete_adjoint,
+    risk,
+)
+from .attention import (  # noqa: E402  # noqa: E402
+    Heads,
+    SmoothHeads,
+    field,
+    field_vjp,
+    head,
+    head_param_grad,
+    lse,
+    tilted_stats,
+)
 from .errors import CheckFailed, ParameterError, SolveFailed  # noqa: E402
+from .figures import save_figure  # noqa: E402
 from .forward import (  # noqa: E402
     ForwardResult,
     flow_map,
@@ -31,18 +49,7 @@ from .forward import (  # noqa: E402
     gaussian_recursion,
     support_bound,
 )
-from . import adjoint, families, gradflow, ntk, params, tasks  # noqa: E402
-from .adjoint import (  # noqa: E402
-    Targets,
-    continuous_adjoint,
-    cot_gradient,
-    discrete_adjoint,
-    risk,
-)
-from .attention import field_vjp, head_param_grad  # noqa: E402
 from .gradflow import TrainingHistory, flow, gd_step, train, train_chunked  # noqa: E402
-from .ntk import NTK, lse_independence, ntk_jacobian, ntk_silent, spectrum  # noqa: E402
-from .figures import save_figure  # noqa: E402
 from .measures import (  # noqa: E402
     EmpiricalMeasure,
     center,
@@ -52,6 +59,7 @@ from .measures import (  # noqa: E402
     sample_gaussian,
     sample_mixture,
 )
+from .ntk import NTK, lse_independence, ntk_jacobian, ntk_silent, spectrum  # noqa: E402
 
 __all__ = [
     "__version__",

@@ -14,16 +14,26 @@ import yaml
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m mftransformer", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m mftransformer",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     sub = parser.add_subparsers(dest="command", required=True)
-    for name, text in (("run", "execute chapters into book/chapters/"),
-                       ("figures", "execute all chapters (writes every figure)"),
-                       ("book", "execute all chapters and build the HTML site")):
+    for name, text in (
+        ("run", "execute chapters into book/chapters/"),
+        ("figures", "execute all chapters (writes every figure)"),
+        ("book", "execute all chapters and build the HTML site"),
+    ):
         p = sub.add_parser(name, help=text)
         p.add_argument("--params", default="ci", help="parameter set: notebooks/params/<name>.yaml")
-        p.add_argument("--set", action="append", default=[], metavar="CHAPTER.KEY=VALUE",
-                       help="override one parameter (value in YAML syntax); repeatable")
+        p.add_argument(
+            "--set",
+            action="append",
+            default=[],
+            metavar="CHAPTER.KEY=VALUE",
+            help="override one parameter (value in YAML syntax); repeatable",
+        )
         if name == "run":
             p.add_argument("--chapter", default="all", help="01..05, a name, a comma list, or all")
     p = sub.add_parser("build", help="build the HTML site from the executed chapters")
@@ -71,7 +81,9 @@ def _parse_sets(items) -> dict:
     out: dict = {}
     for item in items:
         if "=" not in item or "." not in item.split("=", 1)[0]:
-            raise ParameterError(f"--set {item!r}; allowed CHAPTER.KEY=VALUE, e.g. forward.depth.Ls=[4,8].")
+            raise ParameterError(
+                f"--set {item!r}; allowed CHAPTER.KEY=VALUE, e.g. forward.depth.Ls=[4,8]."
+            )
         key, value = item.split("=", 1)
         chapter, rest = key.split(".", 1)
         out.setdefault(chapter, {})[rest] = yaml.load(value, Loader=_Loader)

@@ -203,8 +203,9 @@ def discrete_adjoint(
     _check_forward_args(theta, mu, None, scheme)
     _check_targets(mu, xi, targets)
     z0 = _initial_state(mu, xi)
-    out = _exact_core(theta, z0, mu, targets, n=mu.n, scheme=scheme, local_only=local_only,
-                      trace=trace)
+    out = _exact_core(
+        theta, z0, mu, targets, n=mu.n, scheme=scheme, local_only=local_only, trace=trace
+    )
     return _finish(out, where)
 
 
@@ -250,8 +251,9 @@ def continuous_adjoint(
     L = _check_forward_args(theta, mu, L, scheme)
     _check_targets(mu, xi, targets)
     z0 = _initial_state(mu, xi)
-    out = _continuous_core(theta, z0, mu, targets, L=L, n=mu.n, scheme=scheme,
-                           local_only=local_only, trace=trace)
+    out = _continuous_core(
+        theta, z0, mu, targets, L=L, n=mu.n, scheme=scheme, local_only=local_only, trace=trace
+    )
     return _finish(out, where)
 
 
@@ -396,8 +398,12 @@ def _finish(out, where):
         # Inside an outer jit, guard the scalar risk only: an error_if on the gradient made XLA
         # copy the whole (L, M, d, d) output, so the flat-memory mode grew with L (measured).
         bad = jnp.maximum(jnp.maximum(bad_z, bad_lam), bad_g) >= 0
-        R = eqx.error_if(R, bad, f"{where}: token states, adjoint lam or COT gradient became "
-                                 "non-finite (call outside jit to get the quantity and layer)")
+        R = eqx.error_if(
+            R,
+            bad,
+            f"{where}: token states, adjoint lam or COT gradient became "
+            "non-finite (call outside jit to get the quantity and layer)",
+        )
         return AdjointResult(risk=R, grad=grad, lam=lam0, states=states, lams=lams)
     R = nonfinite_guard(R, bad_z, f"{where}: token states")
     lam0 = nonfinite_guard(lam0, bad_lam, f"{where}: adjoint lam")

@@ -153,7 +153,9 @@ def tilted_stats(A: Float[Array, "M d d"], mu: EmpiricalMeasure, z: Float[Array,
     return jax.vmap(_tilted_stats, (None, 0, 0, 0))(A, z, mu.x, mu.loga)
 
 
-def head(A: Float[Array, "d d"], V: Float[Array, "d d"], mu: EmpiricalMeasure, z: Float[Array, "B k d"]):
+def head(
+    A: Float[Array, "d d"], V: Float[Array, "d d"], mu: EmpiricalMeasure, z: Float[Array, "B k d"]
+):
     """One head ``Γ_θ(μ, z) = V m_μ(A z)`` at every point ``z``; returns ``(B, k, d)``.
 
     >>> mu = empirical(jnp.array([[0.0, 0.0], [1.0, 0.0]]))
@@ -163,7 +165,12 @@ def head(A: Float[Array, "d d"], V: Float[Array, "d d"], mu: EmpiricalMeasure, z
     return field(A[None], V[None], mu, z)
 
 
-def field(A: Float[Array, "M d d"], V: Float[Array, "M d d"], mu: EmpiricalMeasure, z: Float[Array, "B k d"]):
+def field(
+    A: Float[Array, "M d d"],
+    V: Float[Array, "M d d"],
+    mu: EmpiricalMeasure,
+    z: Float[Array, "B k d"],
+):
     """The multi-head field ``F(z, μ) = (1/M) Σ_m V_m m_μ(A_m z)``; returns ``(B, k, d)``.
 
     Model: eq. (field). Args: ``A, V`` heads of one layer ``(M, d, d)``; ``mu`` the keys;

@@ -11,7 +11,14 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 
-__all__ = ["ParameterError", "SolveFailed", "CheckFailed", "suggest", "nonfinite_guard", "is_traced"]
+__all__ = [
+    "ParameterError",
+    "SolveFailed",
+    "CheckFailed",
+    "suggest",
+    "nonfinite_guard",
+    "is_traced",
+]
 
 
 class ParameterError(ValueError):

@@ -118,8 +118,17 @@ def figure_dir() -> Path:
     return cwd / "figures"
 
 
-def save_figure(fig, fig_id, *, data=None, params=None, result=None, checks=None,
-                source: str | None = None, wall_s: float | None = None) -> dict:
+def save_figure(
+    fig,
+    fig_id,
+    *,
+    data=None,
+    params=None,
+    result=None,
+    checks=None,
+    source: str | None = None,
+    wall_s: float | None = None,
+) -> dict:
     """Save ``fig`` as ``<fig_id>.{pdf,svg,png}``, its data (``.npz``) and provenance (``.json``).
 
     Everything is checked before anything is written: a bad id or missing data leaves no file.
@@ -168,8 +177,11 @@ def save_figure(fig, fig_id, *, data=None, params=None, result=None, checks=None
     out.mkdir(parents=True, exist_ok=True)
     with matplotlib.rc_context(STYLE):
         blobs = {
-            "pdf": _render(fig, "pdf", metadata={"CreationDate": None, "ModDate": None,
-                                                 "Creator": None, "Producer": None}),
+            "pdf": _render(
+                fig,
+                "pdf",
+                metadata={"CreationDate": None, "ModDate": None, "Creator": None, "Producer": None},
+            ),
             "svg": _render(fig, "svg", metadata={"Date": None, "Creator": None}),
             "png": _render(fig, "png", metadata={"Software": None}),
         }
@@ -183,7 +195,7 @@ def save_figure(fig, fig_id, *, data=None, params=None, result=None, checks=None
 
 def chapter_number(fig_id: str) -> int:
     """The chapter number ``k`` of a figure id ``ch<k>-<slug>``."""
-    return int(fig_id[2:fig_id.index("-")])
+    return int(fig_id[2 : fig_id.index("-")])
 
 
 # ---------------------------------------------------------------- private
@@ -241,7 +253,8 @@ def _check_unique(fig_id, made_by):
     data0 = data_by_params.get(params_hash)
     differs = [
         f"plotted by {plot0} and {plot1}" if plot0 and plot1 and plot0 != plot1 else None,
-        f"computed by {source0} and {source1}" if source0 and source1 and source0 != source1
+        f"computed by {source0} and {source1}"
+        if source0 and source1 and source0 != source1
         else None,
         "same parameters but different data" if data0 is not None and data0 != data1 else None,
     ]
@@ -301,8 +314,9 @@ def _git(*args):
     non-editable install); ``None`` outside any checkout."""
     for root in (Path(__file__).resolve().parents[2], Path.cwd()):
         try:
-            out = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True,
-                                 timeout=10)
+            out = subprocess.run(
+                ["git", *args], cwd=root, capture_output=True, text=True, timeout=10
+            )
         except (OSError, subprocess.SubprocessError):
             continue
         if out.returncode == 0:

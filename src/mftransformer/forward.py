@@ -41,7 +41,11 @@ __all__ = [
 SCHEMES = {
     "euler": ((0.0,), ((),), (1.0,)),
     "heun": ((0.0, 1.0), ((), (1.0,)), (0.5, 0.5)),
-    "rk4": ((0.0, 0.5, 0.5, 1.0), ((), (0.5,), (0.0, 0.5), (0.0, 0.0, 1.0)), (1 / 6, 1 / 3, 1 / 3, 1 / 6)),
+    "rk4": (
+        (0.0, 0.5, 0.5, 1.0),
+        ((), (0.5,), (0.0, 0.5), (0.0, 0.0, 1.0)),
+        (1 / 6, 1 / 3, 1 / 3, 1 / 6),
+    ),
 }
 
 
@@ -205,8 +209,14 @@ def gaussian_ode(theta: SmoothHeads, m, Sigma, xi, *, rtol: float = 1e-12, atol:
         return (Bs @ m + Cs @ m, Cs @ S + S @ Cs.T, Bs @ m + Cs @ x)
 
     sol = diffrax.diffeqsolve(
-        diffrax.ODETerm(rhs), diffrax.Tsit5(), 0.0, 1.0, 1e-2, (m, Sigma, xi),
-        stepsize_controller=diffrax.PIDController(rtol=rtol, atol=atol), max_steps=100_000,
+        diffrax.ODETerm(rhs),
+        diffrax.Tsit5(),
+        0.0,
+        1.0,
+        1e-2,
+        (m, Sigma, xi),
+        stepsize_controller=diffrax.PIDController(rtol=rtol, atol=atol),
+        max_steps=100_000,
     )
     return jax.tree_util.tree_map(lambda v: v[-1], sol.ys)
 
@@ -237,7 +247,9 @@ def _check_forward_args(theta, mu, L, scheme):
             )
         L = theta.L
     elif L is None:
-        raise ParameterError("forward: L = None with SmoothHeads; allowed integer L >= 1 (h = 1/L).")
+        raise ParameterError(
+            "forward: L = None with SmoothHeads; allowed integer L >= 1 (h = 1/L)."
+        )
     if not isinstance(L, int) or L < 1:
         raise ParameterError(f"forward: L = {L!r}; allowed integer >= 1 (depth step h = 1/L).")
     return L
@@ -304,7 +316,13 @@ def _forward_ode(theta, z0, loga, solver, L, rtol, atol, max_steps, n):
     else:
         controller, dt0 = diffrax.ConstantStepSize(), 1.0 / L
     sol = diffrax.diffeqsolve(
-        diffrax.ODETerm(rhs), _ODE_SOLVERS[solver](), 0.0, 1.0, dt0, z0,
-        stepsize_controller=controller, max_steps=max_steps,
+        diffrax.ODETerm(rhs),
+        _ODE_SOLVERS[solver](),
+        0.0,
+        1.0,
+        dt0,
+        z0,
+        stepsize_controller=controller,
+        max_steps=max_steps,
     )
     return sol.ys[-1]

@@ -34,8 +34,14 @@ _LINE = re.compile(
     r"(?: = (?P<shown>.+?) \(expected (?P<expected>.+)\)| (?P<bound>[<>] .+|in \[.+\]))"
     r": (?P<status>PASS|FAIL)\s*$"
 )
-_LABELS = {"pdf": "PDF", "svg": "SVG", "png": "PNG", "npz": "data (NPZ)", "csv": "data (CSV)",
-           "json": "provenance (JSON)"}
+_LABELS = {
+    "pdf": "PDF",
+    "svg": "SVG",
+    "png": "PNG",
+    "npz": "data (NPZ)",
+    "csv": "data (CSV)",
+    "json": "provenance (JSON)",
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -141,16 +147,26 @@ def read_checks(notebooks: dict, measured: dict | None = None) -> list[CheckRow]
                     continue
                 for line in _text(output).splitlines():
                     row = _parse_check(stem, line.strip(), params_set)
-                    if row is not None and row.measured.startswith("(") \
-                            and (stem, row.name) in measured:
+                    if (
+                        row is not None
+                        and row.measured.startswith("(")
+                        and (stem, row.name) in measured
+                    ):
                         row = dataclasses.replace(row, measured=f"{measured[stem, row.name]:.2g}")
                     if row is not None:
                         rows.append(row)
     return rows
 
 
-def bibtex_entry(fig_id: str, cff: dict, *, commit: str | None, year: str | None,
-                 site_url: str | None, params: str | None) -> str:
+def bibtex_entry(
+    fig_id: str,
+    cff: dict,
+    *,
+    commit: str | None,
+    year: str | None,
+    site_url: str | None,
+    params: str | None,
+) -> str:
     """A "cite this figure" BibTeX entry from ``CITATION.cff`` and the figure id.
 
     The entry cites the companion (its authors, title and version from ``CITATION.cff``) at the
@@ -158,8 +174,10 @@ def bibtex_entry(fig_id: str, cff: dict, *, commit: str | None, year: str | None
     the paper (the preferred citation).
     """
     authors = " and ".join(_bib_author(a) for a in cff.get("authors", [])) or "{Anonymous}"
-    fields = [("author", authors),
-              ("title", f"{_bib_text(cff.get('title', 'Companion'))}: Figure {fig_id}")]
+    fields = [
+        ("author", authors),
+        ("title", f"{_bib_text(cff.get('title', 'Companion'))}: Figure {fig_id}"),
+    ]
     if year:
         fields.append(("year", year))
     if cff.get("version"):
@@ -176,8 +194,10 @@ def bibtex_entry(fig_id: str, cff: dict, *, commit: str | None, year: str | None
         names = [a.get("family-names", a.get("name", "")) for a in paper.get("authors", [])]
         particles = [a.get("name-particle") for a in paper.get("authors", [])]
         names = [f"{p} {n}" if p else n for p, n in zip(particles, names, strict=True)]
-        note.append(f"companion to {_join(names)}, ``{paper.get('title', '')}'', "
-                    f"{paper.get('journal', paper.get('url', ''))}, {paper.get('year', '')}")
+        note.append(
+            f"companion to {_join(names)}, ``{paper.get('title', '')}'', "
+            f"{paper.get('journal', paper.get('url', ''))}, {paper.get('year', '')}"
+        )
     fields.append(("note", _bib_text("; ".join(note))))
     key = f"mftransformer:{fig_id}"
     width = max(len(k) for k, _ in fields)
@@ -224,23 +244,46 @@ def _figure_block(entry, notebooks, repo, site, cff, book_dir) -> list[str]:
     if entry.stem in notebooks and entry.caption is not None:
         lines += [f"Shown in {{ref}}`{_chapter_title(entry.stem, notebooks)} <{fig_id}>`.", ""]
     if not entry.record:
-        lines += ["```{warning}", f"No files were saved for `{fig_id}`: its chapter shows it but",
-                  "did not call `save_figure` for it.", "```", ""]
+        lines += [
+            "```{warning}",
+            f"No files were saved for `{fig_id}`: its chapter shows it but",
+            "did not call `save_figure` for it.",
+            "```",
+            "",
+        ]
         return lines
     if entry.stem not in notebooks:
-        lines += ["```{note}", "No executed chapter of this build shows this figure; its files",
-                  "come from an earlier run (`make clean` removes them).", "```", ""]
+        lines += [
+            "```{note}",
+            "No executed chapter of this build shows this figure; its files",
+            "come from an earlier run (`make clean` removes them).",
+            "```",
+            "",
+        ]
     files = [f for f in record.get("files", []) if (folder / f).exists()]
-    links = [f'<a href="../_static/figures/{f}" download="{f}">'
-             f'{_LABELS.get(f.rsplit(".", 1)[1], f)}</a>' for f in files]
+    links = [
+        f'<a href="../_static/figures/{f}" download="{f}">{_LABELS.get(f.rsplit(".", 1)[1], f)}</a>'
+        for f in files
+    ]
     lines += ["Download: " + " · ".join(links), ""]
     lines += _provenance_table(record, repo)
     commit = record.get("git_commit")
     params = _params_text(record)
-    lines += ["Cite this figure:", "", "```bibtex",
-              bibtex_entry(fig_id, cff, commit=commit, year=_commit_year(commit), site_url=site,
-                           params=params.replace("`", "") if params else None),
-              "```", ""]
+    lines += [
+        "Cite this figure:",
+        "",
+        "```bibtex",
+        bibtex_entry(
+            fig_id,
+            cff,
+            commit=commit,
+            year=_commit_year(commit),
+            site_url=site,
+            params=params.replace("`", "") if params else None,
+        ),
+        "```",
+        "",
+    ]
     return lines
 
 
@@ -295,8 +338,10 @@ def _status_page(checks, notebooks) -> str:
     missing = [s for s in CHAPTERS.values() if s not in notebooks]
     if checks:
         verdict = "all pass" if not failed else f"{len(failed)} FAIL"
-        lines += [f"**{len(checks)} checks in {len({c.chapter for c in checks})} chapters: "
-                  f"{verdict}.**", ""]
+        lines += [
+            f"**{len(checks)} checks in {len({c.chapter for c in checks})} chapters: {verdict}.**",
+            "",
+        ]
     else:
         lines += ["No check has been run yet: run `make book`.", ""]
     if missing and notebooks:
@@ -307,13 +352,18 @@ def _status_page(checks, notebooks) -> str:
         if not rows:
             lines += ["This chapter printed no check.", ""]
             continue
-        lines += [f"Chapter: {{doc}}`/chapters/{stem}`.", "",
-                  "| check | measured | expected | tolerance | status | parameter set |",
-                  "|---|---|---|---|---|---|"]
+        lines += [
+            f"Chapter: {{doc}}`/chapters/{stem}`.",
+            "",
+            "| check | measured | expected | tolerance | status | parameter set |",
+            "|---|---|---|---|---|---|",
+        ]
         for c in rows:
             status = "PASS" if c.status == "PASS" else "**FAIL**"
-            lines.append(f"| `{c.name}` | {_cell(c.measured)} | {_cell(c.expected)} | "
-                         f"{_cell(c.tolerance)} | {status} | `{c.params_set}` |")
+            lines.append(
+                f"| `{c.name}` | {_cell(c.measured)} | {_cell(c.expected)} | "
+                f"{_cell(c.tolerance)} | {status} | `{c.params_set}` |"
+            )
         lines.append("")
     return "\n".join(lines).rstrip() + "\n"
 
@@ -332,8 +382,10 @@ def _timings_page(path: Path, notebooks) -> str:
         total += float(t["wall_s"])
     lines.append(f"| total | | {total:.1f} |")
     where = f" on {', '.join(cpus)} CPU cores" if cpus else ""
-    return ("Run time of each chapter (papermill execution, including compilation), as measured"
-            f" by the last `make book`{where}:\n\n" + "\n".join(lines) + "\n")
+    return (
+        "Run time of each chapter (papermill execution, including compilation), as measured"
+        f" by the last `make book`{where}:\n\n" + "\n".join(lines) + "\n"
+    )
 
 
 # ---------------------------------------------------------------- private
@@ -389,8 +441,9 @@ def _parse_check(stem, line, params_set) -> CheckRow | None:
         measured = match["shown"]
         expected, _, tolerance = match["expected"].partition(" ± ")
         tolerance = f"± {tolerance}" if tolerance else "—"
-    return CheckRow(stem, match["name"], measured, expected, tolerance, match["status"],
-                    params_set, line)
+    return CheckRow(
+        stem, match["name"], measured, expected, tolerance, match["status"], params_set, line
+    )
 
 
 def _chapter_title(stem, notebooks) -> str:

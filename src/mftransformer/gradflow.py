@@ -61,8 +61,8 @@ __all__ = [
     "sync_distance",
 ]
 
-#: The gradient method used by default: the hand-written adjoint once it exists.
-DEFAULT_METHOD = "exact" if "exact" in GRADIENT_METHODS else "autodiff"
+#: The gradient method used by default, the hand-written discrete adjoint of chapter 2.
+DEFAULT_METHOD = "exact"
 
 
 class TrainingHistory(eqx.Module):
@@ -297,7 +297,7 @@ def train_chunked(
             ``chunk`` that divides ``steps``; None keeps the first and last only.
         checkpoint: path of the ``.npz`` state file, or None (no file).
         tag: extra text hashed with the run (e.g. a parameter-set hash).
-        (others as in :func:`train`)
+        theta0, mu, xi, targets, eta, steps, method, scheme: as in :func:`train`.
 
     Raises:
         ParameterError: bad sizes or step; a checkpoint written for other parameters or

@@ -8,10 +8,10 @@ Continuous contexts (Gaussian, uniform box, Gaussian mixture) enter either throu
 samples with weights ``1/n`` or through their closed-form ``LSE_μ(q) = log ∫ e^{⟨q,y⟩} dμ(y)``.
 """
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
-import equinox as eqx
 
 from ._typing import Array, Float
 from .errors import ParameterError
@@ -96,7 +96,9 @@ def empirical(x, a=None) -> EmpiricalMeasure:
     if x.ndim == 2:
         x = x[None]
     if x.ndim != 3:
-        raise ParameterError(f"empirical: x has shape {tuple(x.shape)}; allowed (n, d) or (B, n, d).")
+        raise ParameterError(
+            f"empirical: x has shape {tuple(x.shape)}; allowed (n, d) or (B, n, d)."
+        )
     if a is None:
         a = jnp.full(x.shape[:2], 1.0 / x.shape[1], dtype=x.dtype)
     a = jnp.asarray(a, dtype=x.dtype)
@@ -142,7 +144,9 @@ def sample_box(key, B: int, n: int, low, high) -> EmpiricalMeasure:
     """n i.i.d. uniform samples of the box ``Π_j [low_j, high_j]`` per context."""
     low, high = jnp.atleast_1d(jnp.asarray(low, float)), jnp.atleast_1d(jnp.asarray(high, float))
     u = jax.random.uniform(key, (B, n, low.shape[-1]))
-    return EmpiricalMeasure(low[None, None, :] + (high - low)[None, None, :] * u, jnp.full((B, n), 1.0 / n))
+    return EmpiricalMeasure(
+        low[None, None, :] + (high - low)[None, None, :] * u, jnp.full((B, n), 1.0 / n)
+    )
 
 
 def sample_mixture(key, B: int, n: int, weights, means, covs) -> EmpiricalMeasure:
@@ -213,7 +217,9 @@ def _log_sinhc(t):
     at = jnp.abs(t)
     safe = jnp.where(at > 1e-8, at, 1.0)
     # below 1e-8 the series t/2 + t²/24 is exact to float64 and keeps the Hessian (ℓ²/12) right
-    return jnp.where(at > 1e-8, jnp.maximum(t, 0.0) + jnp.log(-jnp.expm1(-safe) / safe), 0.5 * t + t * t / 24)
+    return jnp.where(
+        at > 1e-8, jnp.maximum(t, 0.0) + jnp.log(-jnp.expm1(-safe) / safe), 0.5 * t + t * t / 24
+    )
 
 
 def lse_box(low: Float[Array, " d"], high: Float[Array, " d"], q: Float[Array, " d"]):
@@ -225,4 +231,6 @@ def lse_box(low: Float[Array, " d"], high: Float[Array, " d"], q: Float[Array, "
 def lse_mixture(weights, means, covs, q):
     """LSE of ``Σ_c π_c N(m_c, Σ_c)``: ``logsumexp_c(log π_c + ⟨m_c, q⟩ + ½ qᵀ Σ_c q)``."""
     weights, means, covs = (jnp.asarray(v, float) for v in (weights, means, covs))
-    return jax.nn.logsumexp(jnp.log(weights) + means @ q + 0.5 * jnp.einsum("i,cij,j->c", q, covs, q))
+    return jax.nn.logsumexp(
+        jnp.log(weights) + means @ q + 0.5 * jnp.einsum("i,cij,j->c", q, covs, q)
+    )

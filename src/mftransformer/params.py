@@ -52,7 +52,10 @@ class Config:
 
     def __init__(self, chapter: str, params_set: str, overrides: dict, values):
         self.chapter, self.params_set, self.overrides, self.values = (
-            chapter, params_set, overrides, values,
+            chapter,
+            params_set,
+            overrides,
+            values,
         )
 
     def __getattr__(self, name):
@@ -199,7 +202,9 @@ def _build(schema, raw, label, path):
     kwargs = {}
     for name, field in fields.items():
         if name not in raw:
-            raise ParameterError(f"{where}: missing key '{name}' ({field.metadata.get('doc', '')}).")
+            raise ParameterError(
+                f"{where}: missing key '{name}' ({field.metadata.get('doc', '')})."
+            )
         tp = hints[name]
         if dataclasses.is_dataclass(tp):
             kwargs[name] = _build(tp, raw[name], label, [*path, name])
@@ -227,21 +232,29 @@ def _coerce(value, tp, meta, where):
         or (tp is str and isinstance(value, str))
     )
     if not ok:
-        raise ParameterError(f"{where} = {value!r} ({type(value).__name__}); allowed {tp.__name__}.")
+        raise ParameterError(
+            f"{where} = {value!r} ({type(value).__name__}); allowed {tp.__name__}."
+        )
     value = float(value) if tp is float else value
     _check_range(value, meta, where, tp)
     return value
 
 
 def _check_range(value, meta, where, tp):
-    checks = [("ge", lambda v, b: v >= b, ">="), ("gt", lambda v, b: v > b, ">"),
-              ("le", lambda v, b: v <= b, "<="), ("lt", lambda v, b: v < b, "<")]
+    checks = [
+        ("ge", lambda v, b: v >= b, ">="),
+        ("gt", lambda v, b: v > b, ">"),
+        ("le", lambda v, b: v <= b, "<="),
+        ("lt", lambda v, b: v < b, "<"),
+    ]
     if tp is float and value != value or value in (float("inf"), float("-inf")):
         raise ParameterError(f"{where} = {value!r}; allowed a finite number.")
     for key, ok, sign in checks:
         bound = meta.get(key)
         if bound is not None and not ok(value, bound):
-            raise ParameterError(f"{where} = {value!r}; allowed {tp.__name__} {sign} {bound} ({meta['doc']}).")
+            raise ParameterError(
+                f"{where} = {value!r}; allowed {tp.__name__} {sign} {bound} ({meta['doc']})."
+            )
     choices = meta.get("choices")
     if choices is not None and value not in choices:
         raise ParameterError(
@@ -250,8 +263,11 @@ def _check_range(value, meta, where, tp):
 
 
 def _range_text(meta) -> str:
-    parts = [f"{s} {meta[k]}" for k, s in (("ge", ">="), ("gt", ">"), ("le", "<="), ("lt", "<"))
-             if meta.get(k) is not None]
+    parts = [
+        f"{s} {meta[k]}"
+        for k, s in (("ge", ">="), ("gt", ">"), ("le", "<="), ("lt", "<"))
+        if meta.get(k) is not None
+    ]
     if meta.get("choices") is not None:
         parts.append("one of " + ", ".join(map(str, meta["choices"])))
     return ", ".join(parts)
@@ -264,7 +280,12 @@ def _describe(schema, prefix):
         if dataclasses.is_dataclass(tp):
             yield from _describe(tp, f"{prefix}{f.name}.")
         else:
-            yield (prefix + f.name, _type_name(tp), _range_text(f.metadata), f.metadata.get("doc", ""))
+            yield (
+                prefix + f.name,
+                _type_name(tp),
+                _range_text(f.metadata),
+                f.metadata.get("doc", ""),
+            )
 
 
 def _jsonable(obj):

@@ -11,7 +11,6 @@ never leaves a half-written page behind (the failed notebook is kept in ``book/_
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -56,8 +55,13 @@ def resolve_chapters(spec: str | None) -> list[str]:
     return out
 
 
-def run(chapters: list[str], params_set: str = "ci", overrides: dict | None = None,
-        *, progress: bool = True) -> dict:
+def run(
+    chapters: list[str],
+    params_set: str = "ci",
+    overrides: dict | None = None,
+    *,
+    progress: bool = True,
+) -> dict:
     """Execute chapters with a parameter set; returns ``{chapter: wall seconds}``.
 
     Raises:
@@ -76,7 +80,9 @@ def run(chapters: list[str], params_set: str = "ci", overrides: dict | None = No
     from tqdm.auto import tqdm
 
     timings = {}
-    bar = tqdm(chapters, desc="chapters", disable=not progress or bool(os.environ.get("TQDM_DISABLE")))
+    bar = tqdm(
+        chapters, desc="chapters", disable=not progress or bool(os.environ.get("TQDM_DISABLE"))
+    )
     for chapter in bar:
         bar.set_postfix_str(chapter)
         timings[chapter] = _run_one(root, chapter, params_set, (overrides or {}).get(chapter) or {})
@@ -96,7 +102,9 @@ def build(strict: bool = True) -> Path:
     env = dict(os.environ, PYDEVD_DISABLE_FILE_VALIDATION="1")
     proc = subprocess.run(cmd, cwd=root, env=env)
     if proc.returncode != 0:
-        raise RuntimeError(f"jupyter-book build failed (exit {proc.returncode}); see the log above.")
+        raise RuntimeError(
+            f"jupyter-book build failed (exit {proc.returncode}); see the log above."
+        )
     return book_dir / "_build" / "html" / "index.html"
 
 
@@ -126,7 +134,9 @@ def _run_one(root: Path, chapter: str, params_set: str, overrides: dict) -> floa
     stem = CHAPTERS[chapter]
     source = root / "notebooks" / f"{stem}.md"
     if not source.is_file():
-        raise ParameterError(f"pipeline: chapter '{chapter}' has no source {source.relative_to(root)}.")
+        raise ParameterError(
+            f"pipeline: chapter '{chapter}' has no source {source.relative_to(root)}."
+        )
     notebook = jupytext.read(source)
     _check_parameters_cell(notebook, source.relative_to(root))
     out_dir = root / "book" / "chapters"
@@ -135,15 +145,22 @@ def _run_one(root: Path, chapter: str, params_set: str, overrides: dict) -> floa
     tmp_out = out_dir / f".{stem}.output.ipynb"
     jupytext.write(notebook, tmp_in)
     env_backup = dict(os.environ)
-    os.environ.update(TQDM_DISABLE="1", MPLBACKEND="module://matplotlib_inline.backend_inline",
-                      PYDEVD_DISABLE_FILE_VALIDATION="1")
+    os.environ.update(
+        TQDM_DISABLE="1",
+        MPLBACKEND="module://matplotlib_inline.backend_inline",
+        PYDEVD_DISABLE_FILE_VALIDATION="1",
+    )
     start = time.perf_counter()
     try:
         papermill.execute_notebook(
-            str(tmp_in.relative_to(root)), str(tmp_out.relative_to(root)),
+            str(tmp_in.relative_to(root)),
+            str(tmp_out.relative_to(root)),
             parameters={"params_set": params_set, "overrides": overrides},
-            cwd=str(out_dir.relative_to(root)), kernel_name="python3", progress_bar=False,
-            report_mode=False, log_output=False,
+            cwd=str(out_dir.relative_to(root)),
+            kernel_name="python3",
+            progress_bar=False,
+            report_mode=False,
+            log_output=False,
         )
     except Exception as exc:  # papermill raises PapermillExecutionError with the cell's traceback
         failed = root / "book" / "_build" / "failed"
@@ -197,8 +214,11 @@ def _record_timing(root: Path, chapter: str, params_set: str, wall: float) -> No
     path = root / "book" / "_generated" / "timings.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     data = json.loads(path.read_text()) if path.exists() else {}
-    data[CHAPTERS[chapter]] = {"params_set": params_set, "wall_s": round(wall, 1),
-                               "cpus": os.cpu_count()}
+    data[CHAPTERS[chapter]] = {
+        "params_set": params_set,
+        "wall_s": round(wall, 1),
+        "cpus": os.cpu_count(),
+    }
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
     os.replace(tmp, path)

@@ -35,7 +35,9 @@ __all__ = [
 ]
 
 
-def generic_init(L: int, M: int, d: int, *, key, sigma_A: float = 1.0, sigma_V: float = 1.0) -> Heads:
+def generic_init(
+    L: int, M: int, d: int, *, key, sigma_A: float = 1.0, sigma_V: float = 1.0
+) -> Heads:
     """I.i.d. Gaussian heads: entries ``A ~ N(0, σ_A²/d)``, ``V ~ N(0, σ_V²/d)``, ``(L, M, d, d)``."""
     _check_sizes("generic_init", L=L, M=M, d=d)
     k_A, k_V = jax.random.split(key)
@@ -45,7 +47,9 @@ def generic_init(L: int, M: int, d: int, *, key, sigma_A: float = 1.0, sigma_V: 
     return Heads(A, V)
 
 
-def silent_init(L: int, M: int, d: int, *, key, sigma_A: float = 1.0, sigma_V: float = 1.0) -> Heads:
+def silent_init(
+    L: int, M: int, d: int, *, key, sigma_A: float = 1.0, sigma_V: float = 1.0
+) -> Heads:
     """Mirrored heads, stored as halves: ``F ≡ 0`` to round-off, so ``X_s = id``.
 
     Raises:
@@ -53,7 +57,9 @@ def silent_init(L: int, M: int, d: int, *, key, sigma_A: float = 1.0, sigma_V: f
     """
     _check_sizes("silent_init", L=L, M=M, d=d)
     if M % 2:
-        raise ParameterError(f"silent_init: M = {M}; allowed even M (heads come in mirrored pairs).")
+        raise ParameterError(
+            f"silent_init: M = {M}; allowed even M (heads come in mirrored pairs)."
+        )
     half = generic_init(L, M // 2, d, key=key, sigma_A=sigma_A, sigma_V=sigma_V)
     return Heads(
         jnp.concatenate([half.A, half.A], axis=1), jnp.concatenate([half.V, -half.V], axis=1)
@@ -120,8 +126,9 @@ class HeadMixture(eqx.Module):
         return Heads(A, V)
 
 
-def width_reference(K: int, d: int, *, key, sigma_A: float = 1.0, sigma_V: float = 1.0,
-                    sigma: float = 1.0) -> HeadMixture:
+def width_reference(
+    K: int, d: int, *, key, sigma_A: float = 1.0, sigma_V: float = 1.0, sigma: float = 1.0
+) -> HeadMixture:
     """A :class:`HeadMixture` with ``K`` components: entries ``Ā ~ N(0, σ_A²/d)``,
     ``V̄ ~ N(0, σ_V²/d)``, noise ``σ``.
 
@@ -258,9 +265,7 @@ def teacher_student(
     k_teacher, k_student = jax.random.split(key)
     teacher = smooth_heads(M_star, mu.d, key=k_teacher, scale=scale).discretise(L)
     result = forward(teacher, mu, xi)
-    targets = Targets(
-        T=result.tokens if tokens else None, W=W, y=result.queries[:, 0] @ W.T
-    )
+    targets = Targets(T=result.tokens if tokens else None, W=W, y=result.queries[:, 0] @ W.T)
     copies = M // M_star
     offset = generic_init(L, M, mu.d, key=k_student)
     theta0 = Heads(

@@ -22,8 +22,12 @@ def cff() -> dict:
 def test_cffconvert_validates():
     # The command-line tool, as a user runs it (`cffconvert --validate`), against its own schema.
     cli = "import sys; from cffconvert.cli.cli import cli; sys.exit(cli())"
-    out = subprocess.run([sys.executable, "-c", cli, "--validate", "-i", str(CFF)],
-                         capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-c", cli, "--validate", "-i", str(CFF)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 0, out.stdout + out.stderr
     assert "valid according to schema" in out.stdout
 

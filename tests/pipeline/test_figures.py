@@ -71,8 +71,9 @@ def _without_checkout_state(blob: bytes) -> dict:
 def test_rebuild_is_byte_identical(rebuilt):
     first, second = rebuilt
     assert sorted(first) == [f"ch1-rebuild.{e}" for e in sorted(figures.EXTENSIONS)]
-    differ = [n for n in first if n.endswith((".pdf", ".svg", ".png", ".npz"))
-              and first[n] != second[n]]
+    differ = [
+        n for n in first if n.endswith((".pdf", ".svg", ".png", ".npz")) and first[n] != second[n]
+    ]
     assert not differ, f"rebuilding from the same inputs changed the bytes of {differ}"
     a, b = first["ch1-rebuild.json"], second["ch1-rebuild.json"]
     assert _without_checkout_state(a) == _without_checkout_state(b)
@@ -105,8 +106,21 @@ def test_mathtext_without_tex(rebuilt):
 def test_provenance_record(rebuilt):
     files, _ = rebuilt
     record = json.loads(files["ch1-rebuild.json"])
-    for key in ("figure_id", "chapter", "params_set", "params_hash", "seed", "git_commit",
-                "versions", "run", "source", "plotted_by", "data_sha256", "files", "checks"):
+    for key in (
+        "figure_id",
+        "chapter",
+        "params_set",
+        "params_hash",
+        "seed",
+        "git_commit",
+        "versions",
+        "run",
+        "source",
+        "plotted_by",
+        "data_sha256",
+        "files",
+        "checks",
+    ):
         assert key in record, key
     assert record["figure_id"] == "ch1-rebuild" and record["chapter"] == "forward"
     assert record["files"] == [f"ch1-rebuild.{e}" for e in figures.EXTENSIONS]
@@ -123,15 +137,38 @@ def _fig():
 
 def _config(chapter="forward"):
     """Enough of a ``params.Config`` for the provenance."""
-    return types.SimpleNamespace(chapter=chapter, params_set="ci", overrides={}, seed=0,
-                                 hash=lambda: "0" * 64, as_dict=lambda: {"seed": 0})
+    return types.SimpleNamespace(
+        chapter=chapter,
+        params_set="ci",
+        overrides={},
+        seed=0,
+        hash=lambda: "0" * 64,
+        as_dict=lambda: {"seed": 0},
+    )
 
 
-@pytest.mark.parametrize("bad", [
-    "fig1", "ch1", "ch0-rate", "Ch1-rate", "ch1-Rate", "ch1_rate", "ch1-rate.pdf", "ch1--rate",
-    "ch1-rate-", "ch1-../rate", "ch1-rate/x", "ch1-ra te", "ch10-rate", "", None, 7,
-    "ch1-" + "a" * 80,
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "fig1",
+        "ch1",
+        "ch0-rate",
+        "Ch1-rate",
+        "ch1-Rate",
+        "ch1_rate",
+        "ch1-rate.pdf",
+        "ch1--rate",
+        "ch1-rate-",
+        "ch1-../rate",
+        "ch1-rate/x",
+        "ch1-ra te",
+        "ch10-rate",
+        "",
+        None,
+        7,
+        "ch1-" + "a" * 80,
+    ],
+)
 def test_bad_ids_refused_before_writing(outdir, bad):
     with pytest.raises(ParameterError, match=r"fig_id = .*allowed 'ch<k>-<slug>'"):
         figures.save_figure(_fig(), bad, data={"x": np.arange(3)})
@@ -141,8 +178,7 @@ def test_bad_ids_refused_before_writing(outdir, bad):
 def test_id_of_another_chapter_refused(outdir):
     match = r"in chapter 'adjoint'; allowed ids starting with 'ch2-'"
     with pytest.raises(ParameterError, match=match):
-        figures.save_figure(_fig(), "ch1-rate", data={"x": np.arange(3)},
-                            params=_config("adjoint"))
+        figures.save_figure(_fig(), "ch1-rate", data={"x": np.arange(3)}, params=_config("adjoint"))
 
 
 def test_missing_data_refused_before_writing(outdir):
@@ -153,12 +189,15 @@ def test_missing_data_refused_before_writing(outdir):
     assert not outdir.exists()
 
 
-@pytest.mark.parametrize("data, match", [
-    ([1, 2, 3], "data = list; allowed a dict"),
-    ({"not a name": [1.0]}, "data key 'not a name'; allowed a Python identifier"),
-    ({"labels": np.array(["a", "b"])}, "dtype <U1; allowed numeric or boolean"),
-    ({"mixed": np.array([{}, 1], dtype=object)}, "dtype object; allowed numeric"),
-])
+@pytest.mark.parametrize(
+    "data, match",
+    [
+        ([1, 2, 3], "data = list; allowed a dict"),
+        ({"not a name": [1.0]}, "data key 'not a name'; allowed a Python identifier"),
+        ({"labels": np.array(["a", "b"])}, "dtype <U1; allowed numeric or boolean"),
+        ({"mixed": np.array([{}, 1], dtype=object)}, "dtype object; allowed numeric"),
+    ],
+)
 def test_bad_data_refused(outdir, data, match):
     with pytest.raises(ParameterError, match=match):
         figures.save_figure(_fig(), "ch1-rate", data=data)
@@ -194,17 +233,28 @@ def test_one_id_one_figure(outdir):
     figures.save_figure(_plot_a(), "ch1-rate", data=data, **kw)
     # The same figure again (a re-run cell) is fine; other parameters make a new version of it.
     figures.save_figure(_plot_a(), "ch1-rate", data=data, **kw)
-    figures.save_figure(_plot_a(), "ch1-rate", data={"x": np.arange(4.0)}, source=kw["source"],
-                        params=types.SimpleNamespace(**{**vars(_config()), "hash": lambda: "1"}))
+    figures.save_figure(
+        _plot_a(),
+        "ch1-rate",
+        data={"x": np.arange(4.0)},
+        source=kw["source"],
+        params=types.SimpleNamespace(**{**vars(_config()), "hash": lambda: "1"}),
+    )
     with pytest.raises(ParameterError, match=r"'ch1-rate' is already used .*plotted by"):
         figures.save_figure(_plot_b(), "ch1-rate", data=data, **kw)
     with pytest.raises(ParameterError, match="same parameters but different data"):
         figures.save_figure(_plot_a(), "ch1-rate", data={"x": np.arange(5.0)}, **kw)
     with pytest.raises(ParameterError, match="computed by"):
-        figures.save_figure(_plot_a(), "ch1-rate", data=data, params=_config(),
-                            source="mftransformer.experiments.forward:other")
-    assert sorted(p.name for p in outdir.iterdir()) == [f"ch1-rate.{e}" for e in
-                                                        sorted(figures.EXTENSIONS)]
+        figures.save_figure(
+            _plot_a(),
+            "ch1-rate",
+            data=data,
+            params=_config(),
+            source="mftransformer.experiments.forward:other",
+        )
+    assert sorted(p.name for p in outdir.iterdir()) == [
+        f"ch1-rate.{e}" for e in sorted(figures.EXTENSIONS)
+    ]
 
 
 def test_plotted_by_names_the_plot_function(outdir):

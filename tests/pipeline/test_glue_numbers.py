@@ -21,15 +21,15 @@ ROOT = Path(__file__).resolve().parents[2]
 SOURCES = sorted((ROOT / "notebooks").glob("[0-9][0-9]-*.md"))
 
 _STRIP = [
-    re.compile(r"\A---\n.*?\n---\n", re.S),                    # front matter
-    re.compile(r"```.*?```|~~~.*?~~~", re.S),                   # code cells, fenced code
-    re.compile(r"\{glue(?::\w+)?\}`[^`]*`"),                    # glue roles
+    re.compile(r"\A---\n.*?\n---\n", re.S),  # front matter
+    re.compile(r"```.*?```|~~~.*?~~~", re.S),  # code cells, fenced code
+    re.compile(r"\{glue(?::\w+)?\}`[^`]*`"),  # glue roles
     re.compile(r"\{(?:cite|cite:\w+|ref|numref|eq|doc|prf:ref|download|term)\}`[^`]*`"),
-    re.compile(r"`[^`\n]*`"),                                   # inline code
-    re.compile(r"\]\([^)]*\)"),                                 # link targets
+    re.compile(r"`[^`\n]*`"),  # inline code
+    re.compile(r"\]\([^)]*\)"),  # link targets
     re.compile(r"https?://\S+"),
-    re.compile(r"^\s*:[\w-]+:.*$", re.M),                       # directive options (:label:)
-    re.compile(r"^\([\w:-]+\)=\s*$", re.M),                     # targets
+    re.compile(r"^\s*:[\w-]+:.*$", re.M),  # directive options (:label:)
+    re.compile(r"^\([\w:-]+\)=\s*$", re.M),  # targets
     re.compile(r"<!--.*?-->", re.S),
 ]
 _DIRECTIVE = re.compile(r"^(```+|:::+)\{(?!code-cell)[\w:-]+\}.*?$\n(.*?)^\1\s*$", re.S | re.M)
@@ -84,23 +84,29 @@ def test_every_glued_key_is_computed_in_the_chapter(source):
     assert used <= glued, f"{source.name}: prose uses unglued keys {sorted(used - glued)}"
 
 
-@pytest.mark.parametrize("line", [
-    "The fitted slope is -1.02, as predicted.",
-    "the error drops to 1e-8 at L = 64",
-    "The relative error is about 3 %.",
-    "we measure $\\hat\\alpha = -0.987$ for Euler",
-    "so the NTK is ≈ 12 times larger",
-])
+@pytest.mark.parametrize(
+    "line",
+    [
+        "The fitted slope is -1.02, as predicted.",
+        "the error drops to 1e-8 at L = 64",
+        "The relative error is about 3 %.",
+        "we measure $\\hat\\alpha = -0.987$ for Euler",
+        "so the NTK is ≈ 12 times larger",
+    ],
+)
 def test_the_scan_catches_typed_results(line):
     assert hand_typed(f"# Title\n\n{line}\n")
 
 
-@pytest.mark.parametrize("line", [
-    "The fitted slope is {glue:text}`slope:.2f`, as predicted.",
-    "Euler has order 1 and Heun order 2: slopes $-1$ and $-2$, within ± 0.1.",
-    "With $h = 1/L$ and $L = 64$ layers, chapter 3 uses 4 heads.",
-    "adjoint and autodiff agree below 1e-12 in float64 ({cite}`barboni2026training`, 2026).",
-    "```{code-cell} ipython3\nx = 1.2345\n```",
-])
+@pytest.mark.parametrize(
+    "line",
+    [
+        "The fitted slope is {glue:text}`slope:.2f`, as predicted.",
+        "Euler has order 1 and Heun order 2: slopes $-1$ and $-2$, within ± 0.1.",
+        "With $h = 1/L$ and $L = 64$ layers, chapter 3 uses 4 heads.",
+        "adjoint and autodiff agree below 1e-12 in float64 ({cite}`barboni2026training`, 2026).",
+        "```{code-cell} ipython3\nx = 1.2345\n```",
+    ],
+)
 def test_the_scan_allows_theory_and_glue(line):
     assert not hand_typed(f"# Title\n\n{line}\n")

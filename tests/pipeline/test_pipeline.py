@@ -20,8 +20,18 @@ from mftransformer.params import CHAPTERS, available_sets, load
 
 ROOT = Path(__file__).resolve().parents[2]
 SRC = ROOT / "src" / "mftransformer"
-CORE = ["_typing", "errors", "measures", "attention", "forward", "adjoint", "gradflow", "ntk",
-        "tasks", "families"]
+CORE = [
+    "_typing",
+    "errors",
+    "measures",
+    "attention",
+    "forward",
+    "adjoint",
+    "gradflow",
+    "ntk",
+    "tasks",
+    "families",
+]
 FORBIDDEN_IN_CORE = {"matplotlib", "yaml", "papermill", "jupytext"}
 FORBIDDEN_LOCAL = {"params", "figures", "cache", "pipeline", "experiments", "gallery"}
 
@@ -46,15 +56,23 @@ def test_notebook_parameters_cell_holds_exactly_the_set_and_overrides(stem):
         pytest.fail(f"missing chapter source {source.relative_to(ROOT)}")
     notebook = jupytext.read(source)
     pipeline._check_parameters_cell(notebook, source.name)
-    shown = [c for c in notebook.cells if c.cell_type == "code"
-             and "remove-cell" not in c.metadata.get("tags", [])]
-    assert "mft.configure()" in shown[0].source, "the first shown code cell must call mft.configure()"
+    shown = [
+        c
+        for c in notebook.cells
+        if c.cell_type == "code" and "remove-cell" not in c.metadata.get("tags", [])
+    ]
+    assert "mft.configure()" in shown[0].source, (
+        "the first shown code cell must call mft.configure()"
+    )
     assert notebook.metadata["kernelspec"]["name"] == "python3"
 
 
 def test_parameters_cell_with_another_name_is_refused():
-    nb = jupytext.reads("```{code-cell} ipython3\n:tags: [parameters]\nparams_set = 'ci'\n"
-                        "overrides = {}\nL = 4\n```\n", fmt="md:myst")
+    nb = jupytext.reads(
+        "```{code-cell} ipython3\n:tags: [parameters]\nparams_set = 'ci'\n"
+        "overrides = {}\nL = 4\n```\n",
+        fmt="md:myst",
+    )
     with pytest.raises(ParameterError, match=r"allowed exactly \['params_set', 'overrides'\]"):
         pipeline._check_parameters_cell(nb, "x.md")
 
@@ -95,8 +113,10 @@ def test_public_api_is_documented():
 
 
 def test_import_creates_no_array_and_changes_no_setting():
-    code = ("import jax; before = jax.config.jax_enable_x64; import mftransformer; "
-            "assert jax.config.jax_enable_x64 == before; print('ok')")
+    code = (
+        "import jax; before = jax.config.jax_enable_x64; import mftransformer; "
+        "assert jax.config.jax_enable_x64 == before; print('ok')"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert out.stdout.strip() == "ok", out.stderr
 
@@ -130,7 +150,9 @@ def test_cli_rejects_a_misspelt_key_before_running_anything(tmp_path):
     before = sorted(p.name for p in chapters.glob("*")) if chapters.exists() else []
     out = subprocess.run(
         [sys.executable, "-m", "mftransformer", "run", "--chapter", "01", "--set", "forward.sed=3"],
-        capture_output=True, text=True, cwd=ROOT,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
     )
     assert out.returncode == 2
     assert "unknown key 'sed'" in out.stderr and "Did you mean 'seed'?" in out.stderr

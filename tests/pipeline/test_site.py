@@ -46,9 +46,9 @@ site = [pytest.mark.site, needs_site]
 #: when a page loads (the browser test proves it), each with the reason.
 KNOWN_INERT = {
     "https://unpkg.com/thebe@": "sphinx-thebe's THEBE_JS_URL: loaded only if a reader starts "
-                                "live code, which this book does not enable",
+    "live code, which this book does not enable",
     "https://cdn.jsdelivr.net/npm/wicked-good-xpath@": "MathJax's XPath polyfill for browsers "
-                                                       "without document.evaluate (none today)",
+    "without document.evaluate (none today)",
     "https://scikit-learn.org/versionwarning.js": "an example in a pydata-sphinx-theme comment",
     "https://mne.tools/versionwarning.js": "an example in a pydata-sphinx-theme comment",
     "https://github.com/": "source links in licence comments",
@@ -89,10 +89,14 @@ def _parse(path: Path) -> _Tags:
 
 
 # ---------------------------------------------------------------- launch buttons
-_BINDER = re.compile(r"^https://mybinder\.org/v2/gh/(?P<repo>[^/]+/[^/]+)/(?P<branch>[^?]+)"
-                     r"\?urlpath=(?:lab/)?tree/(?P<path>.+)$")
-_COLAB = re.compile(r"^https://colab\.research\.google\.com/github/(?P<repo>[^/]+/[^/]+)"
-                    r"/blob/(?P<branch>[^/]+)/(?P<path>.+)$")
+_BINDER = re.compile(
+    r"^https://mybinder\.org/v2/gh/(?P<repo>[^/]+/[^/]+)/(?P<branch>[^?]+)"
+    r"\?urlpath=(?:lab/)?tree/(?P<path>.+)$"
+)
+_COLAB = re.compile(
+    r"^https://colab\.research\.google\.com/github/(?P<repo>[^/]+/[^/]+)"
+    r"/blob/(?P<branch>[^/]+)/(?P<path>.+)$"
+)
 
 
 def _launch_links() -> dict:
@@ -117,10 +121,14 @@ def after_postbuild(tmp_path_factory) -> Path:
         if name and (ROOT / name).is_file():
             (scratch / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(ROOT / name, scratch / name)
-    env = {**os.environ, "POSTBUILD_SKIP_INSTALL": "1",
-           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
-    out = subprocess.run(["bash", "postBuild"], cwd=scratch, env=env, capture_output=True,
-                         text=True, timeout=300)
+    env = {
+        **os.environ,
+        "POSTBUILD_SKIP_INSTALL": "1",
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+    }
+    out = subprocess.run(
+        ["bash", "postBuild"], cwd=scratch, env=env, capture_output=True, text=True, timeout=300
+    )
     assert out.returncode == 0, f"postBuild failed:\n{out.stdout}\n{out.stderr}"
     return scratch
 
@@ -163,8 +171,11 @@ def test_binder_buttons_open_a_notebook_of_the_image(after_postbuild):
 def test_colab_buttons_open_a_published_notebook():
     config, slug = _config(), _repo_slug()
     branch = config["repository"]["branch"]
-    tracked = set(subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True,
-                                 check=True).stdout.split())
+    tracked = set(
+        subprocess.run(
+            ["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True
+        ).stdout.split()
+    )
     published = _published_branch()
     for page, href in _launch_links()["colab"]:
         match = _COLAB.match(href)
@@ -203,7 +214,7 @@ def test_pages_workflow_builds_ci_on_main_and_publishes():
     assert _published_branch(), "the workflow names no LAUNCH_BRANCH for the launch buttons"
 
 
-_INSTALL_CELL = "importlib.util.find_spec(\"mftransformer\") is None"
+_INSTALL_CELL = 'importlib.util.find_spec("mftransformer") is None'
 
 
 def test_colab_first_cell_installs_the_package_when_missing():
@@ -215,7 +226,7 @@ def test_colab_first_cell_installs_the_package_when_missing():
         code = [c for c in jupytext.read(source).cells if c.cell_type == "code"]
         assert code and _INSTALL_CELL in code[0].source, (
             f"{source.name}: the first code cell must install the package when it is missing "
-            "(Colab), guarded by importlib.util.find_spec(\"mftransformer\") is None"
+            '(Colab), guarded by importlib.util.find_spec("mftransformer") is None'
         )
 
 
@@ -238,20 +249,25 @@ def test_pages_load_nothing_from_other_hosts():
         for tag, attrs in parsed.tags:
             rel = (attrs.get("rel") or "").lower()
             candidates = [attrs.get("src")] if tag in ("script", "img", "iframe", "source") else []
-            if tag == "link" and any(r in rel for r in ("stylesheet", "preload", "icon", "font",
-                                                        "modulepreload")):
+            if tag == "link" and any(
+                r in rel for r in ("stylesheet", "preload", "icon", "font", "modulepreload")
+            ):
                 candidates.append(attrs.get("href"))
             candidates += [m[0] or m[1] for m in _CSS_URL.findall(attrs.get("style") or "")]
             found += [(page, c) for c in candidates if c and _EXTERNAL.match(c)]
         for kind, text in parsed.inline:
-            urls = _ASSET.findall(text) if kind == "script" else \
-                [m[0] or m[1] for m in _CSS_URL.findall(text)]
+            urls = (
+                _ASSET.findall(text)
+                if kind == "script"
+                else [m[0] or m[1] for m in _CSS_URL.findall(text)]
+            )
             found += [(page, u) for u in urls if _EXTERNAL.match(u) and not _inert(u)]
     for css in HTML.rglob("*.css"):
         text = css.read_text(encoding="utf-8", errors="replace")
         text = re.sub(r"/\*.*?\*/", "", text, flags=re.S)
-        found += [(css, m[0] or m[1]) for m in _CSS_URL.findall(text)
-                  if _EXTERNAL.match(m[0] or m[1])]
+        found += [
+            (css, m[0] or m[1]) for m in _CSS_URL.findall(text) if _EXTERNAL.match(m[0] or m[1])
+        ]
     for js in HTML.rglob("*.js"):
         text = js.read_text(encoding="utf-8", errors="replace")
         found += [(js, u) for u in _ASSET.findall(text) if not _inert(u)]
@@ -298,14 +314,32 @@ class Browser:
             os.set_inheritable(3, True)  # dup2 onto itself keeps close-on-exec
             os.set_inheritable(4, True)
 
-        args = [executable, "--headless", "--no-sandbox", "--disable-gpu",
-                "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                "--no-first-run", "--no-default-browser-check", "--disable-extensions",
-                "--allow-file-access-from-files", "--hide-scrollbars", "--mute-audio",
-                "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost",
-                f"--user-data-dir={profile}", "--remote-debugging-pipe", "about:blank"]
-        self.proc = subprocess.Popen(args, preexec_fn=fds, close_fds=False,
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        args = [
+            executable,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+            "--no-default-browser-check",
+            "--disable-extensions",
+            "--allow-file-access-from-files",
+            "--hide-scrollbars",
+            "--mute-audio",
+            "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost",
+            f"--user-data-dir={profile}",
+            "--remote-debugging-pipe",
+            "about:blank",
+        ]
+        self.proc = subprocess.Popen(
+            args,
+            preexec_fn=fds,
+            close_fds=False,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         os.close(to_child_r)
         os.close(from_child_w)
         self._buffer, self._id, self.events = b"", 0, []
@@ -314,8 +348,14 @@ class Browser:
         self.session = attached["sessionId"]
         for domain in ("Page", "Runtime", "Network"):
             self.send(f"{domain}.enable", session=True)
-        self.send("Emulation.setDeviceMetricsOverride", session=True, width=1280, height=900,
-                  deviceScaleFactor=1, mobile=False)
+        self.send(
+            "Emulation.setDeviceMetricsOverride",
+            session=True,
+            width=1280,
+            height=900,
+            deviceScaleFactor=1,
+            mobile=False,
+        )
 
     def send(self, method, *, session=False, timeout=60, **params):
         self._id += 1
@@ -345,8 +385,14 @@ class Browser:
             time.sleep(0.05)
 
     def evaluate(self, expression, timeout=60):
-        result = self.send("Runtime.evaluate", session=True, timeout=timeout,
-                           expression=expression, awaitPromise=True, returnByValue=True)
+        result = self.send(
+            "Runtime.evaluate",
+            session=True,
+            timeout=timeout,
+            expression=expression,
+            awaitPromise=True,
+            returnByValue=True,
+        )
         if "exceptionDetails" in result:
             raise RuntimeError(f"page script failed: {result['exceptionDetails']}")
         return result["result"].get("value")
@@ -383,8 +429,10 @@ class Browser:
 def browser():
     executable = _chromium()
     if executable is None:
-        pytest.skip("no Chromium found (install Debian's `chromium`; `make test` does when it "
-                    "can, or set CHROMIUM=/path/to/chrome)")
+        pytest.skip(
+            "no Chromium found (install Debian's `chromium`; `make test` does when it "
+            "can, or set CHROMIUM=/path/to/chrome)"
+        )
     with tempfile.TemporaryDirectory(prefix="mft-chromium-") as profile:
         b = Browser(executable, Path(profile))
         try:
@@ -480,25 +528,44 @@ def test_every_page_in_a_real_browser(browser):
         report = browser.evaluate(_INSPECT, timeout=90)
         formulas += report["formulas"]
         if report["untypeset"]:
-            problems.append(f"{name}: {report['untypeset']} of {report['formulas']} formulas "
-                            "not typeset by MathJax")
+            problems.append(
+                f"{name}: {report['untypeset']} of {report['formulas']} formulas "
+                "not typeset by MathJax"
+            )
         if report["errors"]:
             problems.append(f"{name}: {report['errors']} MathJax error nodes")
         problems += [f"{name}: undefined TeX macro {m}" for m in report["undefined"]]
         problems += [f"{name}: raw TeX left in the text: {t!r}" for t in report["raw"]]
         problems += [f"{name}: image does not load: {src}" for src in report["broken"]]
-        problems += [f"{name}: broken link {href}: {why}" for href in sorted(set(report["links"]))
-                     if (why := _check_link(href))]
-        requests = [e["params"]["request"]["url"] for e in browser.events
-                    if e.get("method") == "Network.requestWillBeSent"]
-        problems += [f"{name}: request to another host: {u}" for u in requests
-                     if not u.startswith(_LOCAL)]
+        problems += [
+            f"{name}: broken link {href}: {why}"
+            for href in sorted(set(report["links"]))
+            if (why := _check_link(href))
+        ]
+        requests = [
+            e["params"]["request"]["url"]
+            for e in browser.events
+            if e.get("method") == "Network.requestWillBeSent"
+        ]
+        problems += [
+            f"{name}: request to another host: {u}" for u in requests if not u.startswith(_LOCAL)
+        ]
         if page.parent.name == "chapters":
             # The full page, capped at 16000 px (a chapter is a few screens).
-            shot = browser.send("Page.captureScreenshot", session=True, timeout=120,
-                                format="png", captureBeyondViewport=True,
-                                clip={"x": 0, "y": 0, "width": 1280, "scale": 1,
-                                      "height": min(report["height"], 16000)})
+            shot = browser.send(
+                "Page.captureScreenshot",
+                session=True,
+                timeout=120,
+                format="png",
+                captureBeyondViewport=True,
+                clip={
+                    "x": 0,
+                    "y": 0,
+                    "width": 1280,
+                    "scale": 1,
+                    "height": min(report["height"], 16000),
+                },
+            )
             (SCREENSHOTS / f"{page.stem}.png").write_bytes(base64.b64decode(shot["data"]))
     assert not problems, "\n".join(problems)
     assert formulas > 0, "no formula on any page: is MathJax configured?"

@@ -2,9 +2,9 @@
 
 import jax
 import pytest
+from tolerances import CONTINUOUS_SLOPE_TOL, CONTINUOUS_VS_DISCRETE_SLOPE_MAX
 
 from mftransformer.experiments import adjoint as chapter
-from tolerances import CONTINUOUS_SLOPE_TOL, CONTINUOUS_VS_DISCRETE_SLOPE_MAX
 
 
 @pytest.mark.slow

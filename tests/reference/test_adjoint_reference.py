@@ -4,10 +4,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-
-from mftransformer.adjoint import cot_gradient, risk
-from mftransformer.attention import Heads
-from mftransformer.experiments.adjoint import instance
 from tolerances import (
     ADJOINT_VS_AUTODIFF_RTOL,
     FD_ERROR_MAX,
@@ -15,11 +11,17 @@ from tolerances import (
     INTERACTION_MIN,
 )
 
+from mftransformer.adjoint import cot_gradient, risk
+from mftransformer.attention import Heads
+from mftransformer.experiments.adjoint import instance
+
 RTOL = ADJOINT_VS_AUTODIFF_RTOL["float64"]
 
 
 def _rel(g, ref):
-    num = sum(float(jnp.sum((u - v) ** 2)) for u, v in zip(jax.tree.leaves(g), jax.tree.leaves(ref)))
+    num = sum(
+        float(jnp.sum((u - v) ** 2)) for u, v in zip(jax.tree.leaves(g), jax.tree.leaves(ref))
+    )
     return float(np.sqrt(num / sum(float(jnp.sum(v**2)) for v in jax.tree.leaves(ref))))
 
 
@@ -46,15 +48,20 @@ def test_central_differences_follow_eps_squared(setting):
     R = jax.jit(lambda th: risk(th, mu, xi, targets))
     scale = 1.0 / (theta.L * theta.M)
     dot = scale * sum(float(jnp.vdot(u, v)) for u, v in zip(jax.tree.leaves(g), jax.tree.leaves(D)))
-    norm = scale * np.sqrt(sum(float(jnp.sum(v**2)) for v in jax.tree.leaves(g))) * np.sqrt(
-        sum(float(jnp.sum(v**2)) for v in jax.tree.leaves(D)))
+    norm = (
+        scale
+        * np.sqrt(sum(float(jnp.sum(v**2)) for v in jax.tree.leaves(g)))
+        * np.sqrt(sum(float(jnp.sum(v**2)) for v in jax.tree.leaves(D)))
+    )
     errors = []
     for eps in (1e-3, 1e-4):
         plus = jax.tree.map(lambda t, v: t + eps * v, theta, D)
         minus = jax.tree.map(lambda t, v: t - eps * v, theta, D)
         errors.append(abs(float(R(plus) - R(minus)) / (2 * eps) - dot) / norm)
     ratio = errors[0] / errors[1]
-    assert FD_RATIO_BAND[0] <= ratio <= FD_RATIO_BAND[1], f"FD error ratio {ratio:.1f}, errors {errors}"
+    assert FD_RATIO_BAND[0] <= ratio <= FD_RATIO_BAND[1], (
+        f"FD error ratio {ratio:.1f}, errors {errors}"
+    )
     assert errors[1] < FD_ERROR_MAX, f"FD error at 1e-4: {errors[1]:.2e}"
 
 

@@ -6,13 +6,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from tolerances import SAME_ALGEBRA_RTOL
 
 from mftransformer.adjoint import Targets, continuous_adjoint, cot_gradient, discrete_adjoint
 from mftransformer.attention import Heads, field, field_vjp, head_param_grad
 from mftransformer.errors import ParameterError, SolveFailed
 from mftransformer.experiments.adjoint import instance
 from mftransformer.measures import EmpiricalMeasure
-from tolerances import SAME_ALGEBRA_RTOL
 
 RTOL = SAME_ALGEBRA_RTOL["float64"]
 
@@ -122,8 +122,11 @@ def test_overflow_in_backward_sweep_names_quantity_and_layer(method):
     theta, mu, xi, targets = instance(2, 5, 2, 8, 3, 0.8, key=jax.random.key(5))
     theta = Heads(theta.A, 40.0 * theta.V)
     forward_ok = Targets(T=jnp.full_like(targets.T, 1e307))  # finite states, huge cotangent
-    with pytest.raises(SolveFailed, match=r"adjoint lam became non-finite at layer [0-7]\.|"
-                                          r"COT gradient became non-finite at layer [0-7]\."):
+    with pytest.raises(
+        SolveFailed,
+        match=r"adjoint lam became non-finite at layer [0-7]\.|"
+        r"COT gradient became non-finite at layer [0-7]\.",
+    ):
         cot_gradient(theta, mu, None, forward_ok, method=method)
 
 

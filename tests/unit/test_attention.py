@@ -12,17 +12,6 @@ from mftransformer.errors import ParameterError
 RTOL = SAME_ALGEBRA_RTOL["float64"]
 
 
-@pytest.fixture
-def without_shape_hints():
-    """Turn the test-time jaxtyping checks off, to reach the library's own ParameterError
-    (what a user sees: the hints are checked in tests only)."""
-    import jaxtyping
-
-    jaxtyping.config.update("jaxtyping_disable", True)
-    yield
-    jaxtyping.config.update("jaxtyping_disable", False)
-
-
 @pytest.fixture(scope="module")
 def setup():
     k1, k2, k3, k4 = jax.random.split(jax.random.key(0), 4)

@@ -1,6 +1,5 @@
 """Unit tests of experiments/_check.py: check lines, require(), log-log fits, the decorator."""
 
-
 import numpy as np
 import pytest
 
@@ -28,7 +27,9 @@ def test_between_below_above():
         "width_iid_vs_L = 0.458 (expected in [0.350, 0.700]): PASS"
     )
     # near machine precision the bound is printed as written by hand (STYLE.md §8)
-    assert str(Check.below("adjoint_vs_autodiff", 3e-15, 1e-12)) == "adjoint_vs_autodiff < 1e-12: PASS"
+    assert (
+        str(Check.below("adjoint_vs_autodiff", 3e-15, 1e-12)) == "adjoint_vs_autodiff < 1e-12: PASS"
+    )
     assert str(Check.below("x", 3e-6, 5e-5)) == "x < 5e-5: PASS"
     assert (
         str(Check.below("s", 0.0066, 0.01, show_value=True)) == "s = 0.0066 (expected < 0.01): PASS"

@@ -2,10 +2,10 @@
 
 import jax
 import pytest
+from tolerances import FLAT_MEMORY_RATIO, INTERACTION_MIN, STATE_BYTES_SLACK
 
 from mftransformer.errors import ParameterError
 from mftransformer.experiments import adjoint as chapter
-from tolerances import FLAT_MEMORY_RATIO, INTERACTION_MIN, STATE_BYTES_SLACK
 
 
 def test_field_adjoint_is_the_input_gradient():
@@ -17,8 +17,9 @@ def test_field_adjoint_is_the_input_gradient():
 
 @pytest.mark.slow
 def test_agreement_checks():
-    p = chapter.AgreementParams(d=2, n=5, N=2, L=3, M=2, scale=0.8,
-                                eps=(1e-2, 1e-3, 1e-4, 1e-5), directions=2)
+    p = chapter.AgreementParams(
+        d=2, n=5, N=2, L=3, M=2, scale=0.8, eps=(1e-2, 1e-3, 1e-4, 1e-5), directions=2
+    )
     result = chapter.agreement(p, key=jax.random.key(1))
     assert result.check.passed, str(result.check)
     assert str(result.check).startswith("adjoint_vs_autodiff < 1e-12: PASS")

@@ -1,6 +1,5 @@
 """Chapter 5 experiments at small size: lazy theory helpers, each experiment's checks, errors."""
 
-
 import jax
 import numpy as np
 import pytest
@@ -10,8 +9,16 @@ from mftransformer.errors import ParameterError
 from mftransformer.experiments import convergence as chapter
 
 KEY = jax.random.key(0)
-DATA = {"N": 4, "n": 5, "d": 2, "scale": 0.8, "xi0": (1.0, 0.5), "W": (1.0, -0.5),
-        "sigma_A": 1.0, "sigma_V": 1.0}
+DATA = {
+    "N": 4,
+    "n": 5,
+    "d": 2,
+    "scale": 0.8,
+    "xi0": (1.0, 0.5),
+    "W": (1.0, -0.5),
+    "sigma_A": 1.0,
+    "sigma_V": 1.0,
+}
 
 
 def test_lazy_prediction_matches_the_linear_iteration():
@@ -40,7 +47,7 @@ def test_plateau_bb_is_eps_squared_over_20():
     R_inf, c = chapter.plateau(np.eye(2), -eps * np.ones(2), N=2, null=(-2, 1))
     assert R_inf == pytest.approx(eps**2 / 20, rel=1e-14)
     assert np.linalg.norm(c) == pytest.approx(1.0)
-    K = np.array([[4.0, -2.0], [-2.0, 1.0]])      # null vector (1, 2)/sqrt(5)
+    K = np.array([[4.0, -2.0], [-2.0, 1.0]])  # null vector (1, 2)/sqrt(5)
     R_k, c_k = chapter.plateau(K, np.array([1.0, 2.0]), N=2)
     assert R_k == pytest.approx(5 / 4, rel=1e-12)
 
@@ -55,8 +62,7 @@ def test_theory_helper_errors():
 
 
 def _injective(**kw):
-    p = dict(DATA, L=2, M=16, eps=1e-2, eta=0.5, steps=1000, snapshots=4, t_lazy=60.0,
-             R_stop=1e-28)
+    p = dict(DATA, L=2, M=16, eps=1e-2, eta=0.5, steps=1000, snapshots=4, t_lazy=60.0, R_stop=1e-28)
     p.update(kw)
     return chapter.InjectiveParams(**p)
 
@@ -66,9 +72,19 @@ def injective_result():
     return chapter.injective(_injective(), key=KEY)
 
 
-@pytest.mark.parametrize("name", ["ntk_injective", "rate", "lazy_fit", "guaranteed_rate",
-                                  "pl_along_run", "ntk_along_run", "distance_bound",
-                                  "floor_reached"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "ntk_injective",
+        "rate",
+        "lazy_fit",
+        "guaranteed_rate",
+        "pl_along_run",
+        "ntk_along_run",
+        "distance_bound",
+        "floor_reached",
+    ],
+)
 def test_injective_checks(injective_result, name):
     check = injective_result.check[name]
     assert check.passed, str(check)
@@ -80,8 +96,19 @@ def test_injective_is_deterministic(injective_result):
 
 
 def _stall(**kw):
-    p = dict(family="BB", xi0=(1.0, 0.5), W=(1.0, -0.5), sigma_A=1.0, sigma_V=1.0, L=2, M=16,
-             eps=1e-2, eta=0.2, steps=600, snapshots=4)
+    p = dict(
+        family="BB",
+        xi0=(1.0, 0.5),
+        W=(1.0, -0.5),
+        sigma_A=1.0,
+        sigma_V=1.0,
+        L=2,
+        M=16,
+        eps=1e-2,
+        eta=0.2,
+        steps=600,
+        snapshots=4,
+    )
     p.update(kw)
     return chapter.StallParams(**p)
 
@@ -91,16 +118,18 @@ def stall_result():
     return chapter.stall(_stall(), key=KEY)
 
 
-@pytest.mark.parametrize("name", ["ntk_singular", "stall_plateau", "stall_direction",
-                                  "stall_erosion"])
+@pytest.mark.parametrize(
+    "name", ["ntk_singular", "stall_plateau", "stall_direction", "stall_erosion"]
+)
 def test_stall_checks(stall_result, name):
     check = stall_result.check[name]
     assert check.passed, str(check)
 
 
 def test_sweep_checks():
-    p = chapter.SweepParams(**DATA, L=2, M=16, eps=(1e-3, 1e-2, 1.0), eta=0.02, steps=1000,
-                            snapshots=4)
+    p = chapter.SweepParams(
+        **DATA, L=2, M=16, eps=(1e-3, 1e-2, 1.0), eta=0.02, steps=1000, snapshots=4
+    )
     result = chapter.sweep(p, key=KEY)
     assert result.check.passed, str(result.check)
     assert result.values["R0"][1] / result.values["R0"][0] == pytest.approx(100.0)
@@ -108,8 +137,18 @@ def test_sweep_checks():
 
 @pytest.mark.slow
 def test_width_depth_checks():
-    p = chapter.WidthDepthParams(**DATA, L_width=2, Ms=(16, 64), M_depth=8, Ls=(4,), seeds=3,
-                                 eps=1e-3, eta=1.0, steps=200, nodes=40)
+    p = chapter.WidthDepthParams(
+        **DATA,
+        L_width=2,
+        Ms=(16, 64),
+        M_depth=8,
+        Ls=(4,),
+        seeds=3,
+        eps=1e-3,
+        eta=1.0,
+        steps=200,
+        nodes=40,
+    )
     result = chapter.width_depth(p, key=KEY)
     assert result.check["rate_tracks_ntk"].passed, str(result.check)
     assert result.values["fitted"].shape == (3, 3)
@@ -120,8 +159,7 @@ def test_experiment_errors():
         chapter.injective(_injective(snapshots=3), key=KEY)
     with pytest.raises(ParameterError, match="xi0 has 3 and W has 2 entries; allowed d = 2"):
         chapter.injective(_injective(xi0=(1.0, 0.5, 0.0)), key=KEY)
-    p = chapter.SweepParams(**DATA, L=2, M=16, eps=(1e-2, 1e-3), eta=0.02, steps=10,
-                            snapshots=1)
+    p = chapter.SweepParams(**DATA, L=2, M=16, eps=(1e-2, 1e-3), eta=0.02, steps=10, snapshots=1)
     with pytest.raises(ParameterError, match=r"sweep: eps = \[0.01, 0.001\]; allowed at least"):
         chapter.sweep(p, key=KEY)
 

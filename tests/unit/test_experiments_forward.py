@@ -18,16 +18,6 @@ from mftransformer.experiments import forward as ch
 KEY = jax.random.key(0)
 
 
-@pytest.fixture
-def without_shape_hints():
-    """Turn the test-time jaxtyping checks off, to reach the library's own ParameterError."""
-    import jaxtyping
-
-    jaxtyping.config.update("jaxtyping_disable", True)
-    yield
-    jaxtyping.config.update("jaxtyping_disable", False)
-
-
 def test_trajectories_support_bound():
     p = ch.TrajectoriesParams(d=2, n=6, N=2, L=8, M=4, sigma_A=1.0, sigma_V=1.5, spread=1.0)
     r = ch.trajectories(p, key=KEY)

@@ -20,16 +20,6 @@ from mftransformer.errors import ParameterError, SolveFailed
 RTOL = SAME_ALGEBRA_RTOL["float64"]
 
 
-@pytest.fixture
-def without_shape_hints():
-    """Turn the test-time jaxtyping checks off, to reach the library's own ParameterError."""
-    import jaxtyping
-
-    jaxtyping.config.update("jaxtyping_disable", True)
-    yield
-    jaxtyping.config.update("jaxtyping_disable", False)
-
-
 @pytest.fixture(scope="module")
 def small():
     k1, k2, k3 = jax.random.split(jax.random.key(0), 3)

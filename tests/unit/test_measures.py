@@ -13,17 +13,6 @@ from mftransformer.errors import ParameterError
 RTOL = SAME_ALGEBRA_RTOL["float64"]
 
 
-@pytest.fixture
-def without_shape_hints():
-    """Turn the test-time jaxtyping checks off, to reach the library's own ParameterError
-    (what a user sees: the hints are checked in tests only)."""
-    import jaxtyping
-
-    jaxtyping.config.update("jaxtyping_disable", True)
-    yield
-    jaxtyping.config.update("jaxtyping_disable", False)
-
-
 def test_empirical_shapes_and_uniform_weights():
     mu = mft.empirical(jnp.ones((5, 3)))
     assert mu.x.shape == (1, 5, 3) and mu.a.shape == (1, 5)

@@ -57,8 +57,9 @@ def test_small_loss_targets_errors(data):
     with pytest.raises(ParameterError, match="give exactly one of key"):
         tasks.small_loss_targets(theta, mu, xi, W, eps=0.1)
     with pytest.raises(ParameterError, match="give exactly one of key"):
-        tasks.small_loss_targets(theta, mu, xi, W, eps=0.1, key=jax.random.key(0),
-                                 zeta=jnp.ones((N, 1)))
+        tasks.small_loss_targets(
+            theta, mu, xi, W, eps=0.1, key=jax.random.key(0), zeta=jnp.ones((N, 1))
+        )
     with pytest.raises(ParameterError, match=r"zeta has shape \(2, 1\); allowed \(3, 1\)"):
         tasks.small_loss_targets(theta, mu, xi, W, eps=0.1, zeta=jnp.ones((2, 1)))
     with pytest.raises(ParameterError, match=r"readout: W has shape \(1, 3\); allowed"):
@@ -75,9 +76,13 @@ def test_teacher_student_zero_delta_is_the_teacher(data):
 
 def test_teacher_student_loss_grows_like_delta_squared(data):
     mu, xi, W = data
-    R = [float(mft.adjoint.risk(ts.theta0, mu, xi, ts.targets)) for ts in
-         (tasks.teacher_student(mu, xi, W, L=L, M=M, key=jax.random.key(4), delta=dl)
-          for dl in (1e-3, 1e-2))]
+    R = [
+        float(mft.adjoint.risk(ts.theta0, mu, xi, ts.targets))
+        for ts in (
+            tasks.teacher_student(mu, xi, W, L=L, M=M, key=jax.random.key(4), delta=dl)
+            for dl in (1e-3, 1e-2)
+        )
+    ]
     ratio = R[1] / R[0]
     assert 80 < ratio < 120, f"R(1e-2)/R(1e-3) = {ratio}, expected ~100 (R0 = O(delta^2))"
 
@@ -91,5 +96,4 @@ def test_teacher_student_errors(data):
     with pytest.raises(ParameterError, match="teacher_student: M_star = 0; allowed integer >= 1"):
         tasks.teacher_student(mu, xi, W, L=L, M=M, key=jax.random.key(0), delta=0.1, M_star=0)
     with pytest.raises(ParameterError, match=r"teacher_student: W has shape \(1, 3\)"):
-        tasks.teacher_student(mu, xi, jnp.ones((1, 3)), L=L, M=M, key=jax.random.key(0),
-                              delta=0.1)
+        tasks.teacher_student(mu, xi, jnp.ones((1, 3)), L=L, M=M, key=jax.random.key(0), delta=0.1)

@@ -36,16 +36,22 @@ class Check:
         passed = bool(abs(measured - target) <= bound)
         tol_text = f"{_pct(tol)}" if relative else _fmt_tol(tol)
         dec = _decimals(bound) if decimals is None else decimals
-        return cls(name, float(measured), f"{_num(target, dec)} ± {tol_text}", passed,
-                   _num(measured, dec))
+        return cls(
+            name, float(measured), f"{_num(target, dec)} ± {tol_text}", passed, _num(measured, dec)
+        )
 
     @classmethod
     def between(cls, name, measured, low, high, *, decimals=None):
         """``low ≤ measured ≤ high``."""
         dec = _decimals((high - low) / 10) if decimals is None else decimals
         passed = bool(low <= measured <= high)
-        return cls(name, float(measured), f"in [{_num(low, dec)}, {_num(high, dec)}]", passed,
-                   _num(measured, dec))
+        return cls(
+            name,
+            float(measured),
+            f"in [{_num(low, dec)}, {_num(high, dec)}]",
+            passed,
+            _num(measured, dec),
+        )
 
     @classmethod
     def below(cls, name, measured, bound, *, show_value=False, sig=2):
@@ -77,8 +83,13 @@ class Check:
             raise CheckFailed(f"{self}  [measured {self.measured!r}]")
 
     def as_dict(self) -> dict:
-        return {"name": self.name, "measured": self.measured, "expected": self.expected,
-                "passed": self.passed, "line": str(self)}
+        return {
+            "name": self.name,
+            "measured": self.measured,
+            "expected": self.expected,
+            "passed": self.passed,
+            "line": str(self),
+        }
 
 
 @dataclasses.dataclass(frozen=True)

@@ -112,7 +112,9 @@ class DepthParams:
     N: int = param("number of inputs", ge=1)
     M: int = param("heads of the smooth measure nu_s", ge=1)
     scale: float = param("entries of theta^0, theta^1 ~ N(0, scale^2)", gt=0)
-    Ls: tuple[int, ...] = param("depths L (each must divide L_ref and be a multiple of Ls[0])", ge=1)
+    Ls: tuple[int, ...] = param(
+        "depths L (each must divide L_ref and be a multiple of Ls[0])", ge=1
+    )
     L_ref: int = param("depth of the RK4 continuous-adjoint reference", ge=1)
 
 
@@ -152,11 +154,15 @@ def instance(d, n, N, L, M, scale, *, key, pad=True, smooth=False):
         theta = tasks.smooth_heads(M, d, key=k[HEADS], scale=scale)
     else:
         kA, kV = jax.random.split(k[HEADS])
-        theta = Heads(scale * jax.random.normal(kA, (L, M, d, d)),
-                      scale * jax.random.normal(kV, (L, M, d, d)))
+        theta = Heads(
+            scale * jax.random.normal(kA, (L, M, d, d)), scale * jax.random.normal(kV, (L, M, d, d))
+        )
     kT, kW, ky = jax.random.split(k[TARGETS], 3)
-    targets = Targets(T=jax.random.normal(kT, (N, n, d)), W=jax.random.normal(kW, (1, d)),
-                      y=jax.random.normal(ky, (N, 1)))
+    targets = Targets(
+        T=jax.random.normal(kT, (N, n, d)),
+        W=jax.random.normal(kW, (1, d)),
+        y=jax.random.normal(ky, (N, 1)),
+    )
     return theta, mu, xi, targets
 
 
@@ -166,8 +172,10 @@ def _norm(g):
 
 def _rel(g, ref):
     """``‖g − ref‖ / ‖ref‖`` over all leaves (Frobenius)."""
-    num = sum(float(jnp.sum((u - v) ** 2)) for u, v in zip(jax.tree.leaves(g), jax.tree.leaves(ref),
-                                                            strict=True))
+    num = sum(
+        float(jnp.sum((u - v) ** 2))
+        for u, v in zip(jax.tree.leaves(g), jax.tree.leaves(ref), strict=True)
+    )
     den = sum(float(jnp.sum(v**2)) for v in jax.tree.leaves(ref))
     return float(np.sqrt(num / den))
 
@@ -208,7 +216,10 @@ def agreement(p: AgreementParams, *, key) -> Result:
     _, g_auto = cot_gradient(theta, mu, xi, targets, method="autodiff")
     scale = 1.0 / (theta.L * theta.M)  # COT gradient -> ∇_θ R
     eps = np.asarray(sorted(p.eps, reverse=True))
-    fd_err = {"exact": np.zeros((p.directions, eps.size)), "autodiff": np.zeros((p.directions, eps.size))}
+    fd_err = {
+        "exact": np.zeros((p.directions, eps.size)),
+        "autodiff": np.zeros((p.directions, eps.size)),
+    }
     R = jax.jit(lambda th: risk(th, mu, xi, targets))
     for i, kd in enumerate(jax.random.split(jax.random.fold_in(key, DIRECTIONS), p.directions)):
         kA, kV = jax.random.split(kd)
@@ -218,22 +229,36 @@ def agreement(p: AgreementParams, *, key) -> Result:
             minus = jax.tree.map(lambda t, v, e=e: t - e * v, theta, D)
             fd = float(R(plus) - R(minus)) / (2 * e)
             for name, g in (("exact", g_exact), ("autodiff", g_auto)):
-                dot = scale * sum(float(jnp.vdot(u, v)) for u, v in zip(jax.tree.leaves(g),
-                                                                         jax.tree.leaves(D)))
+                dot = scale * sum(
+                    float(jnp.vdot(u, v)) for u, v in zip(jax.tree.leaves(g), jax.tree.leaves(D))
+                )
                 norm = scale * _norm(g) * _norm(D)
                 fd_err[name][i, j] = abs(fd - dot) / norm
     e_max = fd_err["exact"].max(axis=0)
     e3, e4 = e_max[np.argmin(abs(eps - 1e-3))], e_max[np.argmin(abs(eps - 1e-4))]
     worst = max(rows["exact_euler"], rows["exact_heun"])
-    check = Checks((
-        Check.below("adjoint_vs_autodiff", worst, ADJOINT_RTOL),
-        Check.between("fd_order", e3 / e4, *FD_RATIO_BAND),
-        Check.below("fd_error_1e-4", e4, FD_ERROR_MAX),
-    ))
-    values = {"vs_autodiff": rows, "fd_error": e_max, "fd_error_autodiff": fd_err["autodiff"].max(0),
-              "eps": eps, "fd_ratio": e3 / e4, "fd_1e-3": e3, "fd_1e-4": e4}
-    data = {"eps": eps, "fd_error_exact": e_max, "fd_error_autodiff": fd_err["autodiff"].max(0),
-            "fd_error_all": fd_err["exact"]}
+    check = Checks(
+        (
+            Check.below("adjoint_vs_autodiff", worst, ADJOINT_RTOL),
+            Check.between("fd_order", e3 / e4, *FD_RATIO_BAND),
+            Check.below("fd_error_1e-4", e4, FD_ERROR_MAX),
+        )
+    )
+    values = {
+        "vs_autodiff": rows,
+        "fd_error": e_max,
+        "fd_error_autodiff": fd_err["autodiff"].max(0),
+        "eps": eps,
+        "fd_ratio": e3 / e4,
+        "fd_1e-3": e3,
+        "fd_1e-4": e4,
+    }
+    data = {
+        "eps": eps,
+        "fd_error_exact": e_max,
+        "fd_error_autodiff": fd_err["autodiff"].max(0),
+        "fd_error_all": fd_err["exact"],
+    }
     return Result(values=values, data=data, check=check)
 
 
@@ -288,15 +313,21 @@ def depth(p: DepthParams, *, key) -> Result:
         err["exact"].append(_rel(on_grid(g_net, L), ref0))
     err = {k: np.asarray(v) for k, v in err.items()}
     fits = {k: fit_loglog(Ls, v) for k, v in err.items()}
-    check = Checks((
-        Check.within("continuous_slope_euler", fits["euler"].slope, -1.0, SLOPE_TOL["euler"]),
-        Check.within("continuous_slope_heun", fits["heun"].slope, -2.0, SLOPE_TOL["heun"]),
-        Check.below("continuous_vs_discrete", fits["exact"].slope, DISCRETE_SLOPE_MAX,
-                    show_value=True),
-    ))
+    check = Checks(
+        (
+            Check.within("continuous_slope_euler", fits["euler"].slope, -1.0, SLOPE_TOL["euler"]),
+            Check.within("continuous_slope_heun", fits["heun"].slope, -2.0, SLOPE_TOL["heun"]),
+            Check.below(
+                "continuous_vs_discrete", fits["exact"].slope, DISCRETE_SLOPE_MAX, show_value=True
+            ),
+        )
+    )
     values = {"L": Ls, "errors": err, "slopes": {k: f.slope for k, f in fits.items()}}
-    data = {"L": Ls, **{f"error_{k}": v for k, v in err.items()},
-            **{f"fit_{k}": f(Ls) for k, f in fits.items()}}
+    data = {
+        "L": Ls,
+        **{f"error_{k}": v for k, v in err.items()},
+        **{f"fit_{k}": f(Ls) for k, f in fits.items()},
+    }
     return Result(values=values, data=data, check=check)
 
 
@@ -317,16 +348,34 @@ def memory(p: MemoryParams, *, key) -> Result:
     seconds = {m: np.asarray(v) for m, v in seconds.items()}
     state_bytes = p.N * (p.n + 1) * p.d * 8
     per_layer = {m: float((v[-1] - v[0]) / (Ls[-1] - Ls[0])) for m, v in temp.items()}
-    check = Checks((
-        Check.below("continuous_flat_memory", temp["continuous"][-1] / temp["continuous"][0],
-                    FLAT_MEMORY_RATIO, show_value=True),
-        Check.below("exact_bytes_per_layer", per_layer["exact"] / state_bytes, STATE_BYTES_SLACK,
-                    show_value=True),
-    ))
-    values = {"L": Ls, "temp": temp, "seconds": seconds, "bytes_per_layer": per_layer,
-              "state_bytes": state_bytes}
-    data = {"L": Ls, **{f"temp_{m}": v for m, v in temp.items()},
-            **{f"seconds_{m}": v for m, v in seconds.items()}}
+    check = Checks(
+        (
+            Check.below(
+                "continuous_flat_memory",
+                temp["continuous"][-1] / temp["continuous"][0],
+                FLAT_MEMORY_RATIO,
+                show_value=True,
+            ),
+            Check.below(
+                "exact_bytes_per_layer",
+                per_layer["exact"] / state_bytes,
+                STATE_BYTES_SLACK,
+                show_value=True,
+            ),
+        )
+    )
+    values = {
+        "L": Ls,
+        "temp": temp,
+        "seconds": seconds,
+        "bytes_per_layer": per_layer,
+        "state_bytes": state_bytes,
+    }
+    data = {
+        "L": Ls,
+        **{f"temp_{m}": v for m, v in temp.items()},
+        **{f"seconds_{m}": v for m, v in seconds.items()},
+    }
     return Result(values=values, data=data, check=check)
 
 
@@ -381,8 +430,16 @@ def plot_field(result: Result):
         ax.plot(z[:, k, 0], z[:, k, 1], "-", color="0.6", lw=0.7)
     ax.plot(z[0, :, 0], z[0, :, 1], "o", color="0.4", ms=2.5, label="$s = 0$")
     for i, l in enumerate(d["layers"]):
-        ax.quiver(z[l, :, 0], z[l, :, 1], pf[l, :, 0], pf[l, :, 1], color=f"C{i}", angles="xy",
-                  width=0.006, label=f"$p_s$, $s = {l / (z.shape[0] - 1):.2f}$")
+        ax.quiver(
+            z[l, :, 0],
+            z[l, :, 1],
+            pf[l, :, 0],
+            pf[l, :, 1],
+            color=f"C{i}",
+            angles="xy",
+            width=0.006,
+            label=f"$p_s$, $s = {l / (z.shape[0] - 1):.2f}$",
+        )
     ax.set(xlabel="$x_1$", ylabel="$x_2$", title="adjoint field on trajectories")
     ax.set_aspect("equal", adjustable="datalim")
     ax.legend(fontsize="x-small")
@@ -398,10 +455,14 @@ def plot_agreement(result: Result):
     fig, ax = new_figure(1, height=2.8)
     for row in d["fd_error_all"]:
         ax.loglog(d["eps"], row, "-", color="0.75", lw=0.6)
-    ax.loglog(d["eps"], d["fd_error_exact"], "o-", color="C0", label="exact adjoint (worst direction)")
+    ax.loglog(
+        d["eps"], d["fd_error_exact"], "o-", color="C0", label="exact adjoint (worst direction)"
+    )
     ax.loglog(d["eps"], d["fd_error_autodiff"], "x", color="C1", label="jax.grad (worst direction)")
     e0 = d["fd_error_exact"][np.argmin(abs(d["eps"] - 1e-3))]
-    ax.loglog(d["eps"], e0 * (d["eps"] / 1e-3) ** 2, ":", color="k", label=r"slope 2 ($\varepsilon^2$)")
+    ax.loglog(
+        d["eps"], e0 * (d["eps"] / 1e-3) ** 2, ":", color="k", label=r"slope 2 ($\varepsilon^2$)"
+    )
     ax.set(xlabel=r"step $\varepsilon$", ylabel="relative error", title="finite differences")
     ax.legend(fontsize="x-small")
     return fig
@@ -417,8 +478,11 @@ def plot_interaction(result: Result):
     ax.bar(i - 0.2, 100 * d["error_A"], 0.4, color="C0", label="$A$")
     ax.bar(i + 0.2, 100 * d["error_V"], 0.4, color="C1", label="$V$")
     ax.axhline(100 * INTERACTION_MIN, color="k", ls=":", lw=0.8, label="5 %")
-    ax.set(xlabel="instance", ylabel="gradient error without\ninteraction term (%)",
-           title="dropping the interaction term")
+    ax.set(
+        xlabel="instance",
+        ylabel="gradient error without\ninteraction term (%)",
+        title="dropping the interaction term",
+    )
     ax.set_xticks(i)
     ax.legend(fontsize="x-small")
     return fig
@@ -431,14 +495,25 @@ def plot_depth(result: Result):
     d = result.data
     slopes = result.values["slopes"]
     fig, ax = new_figure(1, height=3.0)
-    curves = (("euler", "continuous adjoint, Euler", 1), ("heun", "continuous adjoint, Heun", 2),
-              ("exact", "Euler network, exact gradient", 1))
+    curves = (
+        ("euler", "continuous adjoint, Euler", 1),
+        ("heun", "continuous adjoint, Heun", 2),
+        ("exact", "Euler network, exact gradient", 1),
+    )
     for i, (k, label, order) in enumerate(curves):
         ax.loglog(d["L"], d[f"error_{k}"], "os^v"[i], color=f"C{i}")
-        ax.loglog(d["L"], d[f"fit_{k}"], "-", color=f"C{i}",
-                  label=f"{label}: slope {slopes[k]:.2f} (order {order})")
-    ax.set(xlabel="depth steps $L$", ylabel="relative gradient error",
-           title="COT gradient against depth")
+        ax.loglog(
+            d["L"],
+            d[f"fit_{k}"],
+            "-",
+            color=f"C{i}",
+            label=f"{label}: slope {slopes[k]:.2f} (order {order})",
+        )
+    ax.set(
+        xlabel="depth steps $L$",
+        ylabel="relative gradient error",
+        title="COT gradient against depth",
+    )
     ax.legend(fontsize="x-small")
     return fig
 

@@ -61,17 +61,17 @@ TRANSIENT_SUPPRESSION = 1e3
 #: the plateau's erosion is fitted from t_e, when the transient is 10^9 times below it.
 EROSION_SUPPRESSION = 1e9
 #: MATH.md §7 criteria, with their reasons.
-INJECTIVE_RATIO = 1e-6      # λ_0/λ_max above this: injective (below 1e-12: singular, ch. 4)
-SINGULAR_RATIO = 1e-12      # λ_min/λ_max below this: an exact dependency (round-off level)
-RATE_RTOL = 0.05            # late rate = 2λ_min(K(ν_∞))/N = 2λ_0/N + O(ε); 1-2 % at ε = 1e-2
-LAZY_FIT_TOL = 0.10         # |R/R_lin − 1| = O(ε) on t ≤ t_lazy; 4 % measured at ε = 1e-2
-LAZY_SCALING = (0.7, 1.3)   # log-log slope of that deviation in ε: 1 (MATH: ratio in [5, 20])
-STALL_RTOL = 0.01           # plateau within 1 % of (cᵀr_0)²/2N (measured 0.2 %)
-STALL_ANGLE = 1e-3          # residual direction: 1 − |cos(r_T, c)| below this
-EROSION_RTOL = 0.10         # plateau erosion rate against 2λ_min(K(ν_T))/N
-MEANFIELD_RTOL = 0.15       # RMS deviation from the mean-field rate at the largest LM (6.6 %
-                            # at LM = 512: Monte Carlo over LM/2 head pairs, plus a λ_min bias)
-FLOOR_DECAY = 1e-20         # R(T)/R_0 below this: the run reached the float64 floor
+INJECTIVE_RATIO = 1e-6  # λ_0/λ_max above this: injective (below 1e-12: singular, ch. 4)
+SINGULAR_RATIO = 1e-12  # λ_min/λ_max below this: an exact dependency (round-off level)
+RATE_RTOL = 0.05  # late rate = 2λ_min(K(ν_∞))/N = 2λ_0/N + O(ε); 1-2 % at ε = 1e-2
+LAZY_FIT_TOL = 0.10  # |R/R_lin − 1| = O(ε) on t ≤ t_lazy; 4 % measured at ε = 1e-2
+LAZY_SCALING = (0.7, 1.3)  # log-log slope of that deviation in ε: 1 (MATH: ratio in [5, 20])
+STALL_RTOL = 0.01  # plateau within 1 % of (cᵀr_0)²/2N (measured 0.2 %)
+STALL_ANGLE = 1e-3  # residual direction: 1 − |cos(r_T, c)| below this
+EROSION_RTOL = 0.10  # plateau erosion rate against 2λ_min(K(ν_T))/N
+MEANFIELD_RTOL = 0.15  # RMS deviation from the mean-field rate at the largest LM (6.6 %
+# at LM = 512: Monte Carlo over LM/2 head pairs, plus a λ_min bias)
+FLOOR_DECAY = 1e-20  # R(T)/R_0 below this: the run reached the float64 floor
 
 
 # ---------------------------------------------------------------- parameters
@@ -122,8 +122,9 @@ class SweepParams:
     sigma_V: float = param("silent init: entries of V ~ N(0, sigma_V^2/d)", gt=0)
     L: int = param("layers", ge=1)
     M: int = param("heads per layer (even)", ge=2)
-    eps: tuple[float, ...] = param("label offsets, increasing (the two smallest give lazy_scaling)",
-                                   gt=0)
+    eps: tuple[float, ...] = param(
+        "label offsets, increasing (the two smallest give lazy_scaling)", gt=0
+    )
     eta: float = param("gradient-descent step", gt=0)
     steps: int = param("gradient-descent steps", ge=1)
     snapshots: int = param("NTK checkpoints per run (divides steps)", ge=1)
@@ -245,8 +246,15 @@ def injective(p: InjectiveParams, *, key) -> Result:
     floor: fitted rate against ``2λ_0/N`` (gradient-descent corrected), ``R`` against
     ``R_lin``, the PL ratio, ``λ_min(K(ν^t))``, the distance travelled."""
     mu, xi, W, theta0, targets = _task(p, key, p.eps)
-    h = gradflow.train(theta0, mu, xi, targets, eta=p.eta, steps=p.steps,
-                       snapshot_every=_every(p.steps, p.snapshots, "injective"))
+    h = gradflow.train(
+        theta0,
+        mu,
+        xi,
+        targets,
+        eta=p.eta,
+        steps=p.steps,
+        snapshot_every=_every(p.steps, p.snapshots, "injective"),
+    )
     t, R, g2 = (np.asarray(v) for v in (h.t, h.R, h.g2))
     N, R0 = p.N, float(R[0])
     K0 = np.asarray(ntk.ntk_jacobian(theta0, mu, xi, W).K)
@@ -263,7 +271,7 @@ def injective(p: InjectiveParams, *, key) -> Result:
     lazy = t <= p.t_lazy
     lazy_dev = float(np.max(np.abs(R[lazy] / R_lin[lazy] - 1)))
     guaranteed = R0 * np.exp(-lam0 * t / N)
-    later = above & (t > 0)       # equality at t = 0
+    later = above & (t > 0)  # equality at t = 0
     guarantee_ratio = float(np.max(R[later] / guaranteed[later]))
     pl = g2 / (lam0 * R / N)
     pl_min = float(np.min(pl[above]))
@@ -273,24 +281,49 @@ def injective(p: InjectiveParams, *, key) -> Result:
     path = float(np.sum(p.eta * np.sqrt(g2[:-1])))
     bound = math.sqrt(4 * N * R0 / lam0)
     decay = float(R[-1] / R0)
-    checks = Checks((
-        Check.above("ntk_injective", lam0 / float(lam[-1]), INJECTIVE_RATIO),
-        Check.within("rate", fitted, predicted, RATE_RTOL, relative=True),
-        Check.below("lazy_fit", lazy_dev, LAZY_FIT_TOL, show_value=True),
-        Check.below("guaranteed_rate", guarantee_ratio, 1.0, show_value=True, sig=3),
-        Check.above("pl_along_run", pl_min, 1.0),
-        Check.above("ntk_along_run", float(np.min(lam_t) / lam0), 0.5),
-        _distance_check(float(D[-1]), path, bound),
-        Check.below("floor_reached", decay, FLOOR_DECAY, show_value=True),
-    ))
-    values = {"lam": lam, "lam0": lam0, "rate_predicted": predicted,
-              "rate_flow": 2 * lam0 / N, "rate_fitted": fitted, "t_a": t_a, "t_stop": t_stop,
-              "R0": R0, "R_end": float(R[-1]), "lazy_dev": lazy_dev, "pl_min": pl_min,
-              "lam_t": lam_t, "distance": float(D[-1]), "path": path, "distance_bound": bound,
-              "guarantee_ratio": guarantee_ratio, "lip_hat": _lip_hat(lam_t, lam0, D)}
-    data = {"t": t, "R": R, "R_lin": R_lin, "guaranteed": guaranteed, "pl": pl,
-            "snapshot_t": np.asarray(h.snapshot_t), "lam_t": lam_t, "D": D,
-            "fit_t": t[window], "fit_R": np.exp(_fit_line(t[window], R[window]))}
+    checks = Checks(
+        (
+            Check.above("ntk_injective", lam0 / float(lam[-1]), INJECTIVE_RATIO),
+            Check.within("rate", fitted, predicted, RATE_RTOL, relative=True),
+            Check.below("lazy_fit", lazy_dev, LAZY_FIT_TOL, show_value=True),
+            Check.below("guaranteed_rate", guarantee_ratio, 1.0, show_value=True, sig=3),
+            Check.above("pl_along_run", pl_min, 1.0),
+            Check.above("ntk_along_run", float(np.min(lam_t) / lam0), 0.5),
+            _distance_check(float(D[-1]), path, bound),
+            Check.below("floor_reached", decay, FLOOR_DECAY, show_value=True),
+        )
+    )
+    values = {
+        "lam": lam,
+        "lam0": lam0,
+        "rate_predicted": predicted,
+        "rate_flow": 2 * lam0 / N,
+        "rate_fitted": fitted,
+        "t_a": t_a,
+        "t_stop": t_stop,
+        "R0": R0,
+        "R_end": float(R[-1]),
+        "lazy_dev": lazy_dev,
+        "pl_min": pl_min,
+        "lam_t": lam_t,
+        "distance": float(D[-1]),
+        "path": path,
+        "distance_bound": bound,
+        "guarantee_ratio": guarantee_ratio,
+        "lip_hat": _lip_hat(lam_t, lam0, D),
+    }
+    data = {
+        "t": t,
+        "R": R,
+        "R_lin": R_lin,
+        "guaranteed": guaranteed,
+        "pl": pl,
+        "snapshot_t": np.asarray(h.snapshot_t),
+        "lam_t": lam_t,
+        "D": D,
+        "fit_t": t[window],
+        "fit_R": np.exp(_fit_line(t[window], R[window])),
+    }
     return Result(values=values, data=data, check=checks)
 
 
@@ -302,11 +335,19 @@ def stall(p: StallParams, *, key) -> Result:
     mu = families.stack(fam.laws)
     N, d = mu.B, mu.d
     xi, W = _query_readout(p, N, d, "stall")
-    theta0 = tasks.silent_init(p.L, p.M, d, key=jax.random.fold_in(key, HEADS),
-                               sigma_A=p.sigma_A, sigma_V=p.sigma_V)
+    theta0 = tasks.silent_init(
+        p.L, p.M, d, key=jax.random.fold_in(key, HEADS), sigma_A=p.sigma_A, sigma_V=p.sigma_V
+    )
     targets = tasks.small_loss_targets(theta0, mu, xi, W, eps=p.eps, zeta=jnp.ones((N, 1)))
-    h = gradflow.train(theta0, mu, xi, targets, eta=p.eta, steps=p.steps,
-                       snapshot_every=_every(p.steps, p.snapshots, "stall"))
+    h = gradflow.train(
+        theta0,
+        mu,
+        xi,
+        targets,
+        eta=p.eta,
+        steps=p.steps,
+        snapshot_every=_every(p.steps, p.snapshots, "stall"),
+    )
     t, R = np.asarray(h.t), np.asarray(h.R)
     K0 = np.asarray(ntk.ntk_jacobian(theta0, mu, xi, W).K)
     lam = ntk.spectrum(K0)
@@ -327,20 +368,39 @@ def stall(p: StallParams, *, key) -> Result:
     t_e = N / (2 * lam[1]) * math.log(EROSION_SUPPRESSION * (R0 - R_inf) / R_inf)
     erosion = _fit_rate(t[t >= t_e], R[t >= t_e])
     erosion_predicted = 2 * float(lam_t[-1]) / N
-    checks = Checks((
-        Check.below("ntk_singular", float(lam[0] / lam[-1]), SINGULAR_RATIO),
-        Check.below("stall_plateau", plateau_dev, STALL_RTOL, show_value=True),
-        Check.below("stall_direction", 1 - cos_T, STALL_ANGLE, show_value=True),
-        Check.within("stall_erosion", erosion / erosion_predicted, 1.0, EROSION_RTOL),
-    ))
-    values = {"lam": lam, "R0": R0, "R_inf": R_inf, "R_end": float(R[-1]), "t_p": t_p,
-              "plateau_dev": plateau_dev, "cos_T": cos_T, "cos_null": float(abs(U[:, 0] @ c)),
-              "t_e": t_e, "erosion": erosion, "erosion_predicted": erosion_predicted,
-              "lam_T": float(lam_t[-1]),
-              "N": N, "eps": p.eps}
-    data = {"t": t, "R": R, "R_lin": lazy_prediction(K0, r0, t, eta=p.eta, N=N),
-            "snapshot_t": np.asarray(h.snapshot_t), "along": along, "across": across,
-            "lam_t": lam_t}
+    checks = Checks(
+        (
+            Check.below("ntk_singular", float(lam[0] / lam[-1]), SINGULAR_RATIO),
+            Check.below("stall_plateau", plateau_dev, STALL_RTOL, show_value=True),
+            Check.below("stall_direction", 1 - cos_T, STALL_ANGLE, show_value=True),
+            Check.within("stall_erosion", erosion / erosion_predicted, 1.0, EROSION_RTOL),
+        )
+    )
+    values = {
+        "lam": lam,
+        "R0": R0,
+        "R_inf": R_inf,
+        "R_end": float(R[-1]),
+        "t_p": t_p,
+        "plateau_dev": plateau_dev,
+        "cos_T": cos_T,
+        "cos_null": float(abs(U[:, 0] @ c)),
+        "t_e": t_e,
+        "erosion": erosion,
+        "erosion_predicted": erosion_predicted,
+        "lam_T": float(lam_t[-1]),
+        "N": N,
+        "eps": p.eps,
+    }
+    data = {
+        "t": t,
+        "R": R,
+        "R_lin": lazy_prediction(K0, r0, t, eta=p.eta, N=N),
+        "snapshot_t": np.asarray(h.snapshot_t),
+        "along": along,
+        "across": across,
+        "lam_t": lam_t,
+    }
     return Result(values=values, data=data, check=checks)
 
 
@@ -364,8 +424,9 @@ def sweep(p: SweepParams, *, key) -> Result:
     lips = []
     for e in eps:
         targets = tasks.small_loss_targets(theta0, mu, xi, W, eps=float(e), zeta=zeta)
-        h = gradflow.train(theta0, mu, xi, targets, eta=p.eta, steps=p.steps,
-                           snapshot_every=every, throw=False)
+        h = gradflow.train(
+            theta0, mu, xi, targets, eta=p.eta, steps=p.steps, snapshot_every=every, throw=False
+        )
         t, R = np.asarray(h.t), np.asarray(h.R)
         r0 = _residual(theta0, mu, xi, targets)
         R_lin = lazy_prediction(K0, r0, t, eta=p.eta, N=N)
@@ -386,19 +447,39 @@ def sweep(p: SweepParams, *, key) -> Result:
     threshold = lam0**3 / (16 * N * lip**2)
     inside = R0 <= threshold
     scaling = math.log(dev[1] / dev[0]) / math.log(eps[1] / eps[0])
-    checks = Checks((
-        Check.between("lazy_scaling", scaling, *LAZY_SCALING),
-        _regime_check(np.array(held)[inside]),
-    ))
+    checks = Checks(
+        (
+            Check.between("lazy_scaling", scaling, *LAZY_SCALING),
+            _regime_check(np.array(held)[inside]),
+        )
+    )
     t = np.asarray(h.t)
-    values = {"eps": eps, "R0": R0, "lazy_dev": np.array(dev), "guarantee_held": np.array(held),
-              "lam0": lam0, "lam_min": np.array(lam_min), "lam_max": np.array(lam_max),
-              "distance": np.array(D_T), "lip_hat": lip, "threshold": threshold,
-              "inside": inside, "first_bad_step": np.array(bad), "scaling": scaling,
-              "eta_limit": 2 * N / np.array(lam_max)}
-    data = {"t": t, "R_over_R0": np.stack(curves), "R_lin_over_R0": R_lin / R_lin[0],
-            "guaranteed": np.exp(-lam0 * t / N), "eps": eps, "R0": R0, "lazy_dev": np.array(dev),
-            "threshold": np.array(threshold)}
+    values = {
+        "eps": eps,
+        "R0": R0,
+        "lazy_dev": np.array(dev),
+        "guarantee_held": np.array(held),
+        "lam0": lam0,
+        "lam_min": np.array(lam_min),
+        "lam_max": np.array(lam_max),
+        "distance": np.array(D_T),
+        "lip_hat": lip,
+        "threshold": threshold,
+        "inside": inside,
+        "first_bad_step": np.array(bad),
+        "scaling": scaling,
+        "eta_limit": 2 * N / np.array(lam_max),
+    }
+    data = {
+        "t": t,
+        "R_over_R0": np.stack(curves),
+        "R_lin_over_R0": R_lin / R_lin[0],
+        "guaranteed": np.exp(-lam0 * t / N),
+        "eps": eps,
+        "R0": R0,
+        "lazy_dev": np.array(dev),
+        "threshold": np.array(threshold),
+    }
     return Result(values=values, data=data, check=checks)
 
 
@@ -412,8 +493,11 @@ def width_depth(p: WidthDepthParams, *, key) -> Result:
     mu, xi, W = _data(p, key)
     zeta = jax.random.normal(jax.random.fold_in(key, NOISE), (p.N, 1))
     N = p.N
-    K_inf = np.asarray(ntk.ntk_infinite_width(mu, jnp.asarray(p.xi0), W, sigma_A=p.sigma_A,
-                                              sigma_V=p.sigma_V, nodes=p.nodes).K)
+    K_inf = np.asarray(
+        ntk.ntk_infinite_width(
+            mu, jnp.asarray(p.xi0), W, sigma_A=p.sigma_A, sigma_V=p.sigma_V, nodes=p.nodes
+        ).K
+    )
     lam_inf = ntk.spectrum(K_inf)
     rate_inf = float(gd_rate(lam_inf[0], eta=p.eta, N=N))
     configs = [(p.L_width, M) for M in p.Ms] + [(L, p.M_depth) for L in p.Ls]
@@ -422,12 +506,20 @@ def width_depth(p: WidthDepthParams, *, key) -> Result:
     predicted = np.zeros_like(fitted)
     for i, (L, M) in enumerate(configs):
         keys = jax.random.split(jax.random.fold_in(jax.random.fold_in(key, HEADS), i), p.seeds)
-        thetas = jax.vmap(lambda k, L=L, M=M: tasks.silent_init(
-            L, M, p.d, key=k, sigma_A=p.sigma_A, sigma_V=p.sigma_V))(keys)
+        thetas = jax.vmap(
+            lambda k, L=L, M=M: tasks.silent_init(
+                L, M, p.d, key=k, sigma_A=p.sigma_A, sigma_V=p.sigma_V
+            )
+        )(keys)
         targets = tasks.small_loss_targets(_index(thetas, 0), mu, xi, W, eps=p.eps, zeta=zeta)
         # silent heads all give Y(ν_0) = W ξ_0, hence the same labels for every seed
-        R = np.asarray(jax.vmap(lambda th, tg=targets: gradflow.train(
-            th, mu, xi, tg, eta=p.eta, steps=p.steps, throw=False).R)(thetas))
+        R = np.asarray(
+            jax.vmap(
+                lambda th, tg=targets: (
+                    gradflow.train(th, mu, xi, tg, eta=p.eta, steps=p.steps, throw=False).R
+                )
+            )(thetas)
+        )
         t = p.eta * np.arange(p.steps + 1)
         for s in range(p.seeds):
             lam = ntk.spectrum(ntk.ntk_silent(_index(thetas, s), mu, xi, W).K)
@@ -441,17 +533,40 @@ def width_depth(p: WidthDepthParams, *, key) -> Result:
     pooled = {x: float(np.sqrt(np.mean((fitted[LM == x] / rate_inf - 1) ** 2))) for x in set(LM)}
     small, large = pooled[LM.min()], pooled[LM.max()]
     track = float(np.max(np.abs(fitted / predicted - 1)))
-    checks = Checks((
-        Check.below("rate_tracks_ntk", track if np.isfinite(track) else np.inf, RATE_RTOL,
-                    show_value=True),
-        Check.below("rate_meanfield", large, MEANFIELD_RTOL, show_value=True),
-        Check.below("rate_meanfield_decrease", large / small, 1.0, show_value=True),
-    ))
-    values = {"configs": np.array(configs), "LM": LM, "fitted": fitted, "predicted": predicted,
-              "rate_inf": rate_inf, "lam_inf": lam_inf, "rms": rms, "slope": fit.slope,
-              "track": track, "rms_small": small, "rms_large": large}
-    data = {"LM": LM, "line": line, "fitted": fitted, "predicted": predicted,
-            "rate_inf": np.array(rate_inf), "rms": rms, "rms_fit": fit(LM)}
+    checks = Checks(
+        (
+            Check.below(
+                "rate_tracks_ntk",
+                track if np.isfinite(track) else np.inf,
+                RATE_RTOL,
+                show_value=True,
+            ),
+            Check.below("rate_meanfield", large, MEANFIELD_RTOL, show_value=True),
+            Check.below("rate_meanfield_decrease", large / small, 1.0, show_value=True),
+        )
+    )
+    values = {
+        "configs": np.array(configs),
+        "LM": LM,
+        "fitted": fitted,
+        "predicted": predicted,
+        "rate_inf": rate_inf,
+        "lam_inf": lam_inf,
+        "rms": rms,
+        "slope": fit.slope,
+        "track": track,
+        "rms_small": small,
+        "rms_large": large,
+    }
+    data = {
+        "LM": LM,
+        "line": line,
+        "fitted": fitted,
+        "predicted": predicted,
+        "rate_inf": np.array(rate_inf),
+        "rms": rms,
+        "rms_fit": fit(LM),
+    }
     return Result(values=values, data=data, check=checks)
 
 
@@ -465,23 +580,47 @@ def plot_injective(result: Result):
     fig, (ax, ax_r) = new_figure(2, width="page", height=2.8)
     ax.semilogy(d["t"], d["R"], color="C0", label="$R(t)$, gradient descent")
     ax.semilogy(d["t"], d["R_lin"], "--", color="C1", label="$R_{\\rm lin}$ (NTK at $\\nu_0$)")
-    ax.semilogy(d["fit_t"], d["fit_R"], ":", color="k", lw=1.0,
-                label=f"fit: rate {v['rate_fitted']:.4f} (pred. {v['rate_predicted']:.4f})")
-    ax.semilogy(d["t"], d["guaranteed"], "-.", color="C2", lw=0.9,
-                label="$R_0 e^{-\\lambda_0 t/N}$ (guaranteed)")
+    ax.semilogy(
+        d["fit_t"],
+        d["fit_R"],
+        ":",
+        color="k",
+        lw=1.0,
+        label=f"fit: rate {v['rate_fitted']:.4f} (pred. {v['rate_predicted']:.4f})",
+    )
+    ax.semilogy(
+        d["t"],
+        d["guaranteed"],
+        "-.",
+        color="C2",
+        lw=0.9,
+        label="$R_0 e^{-\\lambda_0 t/N}$ (guaranteed)",
+    )
     ax.axvline(v["t_a"], color="0.6", lw=0.7)
-    ax.set(xlabel="training time $t$", ylabel="risk $R$", title="injective data: loss",
-           ylim=(max(float(np.min(d["R"])) / 10, 1e-40), float(d["R"][0]) * 10))
+    ax.set(
+        xlabel="training time $t$",
+        ylabel="risk $R$",
+        title="injective data: loss",
+        ylim=(max(float(np.min(d["R"])) / 10, 1e-40), float(d["R"][0]) * 10),
+    )
     ax.legend(fontsize=6)
     above = d["R"] > 0
     ax_r.plot(d["t"][above], d["pl"][above], color="C0", label="$\\|g\\|^2/(\\lambda_0 R/N)$")
-    ax_r.plot(d["snapshot_t"], d["lam_t"] / v["lam0"], "o", color="C3",
-              label="$\\lambda_{\\min}(K(\\nu^t))/\\lambda_0$")
+    ax_r.plot(
+        d["snapshot_t"],
+        d["lam_t"] / v["lam0"],
+        "o",
+        color="C3",
+        label="$\\lambda_{\\min}(K(\\nu^t))/\\lambda_0$",
+    )
     ax_r.axhline(1.0, color="0.5", lw=0.7)
     ax_r.axhline(0.5, color="0.5", lw=0.7, ls=":")
-    ax_r.set(xlabel="training time $t$", title="PL ratio and kernel along the run",
-             xlim=(0, v["t_stop"]),
-             ylim=(0, max(3.0, 1.05 * float(np.nanmax(d["pl"][d["t"] <= v["t_stop"]])))))
+    ax_r.set(
+        xlabel="training time $t$",
+        title="PL ratio and kernel along the run",
+        xlim=(0, v["t_stop"]),
+        ylim=(0, max(3.0, 1.05 * float(np.nanmax(d["pl"][d["t"] <= v["t_stop"]])))),
+    )
     ax_r.legend(fontsize=6)
     return fig
 
@@ -495,15 +634,24 @@ def plot_stall(result: Result):
     fig, (ax, ax_r) = new_figure(2, width="page", height=2.8)
     ax.semilogy(d["t"], d["R"], color="C0", label="$R(t)$")
     ax.semilogy(d["t"], d["R_lin"], "--", color="C1", label="$R_{\\rm lin}$")
-    ax.axhline(v["R_inf"], color="k", ls=":", lw=1.0,
-               label="plateau $(c^\\top r_0)^2/2N$")
+    ax.axhline(v["R_inf"], color="k", ls=":", lw=1.0, label="plateau $(c^\\top r_0)^2/2N$")
     ax.axvline(v["t_p"], color="0.6", lw=0.7)
     ax.set(xlabel="training time $t$", ylabel="risk $R$", title="dependent LSEs: the loss stalls")
     ax.legend(fontsize=6)
-    ax_r.semilogy(d["snapshot_t"], np.abs(d["along"]), "o-", color="C3",
-                  label="$|c^\\top r(t)|$ (null direction)")
-    ax_r.semilogy(d["snapshot_t"], np.maximum(d["across"], 1e-300), "s-", color="C0",
-                  label="$|r(t) - (c^\\top r)\\,c|$")
+    ax_r.semilogy(
+        d["snapshot_t"],
+        np.abs(d["along"]),
+        "o-",
+        color="C3",
+        label="$|c^\\top r(t)|$ (null direction)",
+    )
+    ax_r.semilogy(
+        d["snapshot_t"],
+        np.maximum(d["across"], 1e-300),
+        "s-",
+        color="C0",
+        label="$|r(t) - (c^\\top r)\\,c|$",
+    )
     ax_r.set(xlabel="training time $t$", title="where the residual lives")
     ax_r.legend(fontsize=6)
     return fig
@@ -519,16 +667,25 @@ def plot_sweep(result: Result):
     for i, e in enumerate(d["eps"]):
         ax.semilogy(d["t"], d["R_over_R0"][i], color=f"C{i % 8}", label=f"$\\varepsilon$ = {e:g}")
     ax.semilogy(d["t"], d["R_lin_over_R0"], "k--", lw=1.0, label="$R_{\\rm lin}/R_0$")
-    ax.semilogy(d["t"], d["guaranteed"], "-.", color="0.4", lw=0.9,
-                label="$e^{-\\lambda_0 t/N}$")
-    ax.set(xlabel="training time $t$", ylabel="$R(t)/R_0$", title="growing initial loss",
-           ylim=(max(float(np.nanmin(d["R_over_R0"])) / 10, 1e-35), 3.0))
+    ax.semilogy(d["t"], d["guaranteed"], "-.", color="0.4", lw=0.9, label="$e^{-\\lambda_0 t/N}$")
+    ax.set(
+        xlabel="training time $t$",
+        ylabel="$R(t)/R_0$",
+        title="growing initial loss",
+        ylim=(max(float(np.nanmin(d["R_over_R0"])) / 10, 1e-35), 3.0),
+    )
     ax.legend(fontsize=6)
     ax_r.loglog(d["R0"], d["lazy_dev"], "o-", color="C0", label="$\\max_t |R/R_{\\rm lin} - 1|$")
-    ax_r.loglog(d["R0"], d["lazy_dev"][0] * np.sqrt(d["R0"] / d["R0"][0]), ":", color="0.4",
-                label="$\\propto \\varepsilon = \\sqrt{R_0}$ (reference)")
-    ax_r.axvline(v["threshold"], color="C1", ls="--", lw=1.0,
-                 label="indicative threshold (not verified)")
+    ax_r.loglog(
+        d["R0"],
+        d["lazy_dev"][0] * np.sqrt(d["R0"] / d["R0"][0]),
+        ":",
+        color="0.4",
+        label="$\\propto \\varepsilon = \\sqrt{R_0}$ (reference)",
+    )
+    ax_r.axvline(
+        v["threshold"], color="C1", ls="--", lw=1.0, label="indicative threshold (not verified)"
+    )
     ax_r.set(xlabel="initial loss $R_0$", title="departure from the lazy prediction")
     ax_r.legend(fontsize=6)
     return fig
@@ -545,17 +702,30 @@ def plot_width_depth(result: Result):
     for line, (marker, shift) in enumerate((("o", 0.97), ("s", 1.03))):
         sel = d["line"] == line
         x = np.repeat(d["LM"][sel] * shift, d["fitted"].shape[1])
-        ax.semilogx(x, d["fitted"][sel].reshape(-1), marker, color=f"C{line}", ms=3, alpha=0.7,
-                    label=labels[line])
+        ax.semilogx(
+            x,
+            d["fitted"][sel].reshape(-1),
+            marker,
+            color=f"C{line}",
+            ms=3,
+            alpha=0.7,
+            label=labels[line],
+        )
         ax_r.loglog(d["LM"][sel], d["rms"][sel], marker, color=f"C{line}", label=labels[line])
     ax.axhline(float(d["rate_inf"]), color="k", ls="--", lw=1.0, label="mean-field rate")
     ax.set(xlabel="$L\\cdot M$", ylabel="fitted rate of $\\log R$", title="rate vs width and depth")
     ax.legend(fontsize=6)
     order = np.argsort(d["LM"])
-    ax_r.loglog(d["LM"][order], d["rms_fit"][order], "k-", lw=0.9,
-                label=f"fit: slope {v['slope']:.2f} (Monte Carlo law: −0.5)")
-    ax_r.set(xlabel="$L\\cdot M$", ylabel="RMS relative deviation",
-             title="approach to the mean field")
+    ax_r.loglog(
+        d["LM"][order],
+        d["rms_fit"][order],
+        "k-",
+        lw=0.9,
+        label=f"fit: slope {v['slope']:.2f} (Monte Carlo law: −0.5)",
+    )
+    ax_r.set(
+        xlabel="$L\\cdot M$", ylabel="RMS relative deviation", title="approach to the mean field"
+    )
     from matplotlib.ticker import NullFormatter
 
     for a in (ax, ax_r):
@@ -584,10 +754,12 @@ def _data(p, key):
 def _task(p, key, eps):
     """Data, silent heads and small-loss labels ``Y(ν_0) + ε ζ`` from the experiment key."""
     mu, xi, W = _data(p, key)
-    theta0 = tasks.silent_init(p.L, p.M, p.d, key=jax.random.fold_in(key, HEADS),
-                               sigma_A=p.sigma_A, sigma_V=p.sigma_V)
-    targets = tasks.small_loss_targets(theta0, mu, xi, W, eps=float(eps),
-                                       key=jax.random.fold_in(key, NOISE))
+    theta0 = tasks.silent_init(
+        p.L, p.M, p.d, key=jax.random.fold_in(key, HEADS), sigma_A=p.sigma_A, sigma_V=p.sigma_V
+    )
+    targets = tasks.small_loss_targets(
+        theta0, mu, xi, W, eps=float(eps), key=jax.random.fold_in(key, NOISE)
+    )
     return mu, xi, W, theta0, targets
 
 
@@ -637,13 +809,22 @@ def _lip_hat(lam_t, lam0, D) -> float:
 def _regime_check(held) -> Check:
     """Every run below the indicative threshold kept ``R ≤ R_0 e^{−λ_0 t/N}`` (none: FAIL)."""
     passed = bool(held.size and held.all())
-    return Check("small_loss_regime", float(held.mean()) if held.size else 0.0,
-                 "all runs with R0 below the indicative threshold", passed,
-                 f"{int(held.sum())}/{held.size} runs")
+    return Check(
+        "small_loss_regime",
+        float(held.mean()) if held.size else 0.0,
+        "all runs with R0 below the indicative threshold",
+        passed,
+        f"{int(held.sum())}/{held.size} runs",
+    )
 
 
 def _distance_check(distance, path, bound) -> Check:
     """``D_sync(T) ≤ Σ η‖g_k‖ ≤ √(4 N R_0 / λ_0)``; prints the outer ratio."""
     passed = distance <= path * (1 + 1e-12) and path <= bound
-    return Check("distance_bound", path / bound, "D <= path <= bound, path/bound < 1", passed,
-                 f"{path / bound:.3f} (D/path = {distance / path:.3f})")
+    return Check(
+        "distance_bound",
+        path / bound,
+        "D <= path <= bound, path/bound < 1",
+        passed,
+        f"{path / bound:.3f} (D/path = {distance / path:.3f})",
+    )
