@@ -334,7 +334,7 @@ def train_chunked(
     )
     resume = path is not None and path.exists()
     state = _load_state(path, digest, steps) if resume else _initial_state(theta0)
-    from tqdm.auto import tqdm
+    from tqdm import tqdm  # plain text bars: tqdm.auto warns inside notebooks without ipywidgets
 
     disable = not progress or bool(os.environ.get("TQDM_DISABLE"))
     with tqdm(total=steps, initial=state["k"], disable=disable, desc="train", unit="step") as bar:

@@ -181,3 +181,25 @@ def test_schemas_have_docs_and_no_defaults():
                     continue
                 assert f.metadata.get("doc"), f"{cls.__name__}.{f.name} has no doc"
                 assert f.default is dataclasses.MISSING, f"{cls.__name__}.{f.name} has a default"
+
+
+@pytest.mark.site
+@pytest.mark.parametrize("stem", list(CHAPTERS.values()))
+def test_executed_chapter_shows_no_warnings_or_machine_paths(stem):
+    import nbformat
+
+    path = ROOT / "book" / "chapters" / f"{stem}.ipynb"
+    if not path.exists():
+        pytest.skip(f"{path.relative_to(ROOT)} is not executed: run `make book` first")
+    nb = nbformat.read(path, as_version=4)
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            text = out.get("text", "") if out.get("output_type") == "stream" else ""
+            assert "Warning" not in text, f"{stem}: a cell prints a warning: {text[:300]}"
+            assert str(ROOT) not in json_dump(out), f"{stem}: an output shows a machine path"
+
+
+def json_dump(obj) -> str:
+    import json
+
+    return json.dumps(obj)

@@ -273,7 +273,8 @@ def injective(p: InjectiveParams, *, key) -> Result:
     guaranteed = R0 * np.exp(-lam0 * t / N)
     later = above & (t > 0)  # equality at t = 0
     guarantee_ratio = float(np.max(R[later] / guaranteed[later]))
-    pl = g2 / (lam0 * R / N)
+    with np.errstate(divide="ignore", invalid="ignore"):  # R = 0 past the float64 floor
+        pl = g2 / (lam0 * R / N)
     pl_min = float(np.min(pl[above]))
     snaps = _unstack(h.snapshots)
     lam_t = np.array([ntk.spectrum(ntk.ntk_jacobian(th, mu, xi, W).K)[0] for th in snaps])
