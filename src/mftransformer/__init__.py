@@ -7,8 +7,6 @@ array is created, to switch JAX to float64 (every comparison with theory runs in
 >>> mft.configure()
 """
 
-import os
-
 __version__ = "0.1.0"
 
 
@@ -112,5 +110,3 @@ __all__ = [
     "gaussian_ode",
     "support_bound",
 ]
-
-del os

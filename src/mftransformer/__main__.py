@@ -57,8 +57,7 @@ def main(argv=None) -> int:
         overrides = _parse_sets(args.set)
         chapters = pipeline.resolve_chapters(getattr(args, "chapter", "all"))
         if args.command == "book":
-            pipeline.run(chapters, args.params, overrides)
-            index = pipeline.build()
+            index = pipeline.book(args.params, overrides)
             print(f"\nThe book is built: open {index.relative_to(pipeline.repo_root())}")
         else:
             timings = pipeline.run(chapters, args.params, overrides)

@@ -111,8 +111,7 @@ def build(strict: bool = True) -> Path:
 def book(params_set: str = "ci", overrides: dict | None = None) -> Path:
     """Execute every chapter with ``params_set``, then build the site."""
     run(list(CHAPTERS), params_set, overrides)
-    index = build()
-    return index
+    return build()
 
 
 def bench(names: list[str] | None = None) -> None:
