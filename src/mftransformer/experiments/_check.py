@@ -157,7 +157,13 @@ def _num(v, dec) -> str:
 
 
 def _sig(v, sig) -> str:
-    return f"{v:.{sig - 1}e}" if v != 0 and (abs(v) < 1e-3 or abs(v) >= 1e4) else f"{v:.{sig}g}"
+    """``sig`` significant digits, trailing zeros kept (1.038 -> "1.0", not "1")."""
+    if v != 0 and (abs(v) < 1e-3 or abs(v) >= 1e4):
+        return f"{v:.{sig - 1}e}"
+    if v == 0:
+        return "0"
+    decimals = max(0, sig - 1 - math.floor(math.log10(abs(v))))
+    return f"{v:.{decimals}f}"
 
 
 def _bound(v) -> str:
