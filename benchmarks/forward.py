@@ -62,7 +62,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     import mftransformer as mft
-    from mftransformer.attention import _field
+    from mftransformer.solver.attention import _field
 
     mft.configure()
     B, n, d, M = (2, 16, 2, 8) if args.quick else (8, 64, 4, 32)

@@ -1,5 +1,5 @@
 """Sphinx extension: resolve a short Python name (``Heads``) written in a docstring to the one
-documented object whose full name ends with it (``mftransformer.attention.Heads``).
+documented object whose full name ends with it (``mftransformer.solver.attention.Heads``).
 
 Docstrings then read like the maths (``:class:`Heads```) while ``-n`` still fails on any name
 that matches no documented object, or more than one.

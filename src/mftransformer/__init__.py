@@ -18,15 +18,17 @@ def configure(x64: bool = True) -> None:
     jax.config.update("jax_enable_x64", bool(x64))
 
 
-from . import adjoint, families, gradflow, ntk, params, tasks  # noqa: E402
-from .adjoint import (  # noqa: E402
+from .companion import params  # noqa: E402
+from .companion.figures import save_figure  # noqa: E402
+from .solver import adjoint, families, gradflow, ntk, tasks  # noqa: E402
+from .solver.adjoint import (  # noqa: E402
     Targets,
     continuous_adjoint,
     cot_gradient,
     discrete_adjoint,
     risk,
 )
-from .attention import (  # noqa: E402  # noqa: E402
+from .solver.attention import (  # noqa: E402
     Heads,
     SmoothHeads,
     field,
@@ -36,9 +38,8 @@ from .attention import (  # noqa: E402  # noqa: E402
     lse,
     tilted_stats,
 )
-from .errors import CheckFailed, ParameterError, SolveFailed  # noqa: E402
-from .figures import save_figure  # noqa: E402
-from .forward import (  # noqa: E402
+from .solver.errors import CheckFailed, ParameterError, SolveFailed  # noqa: E402
+from .solver.forward import (  # noqa: E402
     ForwardResult,
     flow_map,
     forward,
@@ -47,8 +48,8 @@ from .forward import (  # noqa: E402
     gaussian_recursion,
     support_bound,
 )
-from .gradflow import TrainingHistory, flow, gd_step, train, train_chunked  # noqa: E402
-from .measures import (  # noqa: E402
+from .solver.gradflow import TrainingHistory, flow, gd_step, train, train_chunked  # noqa: E402
+from .solver.measures import (  # noqa: E402
     EmpiricalMeasure,
     center,
     empirical,
@@ -57,7 +58,7 @@ from .measures import (  # noqa: E402
     sample_gaussian,
     sample_mixture,
 )
-from .ntk import NTK, lse_independence, ntk_jacobian, ntk_silent, spectrum  # noqa: E402
+from .solver.ntk import NTK, lse_independence, ntk_jacobian, ntk_silent, spectrum  # noqa: E402
 
 __all__ = [
     "__version__",
@@ -110,3 +111,33 @@ __all__ = [
     "gaussian_ode",
     "support_bound",
 ]
+
+
+def _alias_old_module_paths() -> None:
+    """Deprecated (removed in 0.3): the module paths of 0.1 (``mftransformer.forward``, ...)
+    still import, as aliases of their new homes in ``solver`` and ``companion``."""
+    import importlib
+    import sys
+
+    moved = {
+        **{
+            m: f"solver.{m}"
+            for m in (
+                "adjoint",
+                "attention",
+                "errors",
+                "families",
+                "forward",
+                "gradflow",
+                "measures",
+                "ntk",
+                "tasks",
+            )
+        },
+        **{m: f"companion.{m}" for m in ("figures", "gallery", "params", "pipeline")},
+    }
+    for old, new in moved.items():
+        sys.modules.setdefault(f"{__name__}.{old}", importlib.import_module(f"{__name__}.{new}"))
+
+
+_alias_old_module_paths()

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from mftransformer import figures
-from mftransformer.errors import ParameterError
+from mftransformer.solver.errors import ParameterError
 
 # A figure with mathtext in every text role, saved from a fresh interpreter.
 _SCRIPT = r"""

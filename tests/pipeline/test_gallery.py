@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from mftransformer import gallery
-from mftransformer.experiments._check import Check, Checks
+from mftransformer.experiments.checks import Check, Checks
 
 ROOT = Path(__file__).resolve().parents[2]
 COMMIT = "0123456789abcdef0123456789abcdef01234567"

@@ -10,7 +10,7 @@ from tolerances import SAME_ALGEBRA_RTOL
 
 import mftransformer as mft
 from mftransformer import tasks
-from mftransformer.measures import EmpiricalMeasure
+from mftransformer.solver.measures import EmpiricalMeasure
 
 RTOL = SAME_ALGEBRA_RTOL["float64"]
 ATOL = 1e-12

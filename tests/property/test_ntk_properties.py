@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 from mftransformer import families as fam
 from mftransformer import ntk
-from mftransformer.tasks import silent_init
+from mftransformer.solver.tasks import silent_init
 
 N, n, d = 3, 4, 2
 THETA = silent_init(1, 8, d, key=jax.random.key(0))

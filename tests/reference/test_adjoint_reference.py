@@ -11,9 +11,9 @@ from tolerances import (
     INTERACTION_MIN,
 )
 
-from mftransformer.adjoint import cot_gradient, risk
-from mftransformer.attention import Heads
 from mftransformer.experiments.adjoint import instance
+from mftransformer.solver.adjoint import cot_gradient, risk
+from mftransformer.solver.attention import Heads
 
 RTOL = ADJOINT_VS_AUTODIFF_RTOL["float64"]
 

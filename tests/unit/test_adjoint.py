@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 from tolerances import SAME_ALGEBRA_RTOL
 
-from mftransformer.adjoint import Targets, continuous_adjoint, cot_gradient, discrete_adjoint
-from mftransformer.attention import Heads, field, field_vjp, head_param_grad
-from mftransformer.errors import ParameterError, SolveFailed
 from mftransformer.experiments.adjoint import instance
-from mftransformer.measures import EmpiricalMeasure
+from mftransformer.solver.adjoint import Targets, continuous_adjoint, cot_gradient, discrete_adjoint
+from mftransformer.solver.attention import Heads, field, field_vjp, head_param_grad
+from mftransformer.solver.errors import ParameterError, SolveFailed
+from mftransformer.solver.measures import EmpiricalMeasure
 
 RTOL = SAME_ALGEBRA_RTOL["float64"]
 

@@ -7,7 +7,7 @@ import pytest
 from tolerances import SAME_ALGEBRA_RTOL
 
 import mftransformer as mft
-from mftransformer.errors import ParameterError
+from mftransformer.solver.errors import ParameterError
 
 RTOL = SAME_ALGEBRA_RTOL["float64"]
 
@@ -78,7 +78,7 @@ def test_field_finite_for_logits_of_1e4():
 
 def test_padding_is_never_a_key(setup):
     mu, A, V, z = setup
-    from mftransformer.measures import pad
+    from mftransformer.solver.measures import pad
 
     padded = pad(mu, 8)
     padded = type(padded)(padded.x.at[:, 5:].set(100.0), padded.a)

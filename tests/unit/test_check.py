@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from mftransformer.errors import CheckFailed
 from mftransformer.experiments import Check, Checks, Result, experiment, fit_loglog
+from mftransformer.solver.errors import CheckFailed
 
 
 def test_within_line_and_rounding():

@@ -4,8 +4,8 @@ import jax
 import pytest
 from tolerances import FLAT_MEMORY_RATIO, INTERACTION_MIN, STATE_BYTES_SLACK
 
-from mftransformer.errors import ParameterError
 from mftransformer.experiments import adjoint as chapter
+from mftransformer.solver.errors import ParameterError
 
 
 def test_field_adjoint_is_the_input_gradient():

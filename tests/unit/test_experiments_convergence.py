@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 from tolerances import LAZY_PREDICTION_RTOL
 
-from mftransformer.errors import ParameterError
 from mftransformer.experiments import convergence as chapter
+from mftransformer.solver.errors import ParameterError
 
 KEY = jax.random.key(0)
 DATA = {

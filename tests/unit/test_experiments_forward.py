@@ -12,8 +12,8 @@ from tolerances import PADDED_HEADS_ATOL, STABILITY_SPREAD_MAX, SUPPORT_BOUND_RT
 
 import mftransformer as mft
 from mftransformer import tasks
-from mftransformer.errors import ParameterError
 from mftransformer.experiments import forward as ch
+from mftransformer.solver.errors import ParameterError
 
 KEY = jax.random.key(0)
 

@@ -15,7 +15,7 @@ from tolerances import (
 
 import mftransformer as mft
 from mftransformer import tasks
-from mftransformer.errors import ParameterError, SolveFailed
+from mftransformer.solver.errors import ParameterError, SolveFailed
 
 RTOL = SAME_ALGEBRA_RTOL["float64"]
 
@@ -80,7 +80,7 @@ def test_layerwise_heun_uses_layer_heads_in_both_stages(small):
     # constant field within a layer: Heun's two stages see the same heads (MATH.md §2)
     one = mft.Heads(theta.A[:1], theta.V[:1])
     z0 = jnp.concatenate([mu.x, xi[:, None]], axis=1)
-    from mftransformer.forward import _phi
+    from mftransformer.solver.forward import _phi
 
     k1 = _phi(one.A[0], one.V[0], z0, mu.loga, 5)
     k2 = _phi(one.A[0], one.V[0], z0 + k1, mu.loga, 5)

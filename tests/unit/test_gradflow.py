@@ -1,4 +1,4 @@
-"""Unit tests of mftransformer.gradflow: scaling, histories, diagnostics, resume, bad input."""
+"""Unit tests of mftransformer.solver.gradflow: scaling, histories, diagnostics, resume, bad input."""
 
 import math
 
@@ -10,9 +10,9 @@ from tolerances import GRADFLOW_FLOW_ENERGY_RTOL, SAME_ALGEBRA_RTOL
 
 from mftransformer import gradflow as gf
 from mftransformer import tasks
-from mftransformer.adjoint import cot_gradient, risk
-from mftransformer.errors import ParameterError, SolveFailed
 from mftransformer.experiments.gradflow import _task
+from mftransformer.solver.adjoint import cot_gradient, risk
+from mftransformer.solver.errors import ParameterError, SolveFailed
 
 KEY = jax.random.key(3)
 

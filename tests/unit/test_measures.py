@@ -8,7 +8,7 @@ from tolerances import GAUSSIAN_LSE_MC_ATOL, SAME_ALGEBRA_RTOL
 
 import mftransformer as mft
 from mftransformer import measures
-from mftransformer.errors import ParameterError
+from mftransformer.solver.errors import ParameterError
 
 RTOL = SAME_ALGEBRA_RTOL["float64"]
 

@@ -9,7 +9,7 @@ from tolerances import NTK_CLOSED_FORM_RTOL, NTK_JACREV_RTOL, NTK_MEAN_FIELD_RTO
 import mftransformer as mft
 from mftransformer import families as fam
 from mftransformer import ntk
-from mftransformer.tasks import generic_init, silent_init
+from mftransformer.solver.tasks import generic_init, silent_init
 
 N, n, d = 3, 4, 2
 XI = jnp.broadcast_to(jnp.array([1.0, 0.5]), (N, d))

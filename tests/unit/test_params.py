@@ -3,8 +3,8 @@
 import pytest
 
 import mftransformer as mft
-from mftransformer.errors import ParameterError
-from mftransformer.params import available_sets, describe, load
+from mftransformer.companion.params import available_sets, describe, load
+from mftransformer.solver.errors import ParameterError
 
 
 def test_load_ci_and_full():

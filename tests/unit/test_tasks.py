@@ -7,7 +7,7 @@ import pytest
 
 import mftransformer as mft
 from mftransformer import tasks
-from mftransformer.errors import ParameterError
+from mftransformer.solver.errors import ParameterError
 
 N, L, M, d = 3, 2, 8, 2
 

@@ -21,8 +21,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .. import tasks
-from ..adjoint import (
+from ..companion.params import param
+from ..solver import tasks
+from ..solver.adjoint import (
     Targets,
     _initial_state,
     _terminal,
@@ -31,12 +32,11 @@ from ..adjoint import (
     discrete_adjoint,
     risk,
 )
-from ..attention import Heads
-from ..errors import ParameterError
-from ..forward import _layer
-from ..measures import EmpiricalMeasure
-from ..params import param
-from ._check import Check, Checks, Result, experiment, fit_loglog
+from ..solver.attention import Heads
+from ..solver.errors import ParameterError
+from ..solver.forward import _layer
+from ..solver.measures import EmpiricalMeasure
+from .checks import Check, Checks, Result, experiment, fit_loglog
 
 __all__ = [
     "Params",
@@ -421,7 +421,7 @@ def _median_time(compiled, args, repeats):
 # ---------------------------------------------------------------- figures
 def plot_field(result: Result):
     """Token trajectories of one context with the adjoint field ``p_s = λ/a`` at a few layers."""
-    from ..figures import new_figure
+    from ..companion.figures import new_figure
 
     d = result.data
     fig, ax = new_figure(1, height=3.0)
@@ -449,7 +449,7 @@ def plot_field(result: Result):
 def plot_agreement(result: Result):
     """Relative error of central differences against the adjoint's directional derivative, as a
     function of the step ``ε`` (log-log), with the ``ε²`` slope."""
-    from ..figures import new_figure
+    from ..companion.figures import new_figure
 
     d = result.data
     fig, ax = new_figure(1, height=2.8)
@@ -470,7 +470,7 @@ def plot_agreement(result: Result):
 
 def plot_interaction(result: Result):
     """Relative gradient error of the frozen-context adjoint, per instance, for ``A`` and ``V``."""
-    from ..figures import new_figure
+    from ..companion.figures import new_figure
 
     d = result.data
     fig, ax = new_figure(1, height=2.6)
@@ -490,7 +490,7 @@ def plot_interaction(result: Result):
 
 def plot_depth(result: Result):
     """Gradient error against ``L`` (log-log) with the fitted lines and the expected orders."""
-    from ..figures import new_figure
+    from ..companion.figures import new_figure
 
     d = result.data
     slopes = result.values["slopes"]
@@ -520,7 +520,7 @@ def plot_depth(result: Result):
 
 def plot_memory(result: Result):
     """Working memory (left) and wall time (right) of the four gradient programs against ``L``."""
-    from ..figures import new_figure
+    from ..companion.figures import new_figure
 
     d = result.data
     fig, (ax, ax_t) = new_figure(2, width="page", height=2.8)

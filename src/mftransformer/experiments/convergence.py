@@ -3,7 +3,7 @@
 
 Task C (``Y_i = W X^i_1(ξ_0)``, ``R = |r|²/2N``) from the silent initialisation, labels next to
 the initial outputs (``y = Y(ν_0) + ε ζ``), trained by mean-field gradient descent
-``θ ← θ − η L M ∇R`` (:func:`~mftransformer.gradflow.train`). The linearised (lazy) prediction
+``θ ← θ − η L M ∇R`` (:func:`~mftransformer.solver.gradflow.train`). The linearised (lazy) prediction
 uses the NTK ``K(ν_0) = Σ_k λ_k u_k u_kᵀ`` and the gradient-descent factor of each mode:
 
 .. math::
@@ -30,12 +30,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .. import families, gradflow, ntk, tasks
-from ..attention import Heads
-from ..errors import ParameterError
-from ..measures import sample_cloud
-from ..params import param
-from ._check import Check, Checks, Result, experiment, fit_loglog
+from ..companion.params import param
+from ..solver import families, gradflow, ntk, tasks
+from ..solver.attention import Heads
+from ..solver.errors import ParameterError
+from ..solver.measures import sample_cloud
+from .checks import Check, Checks, Result, experiment, fit_loglog
 
 __all__ = [
     "Params",
@@ -575,7 +575,7 @@ def width_depth(p: WidthDepthParams, *, key) -> Result:
 def plot_injective(result: Result):
     """Left: ``R(t)`` (log scale) with ``R_lin``, the fitted line, the guaranteed decay and the
     fit window. Right: the PL ratio ``‖g‖²/(λ_0 R/N)`` and ``λ_min(K(ν^t))/λ_0``."""
-    from ..figures import new_figure
+    from ..companion.figures import new_figure
 
     d, v = result.data, result.values
     fig, (ax, ax_r) = new_figure(2, width="page", height=2.8)
@@ -629,7 +629,7 @@ def plot_injective(result: Result):
 def plot_stall(result: Result):
     """Left: ``R(t)`` with the predicted plateau ``(cᵀr_0)²/2N``. Right: the residual's
     component along the null combination ``c`` and its norm across it."""
-    from ..figures import new_figure
+    from ..companion.figures import new_figure
 
     d, v = result.data, result.values
     fig, (ax, ax_r) = new_figure(2, width="page", height=2.8)
@@ -661,7 +661,7 @@ def plot_stall(result: Result):
 def plot_sweep(result: Result):
     """Left: ``R(t)/R_0`` for each ``ε`` with ``R_lin/R_0`` and the guaranteed decay. Right: the
     deviation from ``R_lin`` against ``R_0``, with the indicative threshold."""
-    from ..figures import new_figure
+    from ..companion.figures import new_figure
 
     d, v = result.data, result.values
     fig, (ax, ax_r) = new_figure(2, width="page", height=2.8)
@@ -695,7 +695,7 @@ def plot_sweep(result: Result):
 def plot_width_depth(result: Result):
     """Left: fitted rates against ``L·M`` (width line, depth line) with the mean-field rate.
     Right: their RMS relative deviation from it (log-log) with the fit and slope −1/2."""
-    from ..figures import new_figure
+    from ..companion.figures import new_figure
 
     d, v = result.data, result.values
     fig, (ax, ax_r) = new_figure(2, width="page", height=2.8)
@@ -797,7 +797,7 @@ def _fit_rate(t, R) -> float:
 
 
 def _sync_distances(snapshots: Heads, theta0: Heads):
-    """``D_sync(θ^t, θ^0)`` at every snapshot (:func:`~mftransformer.gradflow.sync_distance`)."""
+    """``D_sync(θ^t, θ^0)`` at every snapshot (:func:`~mftransformer.solver.gradflow.sync_distance`)."""
     return np.array([float(gradflow.sync_distance(th, theta0)) for th in _unstack(snapshots)])
 
 

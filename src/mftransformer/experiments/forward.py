@@ -19,12 +19,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .. import tasks
-from ..attention import Heads, SmoothHeads
-from ..forward import flow_map, forward, gaussian_recursion, support_bound
-from ..measures import EmpiricalMeasure, sample_gaussian
-from ..params import param
-from ._check import Check, Checks, Result, experiment, fit_loglog
+from ..companion.params import param
+from ..solver import tasks
+from ..solver.attention import Heads, SmoothHeads
+from ..solver.forward import flow_map, forward, gaussian_recursion, support_bound
+from ..solver.measures import EmpiricalMeasure, sample_gaussian
+from .checks import Check, Checks, Result, experiment, fit_loglog
 
 __all__ = [
     "Params",
@@ -249,7 +249,7 @@ def depth(p: DepthParams, *, key) -> Result:
 @experiment
 def width(p: WidthParams, *, key) -> Result:
     """RMS error of the ``M``-head Euler network against the same-``L`` network with the exact
-    field of a :class:`~mftransformer.tasks.HeadMixture`, heads i.i.d. per layer or tied across
+    field of a :class:`~mftransformer.solver.tasks.HeadMixture`, heads i.i.d. per layer or tied across
     layers (MATH.md §2: ``(LM)^{-1/2}``, resp. ``M^{-1/2}`` independent of ``L``)."""
     mixture = tasks.width_reference(
         p.K,
@@ -412,7 +412,7 @@ def stability(p: StabilityParams, *, key) -> Result:
 def plot_trajectories(result: Result):
     """Left: token paths through depth (first two coordinates), one colour per input, dots at
     ``s = 0`` and crosses at ``s = 1``. Right: the largest token norm against the support bound."""
-    from ..figures import COLORS, new_figure
+    from ..companion.figures import COLORS, new_figure
 
     d = result.data
     fig, (ax, ax_r) = new_figure(2, width="page", height=3.0)
@@ -440,7 +440,7 @@ def plot_trajectories(result: Result):
 def plot_flow(result: Result):
     """The grid ``X_s([-e, e]²)`` at a few depths, with the context tokens (dots); the last
     panel colours the grid by ``log det DX_1``."""
-    from ..figures import new_figure
+    from ..companion.figures import new_figure
 
     d = result.data
     k = len(d["s"])
@@ -464,7 +464,7 @@ def plot_flow(result: Result):
 
 def plot_depth(result: Result):
     """Error against ``L`` (log-log) for the three schemes, with the fitted lines."""
-    from ..figures import new_figure
+    from ..companion.figures import new_figure
 
     d = result.data
     fig, ax = new_figure(1, height=2.8)
@@ -487,7 +487,7 @@ def plot_depth(result: Result):
 def plot_width(result: Result):
     """Left: error against ``M`` at both depths, i.i.d. (solid) and tied (dashed), with the fits
     at the short depth. Right: the same errors against ``L·M``."""
-    from ..figures import new_figure
+    from ..companion.figures import new_figure
 
     d = result.data
     fig, (ax, ax_r) = new_figure(2, width="page", height=2.8)
@@ -514,7 +514,7 @@ def plot_width(result: Result):
 
 def plot_tokens(result: Result):
     """Query error against ``n`` (log-log), with the fit and the ``n^{-1/2}`` law."""
-    from ..figures import new_figure
+    from ..companion.figures import new_figure
 
     d = result.data
     fig, ax = new_figure(1, height=2.6)
@@ -534,7 +534,7 @@ def plot_tokens(result: Result):
 
 def plot_stability(result: Result):
     """``|Δ output| / δ`` against ``δ`` for each direction: heads (left) and tokens (right)."""
-    from ..figures import new_figure
+    from ..companion.figures import new_figure
 
     d = result.data
     fig, axes = new_figure(2, width="page", height=2.6)

@@ -19,13 +19,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .. import gradflow as gf
-from .. import tasks
-from ..adjoint import Targets
-from ..attention import Heads
-from ..measures import sample_cloud
-from ..params import param
-from ._check import Check, Checks, Result, experiment, fit_loglog
+from ..companion.params import param
+from ..solver import gradflow as gf
+from ..solver import tasks
+from ..solver.adjoint import Targets
+from ..solver.attention import Heads
+from ..solver.measures import sample_cloud
+from .checks import Check, Checks, Result, experiment, fit_loglog
 
 __all__ = [
     "Params",
@@ -307,7 +307,7 @@ def stability(p: StabilityParams, *, key) -> Result:
 # ---------------------------------------------------------------- figures
 def plot_training(result: Result):
     """Risk and squared gradient norm against training time: gradient descent and the flow."""
-    from ..figures import COLORS, new_figure
+    from ..companion.figures import COLORS, new_figure
 
     d = result.data
     fig, (ax, ax_g) = new_figure(2, width="page", height=2.6)
@@ -328,7 +328,7 @@ def plot_energy(result: Result):
     """Log-log: ``1 − ρ_0`` and the integrated defects against ``η``, with fits and slope 1."""
     import matplotlib.ticker
 
-    from ..figures import COLORS, new_figure
+    from ..companion.figures import COLORS, new_figure
 
     d = result.data
     etas = d["etas"]
@@ -352,7 +352,7 @@ def plot_energy(result: Result):
 
 def plot_meanfield(result: Result):
     """``R(t)``, mean ± std over initialisations, one band per width ``M``."""
-    from ..figures import COLORS, new_figure
+    from ..companion.figures import COLORS, new_figure
 
     d = result.data
     fig, ax = new_figure(1, height=2.8)
@@ -374,7 +374,7 @@ def plot_meanfield(result: Result):
 
 def plot_heads(result: Result):
     """Head particles of each layer in the ``(tr A, tr V)`` plane at several training times."""
-    from ..figures import COLORS, new_figure
+    from ..companion.figures import COLORS, new_figure
 
     d = result.data
     A, V, ts = d["snap_A"], d["snap_V"], d["snap_t"]
@@ -401,7 +401,7 @@ def plot_heads(result: Result):
 
 def plot_depth(result: Result):
     """``R(t)`` per depth ``L`` and, log-log, ``max_t |R_{2L} − R_L|`` against ``L``."""
-    from ..figures import COLORS, new_figure
+    from ..companion.figures import COLORS, new_figure
 
     d = result.data
     fig, (ax, ax_r) = new_figure(2, width="page", height=2.6)
@@ -421,7 +421,7 @@ def plot_depth(result: Result):
 
 def plot_stability(result: Result):
     """``D(t)/D(0)`` for each initial distance, with the exponential envelope ``e^{Ĉt}``."""
-    from ..figures import COLORS, new_figure
+    from ..companion.figures import COLORS, new_figure
 
     d = result.data
     fig, ax = new_figure(1, height=2.6)

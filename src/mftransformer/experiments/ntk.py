@@ -21,11 +21,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .. import families as fam
-from .. import ntk, tasks
-from ..attention import Heads
-from ..params import param
-from ._check import Check, Checks, Result, experiment, fit_loglog
+from ..companion.params import param
+from ..solver import families as fam
+from ..solver import ntk, tasks
+from ..solver.attention import Heads
+from .checks import Check, Checks, Result, experiment, fit_loglog
 
 __all__ = [
     "Params",
@@ -422,7 +422,7 @@ def rank(p: RankParams, *, key) -> Result:
 # ---------------------------------------------------------------- figures
 def plot_blocks(result: Result):
     """The kernel and its two blocks (closed form), and ``|K_closed − K_jax|`` (log scale)."""
-    from ..figures import new_figure
+    from ..companion.figures import new_figure
 
     d = result.data
     fig, axes = new_figure(4, width="page", height=2.0)
@@ -441,7 +441,7 @@ def plot_blocks(result: Result):
 def plot_lse_families(result: Result):
     """``σ_min/σ_max`` per family, modulo affine functions and modulo constants, with the two
     thresholds; values at the floor are drawn at 10⁻¹⁷."""
-    from ..figures import new_figure
+    from ..companion.figures import new_figure
 
     d = result.data
     fig, ax = new_figure(1, width="page", height=2.6)
@@ -468,7 +468,7 @@ def plot_lse_families(result: Result):
 def plot_agreement(result: Result):
     """NTK ``λ_min/λ_max`` (centred) against the LSE ``σ_min/σ_max`` (modulo affine), one point per
     family; both vanish together."""
-    from ..figures import new_figure
+    from ..companion.figures import new_figure
 
     d = result.data
     fig, ax = new_figure(1, height=3.0)
@@ -495,7 +495,7 @@ def plot_agreement(result: Result):
 
 def plot_spectra(result: Result):
     """Eigenvalues of ``K``, ``K^V``, ``K^QK`` for BB, CV (centred) and uncentred translates."""
-    from ..figures import new_figure
+    from ..companion.figures import new_figure
 
     d = result.data
     fig, axes = new_figure(3, width="page", height=2.4, sharey=True)
@@ -520,7 +520,7 @@ def plot_spectra(result: Result):
 def plot_scan(result: Result):
     """Left: both quantities against the deformation ``t``. Right: one against the other with the
     fitted line (slope 2 expected)."""
-    from ..figures import new_figure
+    from ..companion.figures import new_figure
 
     d = result.data
     fig, (ax, ax_r) = new_figure(2, width="page", height=2.6)
@@ -552,7 +552,7 @@ def plot_scan(result: Result):
 def plot_empirical_gauss(result: Result):
     """``σ_min/σ_max`` of two sampled 1D Gaussians against ``n`` (seeds as dots, geometric mean,
     fitted line)."""
-    from ..figures import new_figure
+    from ..companion.figures import new_figure
 
     d = result.data
     fig, ax = new_figure(1, height=2.8)
@@ -578,7 +578,7 @@ def plot_empirical_gauss(result: Result):
 def plot_mean_field(result: Result):
     """Left: relative error against ``P`` with the fit. Right: eigenvalues of ``K`` (one draw) per
     ``P`` and those of ``K^∞`` (lines)."""
-    from ..figures import new_figure
+    from ..companion.figures import new_figure
 
     d = result.data
     fig, (ax, ax_r) = new_figure(2, width="page", height=2.6)
@@ -611,7 +611,7 @@ def plot_mean_field(result: Result):
 
 def plot_rank(result: Result):
     """Numerical rank of ``K`` against the number of head pairs, with the bound."""
-    from ..figures import new_figure
+    from ..companion.figures import new_figure
 
     d = result.data
     fig, ax = new_figure(1, height=2.4)

@@ -27,7 +27,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._typing import Array, Float
 from .errors import ParameterError, suggest
 from .measures import (
     EmpiricalMeasure,
@@ -36,6 +35,7 @@ from .measures import (
     lse_gaussian,
     lse_mixture,
 )
+from .types import Array, Float
 
 #: laws hold NumPy or JAX arrays
 _Arr = Array | np.ndarray

@@ -16,7 +16,7 @@ import sys
 import time
 from pathlib import Path
 
-from .errors import ParameterError, suggest
+from ..solver.errors import ParameterError, suggest
 from .params import CHAPTERS, load
 
 __all__ = ["repo_root", "resolve_chapters", "run", "build", "book", "bench"]

@@ -22,11 +22,11 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 
-from ._typing import Array, Float
 from .attention import Heads, SmoothHeads, _adjoint_kernel, _field
 from .errors import ParameterError, first_nonfinite, is_traced, nonfinite_guard, suggest
 from .forward import SCHEMES, _check_forward_args, _forward_scan, _initial_state, _layer, forward
 from .measures import EmpiricalMeasure
+from .types import Array, Float
 
 __all__ = [
     "Targets",

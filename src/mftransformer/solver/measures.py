@@ -13,8 +13,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._typing import Array, Float
 from .errors import ParameterError
+from .types import Array, Float
 
 __all__ = [
     "EmpiricalMeasure",

@@ -25,7 +25,7 @@ import matplotlib
 import numpy as np
 from matplotlib.figure import Figure
 
-from .errors import ParameterError
+from ..solver.errors import ParameterError
 
 __all__ = ["COLORS", "new_figure", "save_figure", "figure_dir", "FIGURE_ID", "STYLE", "EXTENSIONS"]
 
@@ -141,7 +141,7 @@ def save_figure(
             ``params`` is given. It is the file stem, the MyST figure name and the gallery entry.
         data: dict ``{name: array}`` of the arrays as plotted (required, here or through
             ``result.data``); names are Python identifiers, arrays numeric or boolean.
-        params: the chapter's :class:`~mftransformer.params.Config`.
+        params: the chapter's :class:`~mftransformer.companion.params.Config`.
         result: an experiment :class:`~mftransformer.experiments.Result`; supplies ``data``,
             ``checks``, ``source`` and ``wall_s`` unless given explicitly.
         checks: a ``Check`` or ``Checks`` recorded in the provenance.
@@ -312,7 +312,7 @@ def _atomic_write(path: Path, blob: bytes):
 def _git(*args):
     """``git <args>`` in the package's checkout, else in the working directory's (a
     non-editable install); ``None`` outside any checkout."""
-    for root in (Path(__file__).resolve().parents[2], Path.cwd()):
+    for root in (Path(__file__).resolve().parents[3], Path.cwd()):
         try:
             out = subprocess.run(
                 ["git", *args], cwd=root, capture_output=True, text=True, timeout=10

@@ -21,10 +21,10 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 
-from ._typing import Array, Float, Int
 from .attention import Heads, SmoothHeads, _field
 from .errors import ParameterError, first_nonfinite, nonfinite_guard, suggest
 from .measures import EmpiricalMeasure
+from .types import Array, Float, Int
 
 __all__ = [
     "SCHEMES",

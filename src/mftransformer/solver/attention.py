@@ -18,9 +18,9 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 
-from ._typing import Array, Float
 from .errors import ParameterError
 from .measures import EmpiricalMeasure, lse_discrete
+from .types import Array, Float
 
 __all__ = ["Heads", "SmoothHeads", "lse", "tilted_stats", "head", "field"]
 

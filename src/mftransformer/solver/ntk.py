@@ -31,12 +31,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._typing import Array, Float
 from .attention import Heads
 from .errors import ParameterError, suggest
 from .families import Discrete, laws_of
 from .forward import forward
 from .measures import EmpiricalMeasure
+from .types import Array, Float
 
 __all__ = [
     "NTK",
@@ -201,7 +201,7 @@ def ntk_infinite_width(
         q \\sim \\mathcal N(0, \\tau^2 I_d),\\ \\tau^2 = \\sigma_A^2|\\xi_0|^2/d,
 
     by a tensor Gauss–Hermite rule with ``nodes^d`` points (heads i.i.d. ``A ~ N(0, σ_A²/d)``,
-    ``V ~ N(0, σ_V²/d)`` entries, as :func:`~mftransformer.tasks.silent_init`).
+    ``V ~ N(0, σ_V²/d)`` entries, as :func:`~mftransformer.solver.tasks.silent_init`).
 
     Args:
         mu: N contexts (EmpiricalMeasure or laws); xi0: the common query ``(d,)``; W ``(d_out, d)``.
@@ -342,7 +342,7 @@ def lse_independence(
 
     Args:
         measures: the inputs: an :class:`EmpiricalMeasure` (B contexts), laws from
-            :mod:`mftransformer.families`, or a list of them (clouds may have different sizes).
+            :mod:`mftransformer.solver.families`, or a list of them (clouds may have different sizes).
         queries: ``(K, d)`` query points (overrides ``K``, ``scale`` and ``key``).
         K: number of random queries (default 2000); at least ``N + d + 1``.
         scale: ``s``; default ``3/R``.
@@ -357,7 +357,7 @@ def lse_independence(
         ParameterError: inputs of different dimensions, weights not summing to one, an unknown
             ``modulo``, too few queries, no key, or a memory estimate above ``max_bytes``.
 
-    >>> from mftransformer.families import bernoulli, binomial
+    >>> from mftransformer.solver.families import bernoulli, binomial
     >>> lse_independence([bernoulli(0.3), binomial(2, 0.3)], key=jax.random.key(0)).verdict
     'dependent'
     """

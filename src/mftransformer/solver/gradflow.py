@@ -41,11 +41,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._typing import Array, Float, Int
 from .adjoint import GRADIENT_METHODS, Targets, cot_gradient
 from .attention import Heads
 from .errors import ParameterError, SolveFailed, first_nonfinite, is_traced, suggest
 from .measures import EmpiricalMeasure
+from .types import Array, Float, Int
 
 __all__ = [
     "DEFAULT_METHOD",

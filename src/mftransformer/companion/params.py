@@ -22,7 +22,7 @@ from pathlib import Path
 
 import yaml
 
-from .errors import ParameterError, suggest
+from ..solver.errors import ParameterError, suggest
 
 __all__ = ["param", "load", "Config", "CHAPTERS", "params_dir", "available_sets", "describe"]
 
@@ -136,7 +136,7 @@ def load(chapter: str, params_set: str = "ci", overrides: dict | None = None) ->
             f"params: params_set = {params_set!r}; allowed {sets}.{suggest(params_set, sets)}"
         )
     with open(params_dir() / f"{params_set}.yaml") as fh:
-        document = yaml.load(fh, Loader=_Loader) or {}
+        document = yaml.load(fh, Loader=YamlLoader) or {}
     if chapter not in document:
         raise ParameterError(f"params '{params_set}': no section '{chapter}' in {params_set}.yaml.")
     raw = _merge(document[chapter], _nest(overrides or {}))
@@ -153,11 +153,11 @@ def describe(chapter: str) -> list[tuple[str, str, str, str]]:
 
 
 # ---------------------------------------------------------------- private
-class _Loader(yaml.SafeLoader):
+class YamlLoader(yaml.SafeLoader):
     """SafeLoader that reads ``1e-3`` as a float (PyYAML's YAML 1.1 reads it as a string)."""
 
 
-_Loader.add_implicit_resolver(
+YamlLoader.add_implicit_resolver(
     "tag:yaml.org,2002:float",
     re.compile(r"^[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)$|^[-+]?\d+\.\d*$|^[-+]?\.\d+$"),
     list("-+0123456789."),

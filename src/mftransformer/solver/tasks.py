@@ -15,12 +15,12 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 
-from ._typing import Array, Float
 from .adjoint import Targets
 from .attention import Heads, SmoothHeads
 from .errors import ParameterError
 from .forward import forward
 from .measures import EmpiricalMeasure
+from .types import Array, Float
 
 __all__ = [
     "generic_init",
@@ -176,7 +176,7 @@ def small_loss_targets(
         zeta: a given direction ``ζ`` ``(N, d_out)`` instead (e.g. ``(1, 1)`` for the stall).
 
     Returns:
-        :class:`~mftransformer.adjoint.Targets` with ``W`` and ``y``.
+        :class:`~mftransformer.solver.adjoint.Targets` with ``W`` and ``y``.
 
     Raises:
         ParameterError: negative or non-finite ``eps``; both or neither of ``key``, ``zeta``;

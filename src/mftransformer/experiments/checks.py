@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 
-from ..errors import CheckFailed
+from ..solver.errors import CheckFailed
 
 __all__ = ["Check", "Checks", "fit_loglog", "LogLogFit", "Result", "experiment"]
 

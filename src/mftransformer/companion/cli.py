@@ -1,0 +1,89 @@
+"""Command line: ``python -m mftransformer run|book|figures|bench`` (the Makefile calls these).
+
+Examples::
+
+    python -m mftransformer run --chapter 03 --params ci
+    python -m mftransformer run --chapter 01 --set forward.depth.Ls=[4,8,16]
+    python -m mftransformer book --params full
+"""
+
+import argparse
+import sys
+
+import yaml
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m mftransformer",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, text in (
+        ("run", "execute chapters into book/chapters/"),
+        ("figures", "execute all chapters (writes every figure)"),
+        ("book", "execute all chapters and build the HTML site"),
+    ):
+        p = sub.add_parser(name, help=text)
+        p.add_argument("--params", default="ci", help="parameter set: notebooks/params/<name>.yaml")
+        p.add_argument(
+            "--set",
+            action="append",
+            default=[],
+            metavar="CHAPTER.KEY=VALUE",
+            help="override one parameter (value in YAML syntax); repeatable",
+        )
+        if name == "run":
+            p.add_argument("--chapter", default="all", help="01..05, a name, a comma list, or all")
+    p = sub.add_parser("build", help="build the HTML site from the executed chapters")
+    p = sub.add_parser("bench", help="run benchmarks/*.py")
+    p.add_argument("names", nargs="*")
+    args = parser.parse_args(argv)
+
+    import mftransformer as mft
+
+    mft.configure()
+    from ..solver.errors import ParameterError
+    from . import pipeline
+
+    try:
+        if args.command == "bench":
+            pipeline.bench(args.names)
+            return 0
+        if args.command == "build":
+            print(f"site: {pipeline.build()}")
+            return 0
+        overrides = _parse_sets(args.set)
+        chapters = pipeline.resolve_chapters(getattr(args, "chapter", "all"))
+        if args.command == "book":
+            index = pipeline.book(args.params, overrides)
+            print(f"\nThe book is built: open {index.relative_to(pipeline.repo_root())}")
+        else:
+            timings = pipeline.run(chapters, args.params, overrides)
+            for chapter, wall in timings.items():
+                print(f"{chapter}: {wall:.1f} s")
+    except ParameterError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except RuntimeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _parse_sets(items) -> dict:
+    """``forward.depth.Ls=[4,8]`` -> ``{"forward": {"depth.Ls": [4, 8]}}``."""
+    from ..solver.errors import ParameterError
+    from .params import YamlLoader
+
+    out: dict = {}
+    for item in items:
+        if "=" not in item or "." not in item.split("=", 1)[0]:
+            raise ParameterError(
+                f"--set {item!r}; allowed CHAPTER.KEY=VALUE, e.g. forward.depth.Ls=[4,8]."
+            )
+        key, value = item.split("=", 1)
+        chapter, rest = key.split(".", 1)
+        out.setdefault(chapter, {})[rest] = yaml.load(value, Loader=YamlLoader)
+    return out
