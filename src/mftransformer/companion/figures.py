@@ -26,6 +26,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from ..solver.errors import ParameterError
+from .files import atomic_write, git
 
 __all__ = ["COLORS", "new_figure", "save_figure", "figure_dir", "FIGURE_ID", "STYLE", "EXTENSIONS"]
 
@@ -188,7 +189,7 @@ def save_figure(
     blobs["npz"] = npz
     blobs["json"] = (json.dumps(record, indent=2, sort_keys=True) + "\n").encode()
     for ext in EXTENSIONS:
-        _atomic_write(out / f"{fig_id}.{ext}", blobs[ext])
+        atomic_write(out / f"{fig_id}.{ext}", blobs[ext])
     _remember(fig_id, made_by)
     return record
 
@@ -303,27 +304,6 @@ def _npz_bytes(arrays: dict) -> bytes:
     return buf.getvalue()
 
 
-def _atomic_write(path: Path, blob: bytes):
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(blob)
-    os.replace(tmp, path)
-
-
-def _git(*args):
-    """``git <args>`` in the package's checkout, else in the working directory's (a
-    non-editable install); ``None`` outside any checkout."""
-    for root in (Path(__file__).resolve().parents[3], Path.cwd()):
-        try:
-            out = subprocess.run(
-                ["git", *args], cwd=root, capture_output=True, text=True, timeout=10
-            )
-        except (OSError, subprocess.SubprocessError):
-            continue
-        if out.returncode == 0:
-            return out.stdout.strip()
-    return None
-
-
 def _versions() -> dict:
     names = ["mftransformer", "jax", "jaxlib", "diffrax", "equinox", "numpy", "matplotlib"]
     out = {}
@@ -345,8 +325,8 @@ def _provenance(fig_id, params, checks, source, plotted_by, npz, wall_s):
     chapter = getattr(params, "chapter", None)
     if chapter is None and number <= len(CHAPTERS):
         chapter = list(CHAPTERS)[number - 1]
-    commit = _git("rev-parse", "HEAD")
-    status = _git("status", "--porcelain", "--untracked-files=no")
+    commit = git("rev-parse", "HEAD")
+    status = git("status", "--porcelain", "--untracked-files=no")
     record = {
         "figure_id": fig_id,
         "chapter": chapter,

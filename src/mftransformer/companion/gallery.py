@@ -22,6 +22,7 @@ from pathlib import Path
 
 import yaml
 
+from .files import git
 from .figures import FIGURE_ID
 from .params import CHAPTERS
 
@@ -482,7 +483,7 @@ def _code_link(where: str, commit, repo) -> str:
 
 
 def _def_line(commit, path, name) -> int | None:
-    text = _git("show", f"{commit}:{path}")
+    text = git("show", f"{commit}:{path}")
     if text is None:
         return None
     for number, line in enumerate(text.splitlines(), 1):
@@ -492,17 +493,8 @@ def _def_line(commit, path, name) -> int | None:
 
 
 def _commit_year(commit) -> str | None:
-    text = _git("show", "-s", "--format=%cs", commit) if commit else None
+    text = git("show", "-s", "--format=%cs", commit) if commit else None
     return text[:4] if text else None
-
-
-def _git(*args) -> str | None:
-    root = Path(__file__).resolve().parents[3]
-    try:
-        out = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, timeout=10)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out.stdout if out.returncode == 0 else None
 
 
 def _bib_author(author: dict) -> str:

@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 from ..solver.errors import ParameterError, suggest
+from .files import atomic_write
 from .params import CHAPTERS, load
 
 __all__ = ["repo_root", "resolve_chapters", "run", "build", "book", "bench"]
@@ -218,9 +219,7 @@ def _record_timing(root: Path, chapter: str, params_set: str, wall: float) -> No
         "wall_s": round(wall, 1),
         "cpus": os.cpu_count(),
     }
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
-    os.replace(tmp, path)
+    atomic_write(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
 
 
 def _write_generated_pages(book_dir: Path) -> None:
