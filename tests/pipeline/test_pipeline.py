@@ -40,7 +40,7 @@ def test_notebook_parameters_cell_holds_exactly_the_set_and_overrides(stem):
     if not source.exists():
         pytest.fail(f"missing chapter source {source.relative_to(ROOT)}")
     notebook = jupytext.read(source)
-    pipeline._check_parameters_cell(notebook, source.name)
+    pipeline.check_parameters_cell(notebook, source.name)
     shown = [
         c
         for c in notebook.cells
@@ -59,7 +59,7 @@ def test_parameters_cell_with_another_name_is_refused():
         fmt="md:myst",
     )
     with pytest.raises(ParameterError, match=r"allowed exactly \['params_set', 'overrides'\]"):
-        pipeline._check_parameters_cell(nb, "x.md")
+        pipeline.check_parameters_cell(nb, "x.md")
 
 
 def test_public_api_is_documented():

@@ -34,6 +34,9 @@ def main(argv=None) -> int:
             metavar="CHAPTER.KEY=VALUE",
             help="override one parameter (value in YAML syntax); repeatable",
         )
+        p.add_argument(
+            "--force", action="store_true", help="re-execute even chapters found in the cache"
+        )
         if name == "run":
             p.add_argument("--chapter", default="all", help="01..05, a name, a comma list, or all")
     p = sub.add_parser("build", help="build the HTML site from the executed chapters")
@@ -57,12 +60,13 @@ def main(argv=None) -> int:
         overrides = _parse_sets(args.set)
         chapters = pipeline.resolve_chapters(getattr(args, "chapter", "all"))
         if args.command == "book":
-            index = pipeline.book(args.params, overrides)
+            index = pipeline.book(args.params, overrides, force=args.force)
             print(f"\nThe book is built: open {index.relative_to(pipeline.repo_root())}")
         else:
-            timings = pipeline.run(chapters, args.params, overrides)
-            for chapter, wall in timings.items():
-                print(f"{chapter}: {wall:.1f} s")
+            for outcome in pipeline.run(
+                chapters, args.params, overrides, force=args.force
+            ).values():
+                print(outcome)
     except ParameterError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -1,29 +1,35 @@
-"""The build pipeline: MyST source -> jupytext -> papermill (parameter set) -> book/chapters/ -> HTML.
+"""The build pipeline: MyST source -> jupytext -> papermill -> book/chapters/ -> HTML.
 
-``run`` executes chapters, ``book`` runs them all then builds the site with
-``jupyter-book build -W -n --keep-going`` (a warning is a failure), ``figures`` runs the chapters
-only (figures are written by the chapters themselves), ``bench`` runs ``benchmarks/*.py``.
+``run`` executes chapters (or restores them from the results cache, :mod:`.cache`), ``book`` runs
+them all then builds the site with ``jupyter-book build -W -n --keep-going`` (a warning is a
+failure), ``figures`` runs the chapters only (figures are written by the chapters themselves),
+``bench`` runs ``benchmarks/*.py``.
 
-Parameters are validated before anything runs; an executed notebook is written to a temporary name
-and moved into ``book/chapters/`` only when every cell (every check) succeeded, so a failed run
-never leaves a half-written page behind (the failed notebook is kept in ``book/_build/failed/``).
+Parameters are validated before anything runs; one chapter's execution is staged and moved into
+place only when every cell (every check) succeeded (:mod:`.execute`), so a failed run never
+leaves a half-written page or figure behind.
 """
 
-import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from ..solver.errors import ParameterError, suggest
-from .files import atomic_write
+from .execute import ChapterRun, check_parameters_cell, execute
 from .params import CHAPTERS, load
 
-__all__ = ["repo_root", "resolve_chapters", "run", "build", "book", "bench"]
-
-#: The only names a notebook's ``parameters`` cell may hold.
-NOTEBOOK_PARAMETERS = ("params_set", "overrides")
+__all__ = [
+    "repo_root",
+    "resolve_chapters",
+    "run",
+    "build",
+    "book",
+    "bench",
+    "execute",
+    "ChapterRun",
+    "check_parameters_cell",
+]
 
 
 def repo_root() -> Path:
@@ -51,7 +57,8 @@ def resolve_chapters(spec: str | None) -> list[str]:
         else:
             allowed = [s[:2] for s in CHAPTERS.values()] + list(CHAPTERS)
             raise ParameterError(
-                f"pipeline: CH = {item!r}; allowed one of {', '.join(allowed)}.{suggest(item, allowed)}"
+                f"pipeline: CH = {item!r}; allowed one of {', '.join(allowed)}."
+                f"{suggest(item, allowed)}"
             )
     return out
 
@@ -62,8 +69,16 @@ def run(
     overrides: dict | None = None,
     *,
     progress: bool = True,
-) -> dict:
-    """Execute chapters with a parameter set; returns ``{chapter: wall seconds}``.
+    force: bool = False,
+) -> dict[str, "ChapterRun"]:
+    """Execute chapters with a parameter set, or take them from the results cache.
+
+    A chapter whose cache key (:mod:`mftransformer.companion.cache`: its source, its resolved
+    parameters, the package's sources, the numerical libraries' versions, the precision) has an
+    entry is restored from it without running; ``force=True`` re-executes every chapter.
+
+    Returns:
+        ``{chapter: ChapterRun}`` (wall seconds of the execution, whether it came from the cache).
 
     Raises:
         ParameterError: bad parameters (before any chapter runs).
@@ -76,19 +91,19 @@ def run(
                 f"pipeline: overrides for chapter {name!r}; allowed {list(CHAPTERS)}."
                 f"{suggest(name, CHAPTERS)}"
             )
-    for chapter in chapters:  # validate everything first: nothing runs on a typo
-        load(chapter, params_set, (overrides or {}).get(chapter))
+    configs = {  # validate everything first: nothing runs on a typo
+        chapter: load(chapter, params_set, (overrides or {}).get(chapter)) for chapter in chapters
+    }
     from tqdm.auto import tqdm
 
-    timings = {}
+    runs = {}
     bar = tqdm(
         chapters, desc="chapters", disable=not progress or bool(os.environ.get("TQDM_DISABLE"))
     )
     for chapter in bar:
         bar.set_postfix_str(chapter)
-        timings[chapter] = _run_one(root, chapter, params_set, (overrides or {}).get(chapter) or {})
-        _record_timing(root, chapter, params_set, timings[chapter])
-    return timings
+        runs[chapter] = execute(root, configs[chapter], force=force)
+    return runs
 
 
 def build(strict: bool = True) -> Path:
@@ -109,16 +124,26 @@ def build(strict: bool = True) -> Path:
     return book_dir / "_build" / "html" / "index.html"
 
 
-def book(params_set: str = "ci", overrides: dict | None = None) -> Path:
-    """Execute every chapter with ``params_set``, then build the site."""
-    run(list(CHAPTERS), params_set, overrides)
+def book(params_set: str = "ci", overrides: dict | None = None, *, force: bool = False) -> Path:
+    """Execute (or take from the cache) every chapter with ``params_set``, then build the site."""
+    run(list(CHAPTERS), params_set, overrides, force=force)
     return build()
 
 
 def bench(names: list[str] | None = None) -> None:
-    """Run ``benchmarks/<name>.py`` (all of them by default); each prints a table and writes JSON."""
+    """Run ``benchmarks/<name>.py`` (all of them by default); each prints a table and writes JSON.
+
+    Raises:
+        ParameterError: a name that is not a benchmark (the message lists them).
+    """
     root = repo_root()
-    scripts = sorted((root / "benchmarks").glob("*.py"))
+    scripts = sorted(s for s in (root / "benchmarks").glob("*.py") if not s.name.startswith("_"))
+    known = [s.stem for s in scripts]
+    for name in names or []:
+        if name not in known:
+            raise ParameterError(
+                f"bench: name = {name!r}; allowed one of {known}.{suggest(name, known)}"
+            )
     if names:
         scripts = [s for s in scripts if s.stem in names]
     for script in scripts:
@@ -127,101 +152,6 @@ def bench(names: list[str] | None = None) -> None:
 
 
 # ---------------------------------------------------------------- private
-def _run_one(root: Path, chapter: str, params_set: str, overrides: dict) -> float:
-    import jupytext
-    import papermill
-
-    stem = CHAPTERS[chapter]
-    source = root / "notebooks" / f"{stem}.md"
-    if not source.is_file():
-        raise ParameterError(
-            f"pipeline: chapter '{chapter}' has no source {source.relative_to(root)}."
-        )
-    notebook = jupytext.read(source)
-    _check_parameters_cell(notebook, source.relative_to(root))
-    out_dir = root / "book" / "chapters"
-    out_dir.mkdir(parents=True, exist_ok=True)
-    tmp_in = out_dir / f".{stem}.input.ipynb"
-    tmp_out = out_dir / f".{stem}.output.ipynb"
-    jupytext.write(notebook, tmp_in)
-    env_backup = dict(os.environ)
-    os.environ.update(
-        TQDM_DISABLE="1",
-        MPLBACKEND="module://matplotlib_inline.backend_inline",
-        PYDEVD_DISABLE_FILE_VALIDATION="1",
-    )
-    start = time.perf_counter()
-    try:
-        papermill.execute_notebook(
-            str(tmp_in.relative_to(root)),
-            str(tmp_out.relative_to(root)),
-            parameters={"params_set": params_set, "overrides": overrides},
-            cwd=str(out_dir.relative_to(root)),
-            kernel_name="python3",
-            progress_bar=False,
-            report_mode=False,
-            log_output=False,
-        )
-    except Exception as exc:  # papermill raises PapermillExecutionError with the cell's traceback
-        failed = root / "book" / "_build" / "failed"
-        failed.mkdir(parents=True, exist_ok=True)
-        if tmp_out.exists():
-            os.replace(tmp_out, failed / f"{stem}.ipynb")
-        raise RuntimeError(
-            f"chapter {stem} failed with params '{params_set}': {exc}\n"
-            f"(executed notebook kept in book/_build/failed/{stem}.ipynb)"
-        ) from None
-    finally:
-        os.environ.clear()
-        os.environ.update(env_backup)
-        tmp_in.unlink(missing_ok=True)
-    wall = time.perf_counter() - start
-    _hide_default_parameters(tmp_out)
-    os.replace(tmp_out, out_dir / f"{stem}.ipynb")
-    return wall
-
-
-def _hide_default_parameters(path: Path) -> None:
-    """Hide the page's default ``parameters`` cell: the page shows papermill's injected cell,
-    which holds the values this execution actually used."""
-    import nbformat
-
-    nb = nbformat.read(path, as_version=4)
-    for cell in nb.cells:
-        tags = cell.metadata.setdefault("tags", [])
-        if "parameters" in tags and "remove-cell" not in tags:
-            tags.append("remove-cell")
-    nbformat.write(nb, path)
-
-
-def _check_parameters_cell(notebook, where):
-    cells = [c for c in notebook.cells if "parameters" in c.get("metadata", {}).get("tags", [])]
-    if len(cells) != 1:
-        raise ParameterError(f"pipeline: {where} needs exactly one cell tagged 'parameters'.")
-    names = []
-    for line in cells[0].source.splitlines():
-        line = line.split("#")[0].strip()
-        if "=" in line:
-            names.append(line.split("=")[0].strip())
-    if tuple(sorted(names)) != tuple(sorted(NOTEBOOK_PARAMETERS)):
-        raise ParameterError(
-            f"pipeline: {where}: the parameters cell assigns {names}; allowed exactly "
-            f"{list(NOTEBOOK_PARAMETERS)} (everything else belongs in notebooks/params/*.yaml)."
-        )
-
-
-def _record_timing(root: Path, chapter: str, params_set: str, wall: float) -> None:
-    path = root / "book" / "_generated" / "timings.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    data = json.loads(path.read_text()) if path.exists() else {}
-    data[CHAPTERS[chapter]] = {
-        "params_set": params_set,
-        "wall_s": round(wall, 1),
-        "cpus": os.cpu_count(),
-    }
-    atomic_write(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
-
-
 def _write_generated_pages(book_dir: Path) -> None:
     try:
         from . import gallery
