@@ -1,10 +1,13 @@
-"""Command line: ``python -m mftransformer run|book|figures|bench`` (the Makefile calls these).
+"""Command line: ``python -m mftransformer run|book|figures|build|bench|reproduce``.
+
+The Makefile calls these.
 
 Examples::
 
     python -m mftransformer run --chapter 03 --params ci
     python -m mftransformer run --chapter 01 --set forward.depth.Ls=[4,8,16]
     python -m mftransformer book --params full
+    python -m mftransformer reproduce book/_static/figures/ch1-depth-rate.json
 """
 
 import argparse
@@ -14,11 +17,37 @@ import yaml
 
 
 def main(argv=None) -> int:
+    """Run the command line; returns the exit code (0 done, 2 refused input, 1 failed run).
+    A refused input prints one line, no traceback, unless ``--debug`` is given."""
+    args = _parser().parse_args(argv)
+
+    import mftransformer as mft
+
+    mft.configure()
+    from ..solver.errors import ParameterError
+
+    try:
+        _dispatch(args)
+    except (ParameterError, yaml.YAMLError) as exc:
+        if args.debug:
+            raise
+        print(f"error: {' '.join(str(exc).split())}", file=sys.stderr)
+        return 2
+    except RuntimeError as exc:
+        if args.debug:
+            raise
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m mftransformer",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.add_argument("--debug", action="store_true", help="show tracebacks of refused input")
     sub = parser.add_subparsers(dest="command", required=True)
     for name, text in (
         ("run", "execute chapters into book/chapters/"),
@@ -39,24 +68,29 @@ def main(argv=None) -> int:
         )
         if name == "run":
             p.add_argument("--chapter", default="all", help="01..05, a name, a comma list, or all")
-    p = sub.add_parser("build", help="build the HTML site from the executed chapters")
+    sub.add_parser("build", help="build the HTML site from the executed chapters")
     p = sub.add_parser("bench", help="run benchmarks/*.py")
     p.add_argument("names", nargs="*")
-    args = parser.parse_args(argv)
+    p = sub.add_parser("reproduce", help="recompute one figure from its provenance file")
+    p.add_argument("provenance", help="book/_static/figures/<id>.json, or a figure id")
+    return parser
 
-    import mftransformer as mft
 
-    mft.configure()
-    from ..solver.errors import ParameterError
+def _dispatch(args) -> None:
     from . import pipeline
 
-    try:
-        if args.command == "bench":
-            pipeline.bench(args.names)
-            return 0
-        if args.command == "build":
-            print(f"site: {pipeline.build()}")
-            return 0
+    if args.command == "bench":
+        pipeline.bench(args.names)
+    elif args.command == "build":
+        print(f"site: {pipeline.build()}")
+    elif args.command == "reproduce":
+        from .reproduce import reproduce
+
+        outcome = reproduce(args.provenance)
+        print(outcome)
+        if not outcome.ok:
+            raise RuntimeError(f"{outcome.fig_id} was not reproduced exactly (see above).")
+    else:
         overrides = _parse_sets(args.set)
         chapters = pipeline.resolve_chapters(getattr(args, "chapter", "all"))
         if args.command == "book":
@@ -67,13 +101,6 @@ def main(argv=None) -> int:
                 chapters, args.params, overrides, force=args.force
             ).values():
                 print(outcome)
-    except ParameterError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except RuntimeError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    return 0
 
 
 def _parse_sets(items) -> dict:

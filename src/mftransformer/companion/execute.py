@@ -169,9 +169,21 @@ def _staged_files(staging: Path, stem: str) -> dict[str, Path]:
 def _write_checks(staging: Path, stem: str, config) -> None:
     """``<stem>.checks.json``: every check of the chapter, as recorded in its figures'
     provenance (structured data; nothing is parsed back from printed lines)."""
+    import nbformat
+
+    shown = [  # figure ids in page order, so that the checks are listed as the page shows them
+        c.metadata.get("mystnb", {}).get("figure", {}).get("name")
+        for c in nbformat.read(staging / f"{stem}.ipynb", as_version=4).cells
+    ]
+    records = [json.loads(p.read_text()) for p in (staging / "figures").glob("*.json")]
+    records.sort(
+        key=lambda r: (
+            shown.index(r["figure_id"]) if r["figure_id"] in shown else 10**6,
+            r["figure_id"],
+        )
+    )
     checks, seen = [], set()
-    for path in sorted((staging / "figures").glob("*.json")):
-        record = json.loads(path.read_text())
+    for record in records:
         for check in record.get("checks") or []:
             marker = (check["name"], check["line"])
             if marker not in seen:

@@ -15,7 +15,6 @@ import json
 import os
 import platform
 import re
-import subprocess
 import sys
 import zipfile
 from importlib import metadata
@@ -28,7 +27,17 @@ from matplotlib.figure import Figure
 from ..solver.errors import ParameterError
 from .files import atomic_write, git
 
-__all__ = ["COLORS", "new_figure", "save_figure", "figure_dir", "FIGURE_ID", "STYLE", "EXTENSIONS"]
+__all__ = [
+    "COLORS",
+    "new_figure",
+    "save_figure",
+    "figure_dir",
+    "forget",
+    "installed_versions",
+    "FIGURE_ID",
+    "STYLE",
+    "EXTENSIONS",
+]
 
 #: Okabe–Ito colour-blind-safe palette.
 COLORS = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442", "#000000"]
@@ -194,6 +203,12 @@ def save_figure(
     return record
 
 
+def forget(fig_id: str) -> None:
+    """Forget that this process saved ``fig_id`` (so that it may be saved again, e.g. when
+    reproducing a figure from its provenance)."""
+    _SAVED.pop(fig_id, None)
+
+
 def chapter_number(fig_id: str) -> int:
     """The chapter number ``k`` of a figure id ``ch<k>-<slug>``."""
     return int(fig_id[2 : fig_id.index("-")])
@@ -304,7 +319,8 @@ def _npz_bytes(arrays: dict) -> bytes:
     return buf.getvalue()
 
 
-def _versions() -> dict:
+def installed_versions() -> dict:
+    """Versions of the package, its numerical libraries and Python (recorded in provenance)."""
     names = ["mftransformer", "jax", "jaxlib", "diffrax", "equinox", "numpy", "matplotlib"]
     out = {}
     for name in names:
@@ -342,7 +358,7 @@ def _provenance(fig_id, params, checks, source, plotted_by, npz, wall_s):
         "plotted_by": plotted_by,
         "git_commit": commit,
         "git_dirty": bool(status) if status is not None else None,
-        "versions": _versions(),
+        "versions": installed_versions(),
         "x64": bool(jax.config.jax_enable_x64),
         "data_sha256": hashlib.sha256(npz).hexdigest(),
         "files": [f"{fig_id}.{ext}" for ext in ("pdf", "svg", "png", "npz", "json")],
