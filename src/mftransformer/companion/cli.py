@@ -11,6 +11,7 @@ Examples::
 """
 
 import argparse
+import signal
 import sys
 
 import yaml
@@ -20,6 +21,9 @@ def main(argv=None) -> int:
     """Run the command line; returns the exit code (0 done, 2 refused input, 1 failed run).
     A refused input prints one line, no traceback, unless ``--debug`` is given."""
     args = _parser().parse_args(argv)
+    # SIGTERM ends the run through SystemExit, so that every ``finally`` runs: the kernel is shut
+    # down and the staging folder removed; nothing half-written reaches the book.
+    signal.signal(signal.SIGTERM, _terminate)
 
     import mftransformer as mft
 
@@ -39,6 +43,11 @@ def main(argv=None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     return 0
+
+
+def _terminate(signum, frame):
+    print("error: terminated (SIGTERM); nothing was installed from this run.", file=sys.stderr)
+    sys.exit(128 + signum)
 
 
 def _parser() -> argparse.ArgumentParser:
