@@ -38,6 +38,7 @@ __all__ = [
     "lookup",
     "store",
     "cache_dir",
+    "environment_parts",
     "NUMERICAL_PACKAGES",
 ]
 
@@ -72,18 +73,20 @@ def cache_dir(root: Path) -> Path:
     return Path(root) / "book" / "_build" / "cache" / "chapters"
 
 
-def package_sources(root: Path) -> dict[str, str]:
-    """``{relative path: sha256}`` of every ``.py`` file of the package under ``root/src``."""
-    base = Path(root) / "src" / "mftransformer"
+def package_sources(root: Path | None = None) -> dict[str, str]:
+    """``{relative path: sha256}`` of every ``.py`` file of the package: under ``root/src`` when
+    ``root`` is given (a checkout), else the imported package's own files."""
+    base = Path(root) / "src" / "mftransformer" if root else Path(__file__).resolve().parents[1]
     return {
-        str(path.relative_to(root)): _sha256(path.read_bytes())
+        str(path.relative_to(base)): _sha256(path.read_bytes())
         for path in sorted(base.rglob("*.py"))
         if "__pycache__" not in path.parts
     }
 
 
-def key_parts(root: Path, config, source: Path) -> dict:
-    """What a chapter's result depends on (the data behind :func:`chapter_key`)."""
+def environment_parts(root: Path | None = None) -> dict:
+    """What every result depends on besides its own inputs: the package's sources, the versions
+    of Python and of the numerical libraries, the precision and the JAX platform."""
     import jax
 
     versions = {"python": platform.python_version()}
@@ -93,15 +96,24 @@ def key_parts(root: Path, config, source: Path) -> dict:
         except metadata.PackageNotFoundError:
             versions[name] = None
     return {
+        "package": package_sources(root),
+        "versions": versions,
+        "precision": "float64" if jax.config.jax_enable_x64 else "float32",
+        "platform": jax.default_backend(),
+    }
+
+
+def key_parts(root: Path, config, source: Path) -> dict:
+    """What a chapter's result depends on (the data behind :func:`chapter_key`): its source,
+    its parameters and :func:`environment_parts` (float64: every chapter calls
+    ``mft.configure()``, as the pipeline's own process does)."""
+    return {
         "chapter": config.chapter,
         "source_sha256": _sha256(Path(source).read_bytes()),
         "params_set": config.params_set,
         "overrides": config.overrides,
         "params": config.as_dict(),
-        "package": package_sources(root),
-        "versions": versions,
-        "precision": "float64",
-        "platform": jax.default_backend(),
+        **environment_parts(root),
     }
 
 
