@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 from ..solver.errors import ParameterError
-from . import cache
+from . import cache, results
 from .files import atomic_write
 from .params import CHAPTERS
 
@@ -69,7 +69,7 @@ def execute(root: Path, config, *, force: bool = False) -> ChapterRun:
             tempfile.mkdtemp(dir=_mkdir(root / "book" / "_build" / "staging"), prefix=f"{stem}.")
         )
         try:
-            timing = _papermill(root, notebook, config, staging)
+            timing = _papermill(root, notebook, config, staging, force=force)
             files = _staged_files(staging, stem)
             timing["params_set"] = config.params_set
             cache.store(root, key, files, {"chapter": config.chapter, "timing": timing})
@@ -99,8 +99,11 @@ def check_parameters_cell(notebook, where):
 
 
 # ---------------------------------------------------------------- private
-def _papermill(root: Path, notebook, config, staging: Path) -> dict:
-    """Execute into ``staging``; returns the timing record. Raises RuntimeError on failure."""
+def _papermill(root: Path, notebook, config, staging: Path, *, force: bool) -> dict:
+    """Execute into ``staging``; returns the timing record. Raises RuntimeError on failure.
+
+    Unless ``force``, the kernel keeps each experiment's result in the results store
+    (:mod:`.results`), so a chapter whose page changed recomputes only what its edit touched."""
     import jupytext
     import papermill
 
@@ -121,6 +124,9 @@ def _papermill(root: Path, notebook, config, staging: Path) -> dict:
         JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
         JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0",
     )
+    os.environ.pop(results.ENV, None)
+    if not force:
+        os.environ[results.ENV] = str(root / "book" / "_build" / "cache" / "results")
     out_dir = root / "book" / "chapters"  # the kernel's working directory, as for the page
     start = time.perf_counter()
     try:
