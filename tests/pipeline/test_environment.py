@@ -1,6 +1,8 @@
-"""``environment.yml`` (Binder, conda) lists the same dependencies as ``pyproject.toml``: the
-package's and its ``book`` and ``test`` extras, with the same version ranges, and a Python that
-``requires-python`` allows. The ``dev`` extra (ruff) is for contributors and stays out."""
+"""``environment.yml`` (Binder, conda): Python 3.11 (which ``requires-python`` allows, and the
+Python the lock files are for), pip, and the Binder lock file ``requirements.txt`` and nothing else,
+so that Binder installs exactly the locked runtime and ``book`` packages (test_lock.py checks the
+lock against pyproject.toml) and no test tool. postBuild installs the package without resolving
+again."""
 
 import os
 import tomllib
@@ -8,22 +10,9 @@ from pathlib import Path
 
 import pytest
 import yaml
-from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
-from packaging.utils import canonicalize_name
 
 ROOT = Path(__file__).resolve().parents[2]
-EXTRAS = ("book", "test")
-
-
-def _requirements(lines) -> dict:
-    out = {}
-    for line in lines:
-        req = Requirement(line)
-        name = canonicalize_name(req.name)
-        assert name not in out, f"{name} listed twice"
-        out[name] = (req.specifier, tuple(sorted(req.extras)), str(req.marker or ""))
-    return out
 
 
 @pytest.fixture(scope="module")
@@ -43,27 +32,27 @@ def _split(environment):
     return conda, pip[0]["pip"]
 
 
-def test_same_dependencies_and_ranges(project, environment):
-    wanted = _requirements(
-        project["dependencies"] + [r for e in EXTRAS for r in project["optional-dependencies"][e]]
-    )
+def test_pip_part_is_the_binder_lock(environment):
     _, pip = _split(environment)
-    listed = _requirements(pip)
-    missing = sorted(set(wanted) - set(listed))
-    extra = sorted(set(listed) - set(wanted))
-    assert not missing, f"in pyproject.toml but not environment.yml: {missing}"
-    assert not extra, f"in environment.yml but not pyproject.toml: {extra}"
-    differ = {n: (str(listed[n][0]), str(wanted[n][0])) for n in wanted if listed[n] != wanted[n]}
-    assert not differ, f"version ranges differ (environment.yml, pyproject.toml): {differ}"
+    assert pip == ["-r requirements.txt"], f"environment.yml should install the lock only: {pip}"
+    assert (ROOT / "requirements.txt").is_file()
 
 
-def test_conda_part_is_python_and_pip_only(project, environment):
+def test_conda_part_is_python_311_and_pip_only(project, environment):
     conda, _ = _split(environment)
     names = {d.split("=")[0].split("<")[0].split(">")[0].strip() for d in conda}
     assert names == {"python", "pip"}, f"conda packages beyond python and pip drift: {conda}"
     (python,) = [d for d in conda if d.startswith("python")]
-    version = python.split("=", 1)[1].strip("=") + ".0"
-    assert SpecifierSet(project["requires-python"]).contains(version), (python, project)
+    version = python.split("=", 1)[1].strip("=")
+    assert version == "3.11", f"the lock files are for Python 3.11, environment.yml has {python}"
+    assert SpecifierSet(project["requires-python"]).contains(version + ".0"), (python, project)
+
+
+def test_no_plain_requirements_beside_the_lock():
+    # repo2docker ignores requirements.txt when environment.yml exists; here it is the lock that
+    # environment.yml names, so it must be the hashed lock, not a hand-written list.
+    text = (ROOT / "requirements.txt").read_text()
+    assert "--hash=sha256:" in text and "make lock" in text
 
 
 def test_postbuild_installs_the_package_without_resolving_again():
