@@ -28,11 +28,18 @@ export PYDEVD_DISABLE_FILE_VALIDATION := 1
         lock test-binder test-colab test-pythons test-envs
 
 # Exactly the locked set (hash-checked), then the package itself without resolving again.
+# DEPS=ranges resolves pyproject's open ranges afresh instead (the weekly drift build; any Python).
+DEPS ?= lock
 $(STAMP): pyproject.toml $(LOCK_TEST)
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
+ifeq ($(DEPS),ranges)
+	$(PY) -m pip install --quiet --upgrade -e ".[book,test,dev]"
+	$(PY) -m pip freeze --exclude-editable > $(VENV)/resolved-requirements.txt
+else
 	$(PY) -m pip install --quiet --require-hashes -r $(LOCK_TEST)
 	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
+endif
 	@touch $(STAMP)
 
 ## Regenerate both lock files from pyproject.toml (after changing a dependency or its range).
