@@ -20,9 +20,10 @@ from envtools import ROOT, check_lines, execute_notebook, find_python, run, snap
 
 pytestmark = [pytest.mark.envbuild, pytest.mark.slow]
 
-# repo2docker's base environment (repo2docker/buildpacks/conda/environment.py-3.11.yml and its
-# linux-64 lock, read from the repo2docker repository in December 2026): the conda packages, by
-# their PyPI names and the locked versions. jupyterhub-singleuser is jupyterhub's conda split.
+# repo2docker's base environment: repo2docker/buildpacks/conda/environment.py-3.11.yml and its
+# linux-64 lock (generated 2025-10-16; repo2docker's main branch of August 2026, after release
+# 2026.4.0), conda packages by their PyPI names at the locked versions. jupyterhub-singleuser is
+# conda's split of jupyterhub. Update these with repo2docker's lock.
 REPO2DOCKER_BASE = [
     "pip==25.2",
     "jupyter_server==2.17.0",

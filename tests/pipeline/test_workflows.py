@@ -65,7 +65,7 @@ def test_pages_permissions_are_least_privilege(pages):
     jobs = pages["jobs"]
     assert jobs["build"]["permissions"] == {"contents": "read"}
     assert jobs["deploy"]["permissions"] == {"pages": "write", "id-token": "write"}
-    writers = [n for n, j in jobs.items() if (j.get("permissions") or {}).get("contents") == "write"]
+    writers = [n for n, j in jobs.items() if j.get("permissions", {}).get("contents") == "write"]
     assert len(writers) == 1, f"exactly one job may write contents: {writers}"
     (writer,) = writers
     assert writer not in ("build", "deploy")
