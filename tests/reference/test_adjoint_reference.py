@@ -13,14 +13,15 @@ from tolerances import (
 
 from mftransformer.experiments.adjoint import instance
 from mftransformer.solver.adjoint import cot_gradient, risk
-from mftransformer.solver.attention import Heads
+from mftransformer.solver.attention import Heads, meanfield_scale
 
 RTOL = ADJOINT_VS_AUTODIFF_RTOL["float64"]
 
 
 def _rel(g, ref):
     num = sum(
-        float(jnp.sum((u - v) ** 2)) for u, v in zip(jax.tree.leaves(g), jax.tree.leaves(ref))
+        float(jnp.sum((u - v) ** 2))
+        for u, v in zip(jax.tree.leaves(g), jax.tree.leaves(ref), strict=True)
     )
     return float(np.sqrt(num / sum(float(jnp.sum(v**2)) for v in jax.tree.leaves(ref))))
 
@@ -46,8 +47,10 @@ def test_central_differences_follow_eps_squared(setting):
     kA, kV = jax.random.split(jax.random.key(7))
     D = Heads(jax.random.normal(kA, theta.A.shape), jax.random.normal(kV, theta.V.shape))
     R = jax.jit(lambda th: risk(th, mu, xi, targets))
-    scale = 1.0 / (theta.L * theta.M)
-    dot = scale * sum(float(jnp.vdot(u, v)) for u, v in zip(jax.tree.leaves(g), jax.tree.leaves(D)))
+    scale = 1.0 / meanfield_scale(theta)  # the COT inner product: each particle has mass 1/(LM)
+    dot = scale * sum(
+        float(jnp.vdot(u, v)) for u, v in zip(jax.tree.leaves(g), jax.tree.leaves(D), strict=True)
+    )
     norm = (
         scale
         * np.sqrt(sum(float(jnp.sum(v**2)) for v in jax.tree.leaves(g)))
@@ -55,8 +58,8 @@ def test_central_differences_follow_eps_squared(setting):
     )
     errors = []
     for eps in (1e-3, 1e-4):
-        plus = jax.tree.map(lambda t, v: t + eps * v, theta, D)
-        minus = jax.tree.map(lambda t, v: t - eps * v, theta, D)
+        plus = jax.tree.map(lambda t, v, e=eps: t + e * v, theta, D)
+        minus = jax.tree.map(lambda t, v, e=eps: t - e * v, theta, D)
         errors.append(abs(float(R(plus) - R(minus)) / (2 * eps) - dot) / norm)
     ratio = errors[0] / errors[1]
     assert FD_RATIO_BAND[0] <= ratio <= FD_RATIO_BAND[1], (

@@ -80,10 +80,10 @@ def test_layerwise_heun_uses_layer_heads_in_both_stages(small):
     # constant field within a layer: Heun's two stages see the same heads (MATH.md §2)
     one = mft.Heads(theta.A[:1], theta.V[:1])
     z0 = jnp.concatenate([mu.x, xi[:, None]], axis=1)
-    from mftransformer.solver.forward import _phi
+    from mftransformer.solver.attention import state_field
 
-    k1 = _phi(one.A[0], one.V[0], z0, mu.loga, 5)
-    k2 = _phi(one.A[0], one.V[0], z0 + k1, mu.loga, 5)
+    k1 = state_field(one.A[0], one.V[0], z0, mu.loga, 5)
+    k2 = state_field(one.A[0], one.V[0], z0 + k1, mu.loga, 5)
     np.testing.assert_allclose(
         mft.forward(one, mu, xi, scheme="heun").z, z0 + (k1 + k2) / 2, rtol=RTOL
     )
@@ -170,3 +170,26 @@ def test_bad_arguments(small, without_shape_hints):
         mft.Heads(jnp.zeros((1, 2, 2, 2)), jnp.zeros((1, 2, 3, 3)))
     with pytest.raises(ParameterError, match=r"SmoothHeads: A0, A1, V0, V1 have shapes"):
         mft.SmoothHeads(*(jnp.zeros((2, 2, 2)),) * 3, jnp.zeros((2, 3, 3)))
+
+
+def test_checkpoint_changes_memory_not_values(small):
+    mu, theta, _, xi = small
+    a = mft.forward(theta, mu, xi, scheme="heun", trace=True)
+    b = mft.forward(theta, mu, xi, scheme="heun", trace=True, checkpoint=False)
+    np.testing.assert_array_equal(a.trajectory, b.trajectory)
+
+    def risk(th, checkpoint):
+        return jnp.sum(mft.forward(th, mu, xi, checkpoint=checkpoint).z ** 2)
+
+    g_on, g_off = (jax.grad(risk)(theta, c) for c in (True, False))
+    np.testing.assert_allclose(g_on.A, g_off.A, rtol=RTOL, atol=1e-15)
+
+
+def test_layer_step_is_one_layer_of_forward(small):
+    from mftransformer.solver.forward import initial_state, layer_step
+
+    mu, theta, _, xi = small
+    z = initial_state(mu, xi)
+    for l in range(theta.L):
+        z = layer_step(theta, l, z, mu.loga, theta.L, mu.n, "rk4")
+    np.testing.assert_allclose(z, mft.forward(theta, mu, xi, scheme="rk4").z, rtol=RTOL)

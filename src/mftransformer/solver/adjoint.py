@@ -22,15 +22,17 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 
-from .attention import Heads, SmoothHeads, _adjoint_kernel, _field
-from .errors import ParameterError, first_nonfinite, is_traced, nonfinite_guard, suggest
-from .forward import SCHEMES, _check_forward_args, _forward_scan, _initial_state, _layer, forward
+from .attention import Heads, SmoothHeads, meanfield_scale, state_field, state_vjp
+from .errors import ParameterError, check_choice, first_nonfinite, is_traced, nonfinite_guard
+from .forward import forward, forward_depth, initial_state
 from .measures import EmpiricalMeasure
-from .types import Array, Float
+from .schemes import SCHEMES
+from .types import Array, Float, Int
 
 __all__ = [
     "Targets",
     "risk",
+    "terminal_risk",
     "cot_gradient",
     "GRADIENT_METHODS",
     "AdjointResult",
@@ -77,8 +79,20 @@ def risk(
         ParameterError: targets whose shapes do not match the inputs (both shapes named).
     """
     _check_targets(mu, xi, targets)
-    result = forward(theta, mu, xi, scheme=scheme)
-    return _risk_from_states(result.tokens, result.queries, mu, targets)
+    return terminal_risk(forward(theta, mu, xi, scheme=scheme).z, mu, targets)
+
+
+def terminal_risk(z: Float[Array, "B nk d"], mu: EmpiricalMeasure, targets: Targets):
+    """``R`` as a function of the final states ``z^L`` (atoms then queries), as in :func:`risk`;
+    its gradient is the adjoint's terminal value ``λ^L`` (MATH.md §3.3)."""
+    tokens, queries, N = z[:, : mu.n], z[:, mu.n :], mu.B
+    R = jnp.zeros((), z.dtype)
+    if targets.T is not None:
+        R = R + 0.5 * jnp.sum(mu.a * jnp.sum((tokens - targets.T) ** 2, axis=-1)) / N
+    if targets.W is not None:
+        r = queries[:, 0] @ targets.W.T - targets.y
+        R = R + 0.5 * jnp.sum(r**2) / N
+    return R
 
 
 def cot_gradient(
@@ -91,12 +105,14 @@ def cot_gradient(
     scheme: str = "euler",
     L: int | None = None,
     local_only: bool = False,
+    throw: bool = True,
 ) -> tuple[Float[Array, ""], Heads]:
     """Risk and COT gradient at the particles, ``(R, L M ∇_θ R)``, the gradient as :class:`Heads`.
 
     .. math::
 
-        \\mathrm{grad}_{\\rm COT} R\\,(s_\\ell, \\theta_{\\ell m}) = L M\\, \\nabla_{\\theta_{\\ell m}} R^{L,M}
+        \\mathrm{grad}_{\\rm COT} R\\,(s_\\ell, \\theta_{\\ell m})
+          = L M\\, \\nabla_{\\theta_{\\ell m}} R^{L,M}
           = \\nabla_\\theta \\frac{\\delta R}{\\delta\\nu}(s_\\ell, \\theta_{\\ell m})
 
     Args:
@@ -106,21 +122,20 @@ def cot_gradient(
         scheme: forward scheme (``"euler"``, ``"heun"``; ``"rk4"`` for ``"continuous"``).
         L: depth steps, for :class:`SmoothHeads` with ``"continuous"``.
         local_only: frozen-context ablation (``"exact"``, ``"continuous"`` only; not a gradient).
+        throw: raise if the states, adjoint or gradient become non-finite; with False they are
+            returned as they are (a training scan reads its own first non-finite step).
 
     Raises:
         ParameterError: unknown method, bad shapes or options.
-        SolveFailed: non-finite states, adjoint or gradient (``"exact"``, ``"continuous"``).
+        SolveFailed: non-finite states, adjoint or gradient (names the quantity and layer).
     """
-    if method not in GRADIENT_METHODS:
-        raise ParameterError(
-            f"cot_gradient: method = {method!r}; allowed {list(GRADIENT_METHODS)}."
-            f"{suggest(method, GRADIENT_METHODS)}"
-        )
+    check_choice("cot_gradient", "method", method, GRADIENT_METHODS)
+    options = {"scheme": scheme, "local_only": local_only, "throw": throw}
     if method == "exact":
-        out = discrete_adjoint(theta, mu, xi, targets, scheme=scheme, local_only=local_only)
+        out = discrete_adjoint(theta, mu, xi, targets, **options)
         return out.risk, out.grad
     if method == "continuous":
-        out = continuous_adjoint(theta, mu, xi, targets, L=L, scheme=scheme, local_only=local_only)
+        out = continuous_adjoint(theta, mu, xi, targets, L=L, **options)
         return out.risk, out.grad
     if local_only:
         raise ParameterError(
@@ -128,8 +143,8 @@ def cot_gradient(
             "'continuous' (jax.grad always includes the interaction term)."
         )
     _check_targets(mu, xi, targets)
-    R, g = _risk_and_grad(theta, mu, xi, targets, scheme)
-    scale = theta.L * theta.M
+    R, g = _risk_and_grad(theta, mu, xi, targets, scheme, throw)
+    scale = meanfield_scale(theta)
     return R, jax.tree_util.tree_map(lambda v: scale * v, g)
 
 
@@ -142,6 +157,8 @@ class AdjointResult(eqx.Module):
         grad: COT gradient at the particles ``∇_θ δR/δν (s_ℓ, θ_{ℓm})``, as :class:`Heads`.
         lam: the mass-weighted adjoint at depth 0, ``(B, n + k, d)``.
         states, lams: ``z`` and ``λ`` at depths ``s_ℓ``, ``(L + 1, B, n + k, d)`` if ``trace``.
+        first_bad_layer: first layer where the states, the adjoint and the gradient became
+            non-finite, ``(3,)``, −1 where finite (read it with ``throw=False``).
     """
 
     risk: Float[Array, ""]
@@ -149,6 +166,7 @@ class AdjointResult(eqx.Module):
     lam: Float[Array, "B nk d"]
     states: Float[Array, "L1 B nk d"] | None
     lams: Float[Array, "L1 B nk d"] | None
+    first_bad_layer: Int[Array, "3"] | None = None
 
 
 def discrete_adjoint(
@@ -160,6 +178,7 @@ def discrete_adjoint(
     scheme: str = "euler",
     local_only: bool = False,
     trace: bool = False,
+    throw: bool = True,
 ) -> AdjointResult:
     """Exact gradient of the depth-L network by its discrete adjoint (MATH.md §3.3).
 
@@ -168,9 +187,11 @@ def discrete_adjoint(
 
     .. math::
 
-        \\lambda^\\ell = \\lambda^{\\ell+1} + h\\, D\\Phi_\\ell(z^\\ell)^\\top\\lambda^{\\ell+1},\\qquad
+        \\lambda^\\ell = \\lambda^{\\ell+1}
+            + h\\, D\\Phi_\\ell(z^\\ell)^\\top\\lambda^{\\ell+1},\\qquad
         LM\\,\\nabla_{\\theta_{\\ell m}} R = \\nabla_\\theta G_\\ell(\\theta_{\\ell m}),\\quad
-        G_\\ell(\\theta) = \\sum_k \\langle \\lambda^{\\ell+1}_k, \\Gamma_\\theta(\\mu^\\ell, z^\\ell_k)\\rangle .
+        G_\\ell(\\theta) = \\sum_k
+            \\langle \\lambda^{\\ell+1}_k, \\Gamma_\\theta(\\mu^\\ell, z^\\ell_k)\\rangle .
 
     Heun (layer ℓ's heads in both stages): with ``y = z^ℓ + hΦ_ℓ(z^ℓ)``,
     ``λ_y = (h/2) DΦ_ℓ(y)ᵀλ^{ℓ+1}`` and ``λ^ℓ = λ^{ℓ+1} + λ_y + h DΦ_ℓ(z^ℓ)ᵀ(λ^{ℓ+1}/2 + λ_y)``.
@@ -184,6 +205,7 @@ def discrete_adjoint(
         local_only: drop the interaction term of ``DΦᵀ`` (the frozen-context ablation; the
             result is then not a gradient).
         trace: also return ``z^ℓ`` and ``λ^ℓ`` for ``ℓ = 0..L``.
+        throw: raise :class:`SolveFailed` on non-finite values (else only report them).
 
     Raises:
         ParameterError: bad shapes, scheme or heads.
@@ -195,18 +217,11 @@ def discrete_adjoint(
             f"{where}: theta is {type(theta).__name__}; allowed layer-wise Heads (use "
             "theta.discretise(L), or continuous_adjoint for smooth heads)."
         )
-    if scheme not in _EXACT_SCHEMES:
-        raise ParameterError(
-            f"{where}: scheme = {scheme!r}; allowed {list(_EXACT_SCHEMES)}."
-            f"{suggest(scheme, _EXACT_SCHEMES)}"
-        )
-    _check_forward_args(theta, mu, None, scheme)
+    check_choice(where, "scheme", scheme, _EXACT_SCHEMES)
+    forward_depth(theta, mu, None, scheme)
     _check_targets(mu, xi, targets)
-    z0 = _initial_state(mu, xi)
-    out = _exact_core(
-        theta, z0, mu, targets, n=mu.n, scheme=scheme, local_only=local_only, trace=trace
-    )
-    return _finish(out, where)
+    out = _exact_core(theta, mu, xi, targets, scheme=scheme, local_only=local_only, trace=trace)
+    return _finish(out, where, throw)
 
 
 def continuous_adjoint(
@@ -219,6 +234,7 @@ def continuous_adjoint(
     scheme: str = "euler",
     local_only: bool = False,
     trace: bool = False,
+    throw: bool = True,
 ) -> AdjointResult:
     """COT gradient from the continuous adjoint ODE, integrated backwards with the state (§3.2).
 
@@ -228,7 +244,8 @@ def continuous_adjoint(
 
         \\dot z = \\Phi_s(z),\\qquad -\\dot\\lambda = D\\Phi_s(z)^\\top\\lambda,\\qquad
         \\nabla_\\theta\\frac{\\delta R}{\\delta\\nu}(s_\\ell,\\theta)
-          = \\nabla_\\theta \\sum_k\\langle\\lambda_k(s_\\ell), \\Gamma_\\theta(\\mu_{s_\\ell}, z_k(s_\\ell))\\rangle ,
+          = \\nabla_\\theta \\sum_k
+            \\langle\\lambda_k(s_\\ell), \\Gamma_\\theta(\\mu_{s_\\ell}, z_k(s_\\ell))\\rangle ,
 
     with ``L`` steps of the explicit scheme, no stored trajectory (memory independent of ``L``).
     ``DΦᵀλ`` holds the local term and the interaction (non-local) term of the Transformer PDE.
@@ -242,38 +259,31 @@ def continuous_adjoint(
         scheme: ``"euler"``, ``"heun"`` or ``"rk4"``, forward and backward.
         local_only: drop the interaction term (ablation).
         trace: also return ``z(s_ℓ)`` and ``λ(s_ℓ)`` (this stores the trajectory).
+        throw: raise :class:`SolveFailed` on non-finite values (else only report them).
 
     Raises:
         ParameterError: bad shapes, scheme or ``L``.
         SolveFailed: non-finite token states, adjoint or gradient (names the quantity and layer).
     """
     where = f"continuous_adjoint(scheme={scheme!r})"
-    L = _check_forward_args(theta, mu, L, scheme)
+    L = forward_depth(theta, mu, L, scheme)
     _check_targets(mu, xi, targets)
-    z0 = _initial_state(mu, xi)
     out = _continuous_core(
-        theta, z0, mu, targets, L=L, n=mu.n, scheme=scheme, local_only=local_only, trace=trace
+        theta, mu, xi, targets, L=L, scheme=scheme, local_only=local_only, trace=trace
     )
-    return _finish(out, where)
+    return _finish(out, where, throw)
+
+
+# aliases until experiments/adjoint.py switches
+_initial_state = initial_state
+_terminal = terminal_risk
 
 
 # ---------------------------------------------------------------- private
-def _risk_from_states(tokens, queries, mu, targets):
-    N = mu.B
-    R = jnp.zeros((), tokens.dtype)
-    if targets.T is not None:
-        R = R + 0.5 * jnp.sum(mu.a * jnp.sum((tokens - targets.T) ** 2, axis=-1)) / N
-    if targets.W is not None:
-        r = queries[:, 0] @ targets.W.T - targets.y
-        R = R + 0.5 * jnp.sum(r**2) / N
-    return R
-
-
 @eqx.filter_jit
-def _risk_and_grad(theta, mu, xi, targets, scheme):
+def _risk_and_grad(theta, mu, xi, targets, scheme, throw):
     def R(th):
-        result = forward(th, mu, xi, scheme=scheme)
-        return _risk_from_states(result.tokens, result.queries, mu, targets)
+        return terminal_risk(forward(th, mu, xi, scheme=scheme, throw=throw).z, mu, targets)
 
     return jax.value_and_grad(R)(theta)
 
@@ -298,102 +308,78 @@ def _check_targets(mu, xi, targets):
             )
 
 
-def _terminal(z, mu, targets):
-    """``R`` as a function of the final states (atoms then queries)."""
-    return _risk_from_states(z[:, : mu.n], z[:, mu.n :], mu, targets)
-
-
-def _kernel(A, V, z, loga, lam, n, local_only):
-    """Batched :func:`_adjoint_kernel`: field, ``DΦᵀλ`` on the state, per-head gradients."""
-    phi, lam_z, lam_x, gA, gV = jax.vmap(_adjoint_kernel, (None, None, 0, 0, 0, 0, None))(
-        A, V, z[:, :n], loga, z, lam, local_only
-    )
-    return phi, lam_z.at[:, :n].add(lam_x), gA.sum(0), gV.sum(0)
-
-
-def _finite_flag(bad, index, *arrays):
-    return first_nonfinite(bad, index, jnp.concatenate([jnp.ravel(a) for a in arrays]))
-
-
-@partial(jax.jit, static_argnames=("n", "scheme", "local_only", "trace"))
-def _exact_core(theta, z0, mu, targets, *, n, scheme, local_only, trace):
-    L, loga = theta.L, mu.loga
+@partial(jax.jit, static_argnames=("scheme", "local_only", "trace"))
+def _exact_core(theta, mu, xi, targets, *, scheme, local_only, trace):
+    L, n, loga = theta.L, mu.n, mu.loga
     h = 1.0 / L
-
-    def forward_layer(carry, l):
-        z, bad = carry
-        z_next = _layer(theta, l, z, loga, L, n, scheme)
-        return (z_next, first_nonfinite(bad, l + 1, z_next)), z  # stores z^ℓ only
-
-    (zL, bad_z), zs = jax.lax.scan(forward_layer, (z0, jnp.array(-1)), jnp.arange(L))
-    R, lamL = jax.value_and_grad(_terminal)(zL, mu, targets)
+    fwd = forward(theta, mu, xi, scheme=scheme, trace=True, throw=False)
+    zs, zL = fwd.trajectory[:-1], fwd.z  # the states z^ℓ before each layer, and z^L
+    R, lamL = jax.value_and_grad(terminal_risk)(zL, mu, targets)
 
     def backward_layer(carry, inputs):
         lam_next, bad_lam, bad_g = carry
         l, z = inputs
         A, V = theta.A[l], theta.V[l]
         if scheme == "euler":
-            _, vjp, gA, gV = _kernel(A, V, z, loga, lam_next, n, local_only)
+            _, vjp, gA, gV = state_vjp(A, V, z, loga, n, lam_next, local_only=local_only)
             lam = lam_next + h * vjp
-        else:  # heun, layer ℓ's heads in both stages
-            y = z + h * jax.vmap(_field, (None, None, 0, 0, 0))(A, V, z[:, :n], loga, z)
-            _, vjp_y, gA1, gV1 = _kernel(A, V, y, loga, lam_next, n, local_only)
+        else:  # heun, layer ℓ's heads in both stages (MATH.md §3.3)
+            y = z + h * state_field(A, V, z, loga, n)
+            _, vjp_y, gA1, gV1 = state_vjp(A, V, y, loga, n, lam_next, local_only=local_only)
             lam_y = 0.5 * h * vjp_y
-            _, vjp_z, gA2, gV2 = _kernel(A, V, z, loga, 0.5 * lam_next + lam_y, n, local_only)
+            lam_half = 0.5 * lam_next + lam_y
+            _, vjp_z, gA2, gV2 = state_vjp(A, V, z, loga, n, lam_half, local_only=local_only)
             lam = lam_next + lam_y + h * vjp_z
             gA, gV = 0.5 * gA1 + gA2, 0.5 * gV1 + gV2
         bad_lam = first_nonfinite(bad_lam, l, lam)
-        bad_g = _finite_flag(bad_g, l, gA, gV)
+        bad_g = first_nonfinite(bad_g, l, gA, gV)
         return (lam, bad_lam, bad_g), (gA, gV, lam if trace else None)
 
     bad_L = first_nonfinite(jnp.array(-1), L, lamL)
     (lam0, bad_lam, bad_g), (gA, gV, lams) = jax.lax.scan(
         backward_layer, (lamL, bad_L, jnp.array(-1)), (jnp.arange(L), zs), reverse=True
     )
-    states = jnp.concatenate([zs, zL[None]]) if trace else None
+    states = fwd.trajectory if trace else None
     lams = jnp.concatenate([lams, lamL[None]]) if trace else None
-    return R, Heads(gA, gV), lam0, states, lams, (bad_z, bad_lam, bad_g)
+    return R, Heads(gA, gV), lam0, states, lams, (fwd.first_bad_layer, bad_lam, bad_g)
 
 
-@partial(jax.jit, static_argnames=("L", "n", "scheme", "local_only", "trace"))
-def _continuous_core(theta, z0, mu, targets, *, L, n, scheme, local_only, trace):
-    loga, h = mu.loga, 1.0 / L
-    c, a, b = SCHEMES[scheme]
-    z1, bad_z, _ = _forward_scan(theta, z0, loga, L=L, n=n, scheme=scheme, trace=False)
-    R, lam1 = jax.value_and_grad(_terminal)(z1, mu, targets)
+@partial(jax.jit, static_argnames=("L", "scheme", "local_only", "trace"))
+def _continuous_core(theta, mu, xi, targets, *, L, scheme, local_only, trace):
+    n, loga, h = mu.n, mu.loga, 1.0 / L
+    fwd = forward(theta, mu, xi, L=L, scheme=scheme, throw=False)
+    R, lam1 = jax.value_and_grad(terminal_risk)(fwd.z, mu, targets)
 
     def backward_step(carry, l):
-        # one explicit RK step of (ż, λ̇) = (Φ_s(z), −DΦ_s(z)ᵀλ) from s_{ℓ+1} down to s_ℓ
         z, lam, bad_lam, bad_g = carry
-        kz, kl = [], []
-        for i in range(len(c)):
-            zi, li = z, lam
-            for aij, kzj, klj in zip(a[i], kz, kl, strict=True):
-                if aij != 0.0:
-                    zi, li = zi - h * aij * kzj, li + h * aij * klj
-            A, V = theta.layer(l, 1.0 - c[i], L)
-            phi, vjp, _, _ = _kernel(A, V, zi, loga, li, n, local_only)
-            kz.append(phi)
-            kl.append(vjp)
-        z = z - h * sum(bi * k for bi, k in zip(b, kz, strict=True))
-        lam = lam + h * sum(bi * k for bi, k in zip(b, kl, strict=True))
+
+        def rhs(c, y):  # (ż, λ̇) = (Φ_s(z), −DΦ_s(z)ᵀλ) at s = s_{ℓ+1} − c h
+            (z_c, lam_c), (A, V) = y, theta.layer(l, 1.0 - c, L)
+            phi, vjp, _, _ = state_vjp(A, V, z_c, loga, n, lam_c, local_only=local_only)
+            return phi, -vjp
+
+        # one step of size −h of the same scheme, from s_{ℓ+1} down to s_ℓ
+        z, lam = SCHEMES[scheme].step(rhs, (z, lam), -h)
         A, V = theta.layer(l, 0.0, L)
-        _, _, gA, gV = _kernel(A, V, z, loga, lam, n, True)
+        _, _, gA, gV = state_vjp(A, V, z, loga, n, lam, local_only=True)
         bad_lam = first_nonfinite(bad_lam, l, lam)
-        bad_g = _finite_flag(bad_g, l, gA, gV)
+        bad_g = first_nonfinite(bad_g, l, gA, gV)
         return (z, lam, bad_lam, bad_g), (gA, gV, z if trace else None, lam if trace else None)
 
     bad_L = first_nonfinite(jnp.array(-1), L, lam1)
     (_, lam0, bad_lam, bad_g), (gA, gV, zs, lams) = jax.lax.scan(
-        backward_step, (z1, lam1, bad_L, jnp.array(-1)), jnp.arange(L), reverse=True
+        backward_step, (fwd.z, lam1, bad_L, jnp.array(-1)), jnp.arange(L), reverse=True
     )
-    states = jnp.concatenate([zs, z1[None]]) if trace else None
+    states = jnp.concatenate([zs, fwd.z[None]]) if trace else None
     lams = jnp.concatenate([lams, lam1[None]]) if trace else None
-    return R, Heads(gA, gV), lam0, states, lams, (bad_z, bad_lam, bad_g)
+    return R, Heads(gA, gV), lam0, states, lams, (fwd.first_bad_layer, bad_lam, bad_g)
 
 
-def _finish(out, where):
+def _finish(out, where, throw):
     R, grad, lam0, states, lams, (bad_z, bad_lam, bad_g) = out
+    first_bad = jnp.stack([bad_z, bad_lam, bad_g])
+    if not throw:
+        return AdjointResult(R, grad, lam0, states, lams, first_bad)
     if is_traced(bad_z):
         # Inside an outer jit, guard the scalar risk only: an error_if on the gradient made XLA
         # copy the whole (L, M, d, d) output, so the flat-memory mode grew with L (measured).
@@ -404,8 +390,8 @@ def _finish(out, where):
             f"{where}: token states, adjoint lam or COT gradient became "
             "non-finite (call outside jit to get the quantity and layer)",
         )
-        return AdjointResult(risk=R, grad=grad, lam=lam0, states=states, lams=lams)
+        return AdjointResult(R, grad, lam0, states, lams, first_bad)
     R = nonfinite_guard(R, bad_z, f"{where}: token states")
     lam0 = nonfinite_guard(lam0, bad_lam, f"{where}: adjoint lam")
     grad = nonfinite_guard(grad, bad_g, f"{where}: COT gradient")
-    return AdjointResult(risk=R, grad=grad, lam=lam0, states=states, lams=lams)
+    return AdjointResult(R, grad, lam0, states, lams, first_bad)

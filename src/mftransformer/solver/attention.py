@@ -11,8 +11,11 @@ For a network, ``ν_s`` is ``(1/M) Σ_m δ_{θ_{ℓm}}`` on layer ``ℓ``: the h
 axis contracted with ``einsum`` (faster than ``vmap`` over heads), and every logit goes through a
 max-subtracted softmax with ``log a_j`` added, so padding (``a_j = 0``) is never a key.
 
-Kernels (``_name``) are written for one context and ``vmap``-ed once in the public function.
+:class:`LayerField` holds one layer's heads and its kernels, written for one context; the public
+functions ``vmap`` them once over the batch.
 """
+
+from functools import partial
 
 import equinox as eqx
 import jax
@@ -22,7 +25,21 @@ from .errors import ParameterError
 from .measures import EmpiricalMeasure, lse_discrete
 from .types import Array, Float
 
-__all__ = ["Heads", "SmoothHeads", "lse", "tilted_stats", "head", "field"]
+__all__ = [
+    "Heads",
+    "SmoothHeads",
+    "meanfield_scale",
+    "LayerField",
+    "Linearisation",
+    "lse",
+    "tilted_stats",
+    "head",
+    "field",
+    "field_vjp",
+    "head_param_grad",
+    "state_field",
+    "state_vjp",
+]
 
 
 class Heads(eqx.Module):
@@ -110,31 +127,106 @@ class SmoothHeads(eqx.Module):
         return Heads(A, V)
 
 
-# ---------------------------------------------------------------- one-context kernels
-def _tilted_stats(A, z, x, loga):
-    """Tilted weights, means and covariances for M heads at k points, one context.
+def meanfield_scale(theta: Heads) -> int:
+    """The mean-field factor ``L M``: the COT gradient at the particles is ``L M ∇_θ R^{L,M}``.
 
-    ``w_{mkj} = softmax_j(⟨A_m z_k, x_j⟩ + log a_j)``, ``m_{mk} = Σ_j w x_j``,
-    ``C_{mk} = Σ_j w (x_j − m)(x_j − m)ᵀ``. Shapes: A ``(M,d,d)``, z ``(k,d)``, x ``(n,d)``.
+    .. math::
+
+        \\nabla_\\theta \\frac{\\delta R}{\\delta\\nu}(s_\\ell, \\theta_{\\ell m})
+            = L M\\, \\nabla_{\\theta_{\\ell m}} R^{L,M}
+
+    Each particle carries mass ``1/(LM)`` of ``ν^{L,M}``, so this one factor also gives the
+    learning rate ``η L M`` and the norm ``‖g‖² = (1/LM) Σ |g_{ℓm}|²`` (MATH.md §4, §8.3). Heads
+    with leading batch axes (snapshots) are read from their last four axes ``(L, M, d, d)``.
     """
-    # two contractions: one three-operand einsum measured 1.5x slower (benchmarks/forward.py)
-    Az = jnp.einsum("mij,kj->mki", A, z)
-    logits = jnp.einsum("mki,ni->mkn", Az, x) + loga[None, None, :]
-    w = jax.nn.softmax(logits, axis=-1)
-    m = jnp.einsum("mkn,ni->mki", w, x)
-    dx = x[None, None, :, :] - m[:, :, None, :]
-    C = jnp.einsum("mkn,mkni,mknj->mkij", w, dx, dx)
-    return w, m, C
+    L, M = theta.A.shape[-4:-2]
+    return L * M
 
 
-def _field(A, V, x, loga, z):
-    """``F(z_k) = (1/M) Σ_m V_m m_μ(A_m z_k)`` at k points, one context (no covariance formed)."""
-    # two contractions: one three-operand einsum measured 1.5x slower (benchmarks/forward.py)
-    Az = jnp.einsum("mij,kj->mki", A, z)
-    logits = jnp.einsum("mki,ni->mkn", Az, x) + loga[None, None, :]
-    w = jax.nn.softmax(logits, axis=-1)
-    m = jnp.einsum("mkn,ni->mki", w, x)
-    return jnp.einsum("mij,mkj->ki", V, m) / A.shape[0]
+# ---------------------------------------------------------------- the field object
+class Linearisation(eqx.Module):
+    """The field of one layer at ``k`` points of one context and its transpose derivative.
+
+    Attributes:
+        phi: ``Φ(z) = F(z, μ)`` ``(k, d)``.
+        lam_z: ``(∂_z F)ᵀ λ`` ``(k, d)``, the local term.
+        lam_x: ``(∂_x F)ᵀ λ`` ``(n, d)``, the interaction term through the keys (zero if
+            ``local_only``).
+        gA, gV: per-head parameter gradients of ``Σ_k ⟨λ_k, Γ_θ(μ, z_k)⟩``, ``(M, d, d)``.
+    """
+
+    phi: Float[Array, "k d"]
+    lam_z: Float[Array, "k d"]
+    lam_x: Float[Array, "n d"]
+    gA: Float[Array, "M d d"]
+    gV: Float[Array, "M d d"]
+
+
+class LayerField(eqx.Module):
+    """One layer's heads ``(A, V)`` ``(M, d, d)`` acting on one context ``μ = Σ_j a_j δ_{x_j}``.
+
+    .. math::
+
+        F(z, \\mu) = \\frac1M \\sum_m V_m\\, m_\\mu(A_m z),\\qquad
+        w_{mkj} = \\mathrm{softmax}_j(\\langle A_m z_k, x_j\\rangle + \\log a_j)
+
+    :meth:`apply` (the field), :meth:`vjp` (its transpose derivative, MATH.md §3.3) and
+    :meth:`param_grad` (§3.1d) share one kernel, :meth:`tilt`, the only place where the softmax
+    and the tilted mean are written. Methods take one context (``x`` ``(n, d)``, ``loga``
+    ``(n,)``, points ``z`` ``(k, d)``); the public functions below ``vmap`` them over the batch.
+    """
+
+    A: Float[Array, "M d d"]
+    V: Float[Array, "M d d"] | None = None  # not needed by tilt and tilted_stats
+
+    def tilt(self, x, loga, z):
+        """``(Az, w, m)``: queries ``A_m z_k`` ``(M,k,d)``, weights ``w`` ``(M,k,n)``, tilted
+        means ``m_{mk} = Σ_j w_{mkj} x_j`` ``(M,k,d)``."""
+        # two contractions: one three-operand einsum measured 1.5x slower (benchmarks/forward.py)
+        Az = jnp.einsum("mij,kj->mki", self.A, z)
+        w = jax.nn.softmax(jnp.einsum("mki,ni->mkn", Az, x) + loga[None, None, :], axis=-1)
+        m = jnp.einsum("mkn,ni->mki", w, x)
+        return Az, w, m
+
+    def apply(self, x, loga, z) -> Float[Array, "k d"]:
+        """``F(z_k, μ)`` at every point (no covariance formed)."""
+        _, _, m = self.tilt(x, loga, z)
+        return jnp.einsum("mij,mkj->ki", self.V, m) / self.A.shape[0]
+
+    def vjp(self, x, loga, z, lam, *, local_only: bool = False) -> Linearisation:
+        """The field, ``(∂_z F)ᵀλ``, ``(∂_x F)ᵀλ`` and the head gradients at cotangents ``lam``.
+
+        With ``u_k = Vᵀλ_k`` and ``C_k u_k = Σ_j w_kj (x_j − m_k)⟨x_j − m_k, u_k⟩``: local term
+        ``(1/M) Σ_m Aᵀ C_k u_k``, interaction ``(1/M) Σ_m Σ_k w_kj (u_k + A z_k ⟨x_j − m_k, u_k⟩)``,
+        ``∇_A G = Σ_k C_k u_k z_kᵀ``, ``∇_V G = Σ_k λ_k m_kᵀ`` (MATH.md §3.1d, §3.3).
+        """
+        A, V, M = self.A, self.V, self.A.shape[0]
+        Az, w, m = self.tilt(x, loga, z)
+        u = jnp.einsum("mji,kj->mki", V, lam)  # u_k = Vᵀ λ_k
+        # s_kj = ⟨x_j − m_k, u_k⟩
+        s = jnp.einsum("ni,mki->mkn", x, u) - jnp.sum(m * u, axis=-1)[..., None]
+        ws = w * s
+        Cu = jnp.einsum("mkn,ni->mki", ws, x) - jnp.sum(ws, axis=-1)[..., None] * m  # C_k u_k
+        phi = jnp.einsum("mij,mkj->ki", V, m) / M
+        lam_z = jnp.einsum("mji,mkj->ki", A, Cu) / M
+        if local_only:
+            lam_x = jnp.zeros_like(x)
+        else:
+            lam_x = (jnp.einsum("mkn,mki->ni", w, u) + jnp.einsum("mkn,mki->ni", ws, Az)) / M
+        gA = jnp.einsum("mki,kj->mij", Cu, z)
+        gV = jnp.einsum("ki,mkj->mij", lam, m)
+        return Linearisation(phi=phi, lam_z=lam_z, lam_x=lam_x, gA=gA, gV=gV)
+
+    def param_grad(self, x, loga, z, lam):
+        """``(∇_A G, ∇_V G)`` per head, ``G(θ) = Σ_k ⟨λ_k, Γ_θ(μ, z_k)⟩`` (MATH.md §3.1d)."""
+        out = self.vjp(x, loga, z, lam, local_only=True)
+        return out.gA, out.gV
+
+    def tilted_stats(self, x, loga, z):
+        """``(w, m, C)`` with ``C_{mk} = Σ_j w_{mkj}(x_j − m_{mk})(x_j − m_{mk})ᵀ``."""
+        _, w, m = self.tilt(x, loga, z)
+        dx = x[None, None, :, :] - m[:, :, None, :]
+        return w, m, jnp.einsum("mkn,mkni,mknj->mkij", w, dx, dx)
 
 
 # ---------------------------------------------------------------- public, batched
@@ -154,7 +246,7 @@ def tilted_stats(A: Float[Array, "M d d"], mu: EmpiricalMeasure, z: Float[Array,
         ``(B, M, k, d, d)``.
     """
     _check_points(A, mu, z, "tilted_stats")
-    return jax.vmap(_tilted_stats, (None, 0, 0, 0))(A, z, mu.x, mu.loga)
+    return jax.vmap(LayerField(A).tilted_stats)(mu.x, mu.loga, z)
 
 
 def head(
@@ -181,7 +273,26 @@ def field(
     ``z`` the points where the field is evaluated (atoms and/or queries).
     """
     _check_points(A, mu, z, "field")
-    return jax.vmap(_field, (None, None, 0, 0, 0))(A, V, mu.x, mu.loga, z)
+    return jax.vmap(LayerField(A, V).apply)(mu.x, mu.loga, z)
+
+
+def state_field(A, V, z: Float[Array, "B nk d"], loga: Float[Array, "B n"], n: int):
+    """``Φ(z)``: the field on a batch of network states, the first ``n`` points being the keys.
+
+    Args: one layer's heads ``A, V`` ``(M, d, d)``; states ``z`` (atoms then queries); ``loga``
+    the atoms' log-weights; ``n`` the number of atoms. Returns ``(B, n + k, d)``.
+    """
+    return jax.vmap(LayerField(A, V).apply)(z[:, :n], loga, z)
+
+
+def state_vjp(A, V, z, loga, n: int, lam, *, local_only: bool = False):
+    """``(Φ(z), DΦ(z)ᵀλ, ∇_A G, ∇_V G)`` on a batch of network states (MATH.md §3.3).
+
+    The keys are the states' first ``n`` points, so ``DΦᵀλ`` is the local term plus the
+    interaction term added to those rows; the head gradients are summed over the batch.
+    """
+    out = jax.vmap(partial(LayerField(A, V).vjp, local_only=local_only))(z[:, :n], loga, z, lam)
+    return out.phi, out.lam_z.at[:, :n].add(out.lam_x), out.gA.sum(0), out.gV.sum(0)
 
 
 def _check_points(A, mu, z, where):
@@ -193,32 +304,6 @@ def _check_points(A, mu, z, where):
 
 
 # ---------------------------------------------------------------- adjoint of the field (chapter 2)
-def _adjoint_kernel(A, V, x, loga, z, lam, local_only):
-    """Field, its vector-Jacobian products and the per-head parameter gradients, one context.
-
-    Shapes: A, V ``(M,d,d)``; keys x ``(n,d)``; points z ``(P,d)``; cotangents lam ``(P,d)``.
-    Returns ``Φ(z)`` ``(P,d)``, ``λ_z`` ``(P,d)`` (through the points), ``λ_x`` ``(n,d)`` (through
-    the keys; zero if ``local_only``), ``∇_A G`` and ``∇_V G`` ``(M,d,d)`` (MATH.md §3.3).
-    """
-    M = A.shape[0]
-    Az = jnp.einsum("mij,kj->mki", A, z)
-    w = jax.nn.softmax(jnp.einsum("mki,ni->mkn", Az, x) + loga[None, None, :], axis=-1)
-    m = jnp.einsum("mkn,ni->mki", w, x)
-    u = jnp.einsum("mji,kj->mki", V, lam)  # u_k = Vᵀ λ_k
-    s = jnp.einsum("ni,mki->mkn", x, u) - jnp.sum(m * u, axis=-1)[..., None]  # ⟨x_j − m_k, u_k⟩
-    ws = w * s
-    Cu = jnp.einsum("mkn,ni->mki", ws, x) - jnp.sum(ws, axis=-1)[..., None] * m  # C_k u_k
-    phi = jnp.einsum("mij,mkj->ki", V, m) / M
-    lam_z = jnp.einsum("mji,mkj->ki", A, Cu) / M  # local: Aᵀ C_k u_k
-    if local_only:
-        lam_x = jnp.zeros_like(x)
-    else:  # interaction: Σ_k w_kj (u_k + A z_k ⟨x_j − m_k, u_k⟩)
-        lam_x = (jnp.einsum("mkn,mki->ni", w, u) + jnp.einsum("mkn,mki->ni", ws, Az)) / M
-    gA = jnp.einsum("mki,kj->mij", Cu, z)
-    gV = jnp.einsum("ki,mkj->mij", lam, m)
-    return phi, lam_z, lam_x, gA, gV
-
-
 def field_vjp(
     A: Float[Array, "M d d"],
     V: Float[Array, "M d d"],
@@ -235,7 +320,8 @@ def field_vjp(
 
     .. math::
 
-        [\\partial_z F^\\top\\lambda]_k = \\frac1M\\sum_m A^\\top C_k u_k \\quad\\text{(local)},\\qquad
+        [\\partial_z F^\\top\\lambda]_k
+            = \\frac1M\\sum_m A^\\top C_k u_k \\quad\\text{(local)},\\qquad
         [\\partial_x F^\\top\\lambda]_j = \\frac1M\\sum_m\\sum_k w_{kj}
             \\big(u_k + A z_k\\langle x_j - m_k, u_k\\rangle\\big) \\quad\\text{(interaction)}.
 
@@ -260,10 +346,8 @@ def field_vjp(
         raise ParameterError(
             f"field_vjp: lam has shape {tuple(lam.shape)}; allowed the shape of z {tuple(z.shape)}."
         )
-    out = jax.vmap(_adjoint_kernel, (None, None, 0, 0, 0, 0, None))(
-        A, V, mu.x, mu.loga, z, lam, local_only
-    )
-    return out[1], out[2]
+    out = jax.vmap(partial(LayerField(A, V).vjp, local_only=local_only))(mu.x, mu.loga, z, lam)
+    return out.lam_z, out.lam_x
 
 
 def head_param_grad(
@@ -294,10 +378,5 @@ def head_param_grad(
             f"head_param_grad: lam has shape {tuple(lam.shape)}; allowed the shape of z "
             f"{tuple(z.shape)}."
         )
-    out = jax.vmap(_adjoint_kernel, (None, None, 0, 0, 0, 0, None))(
-        A, V, mu.x, mu.loga, z, lam, True
-    )
-    return out[3].sum(0), out[4].sum(0)
-
-
-__all__ += ["field_vjp", "head_param_grad"]
+    gA, gV = jax.vmap(LayerField(A, V).param_grad)(mu.x, mu.loga, z, lam)
+    return gA.sum(0), gV.sum(0)

@@ -6,6 +6,7 @@ chapter's claim that did not hold. ``nonfinite_guard`` is the one runtime check 
 """
 
 import difflib
+import math
 
 import equinox as eqx
 import jax
@@ -18,6 +19,10 @@ __all__ = [
     "suggest",
     "nonfinite_guard",
     "is_traced",
+    "first_nonfinite",
+    "check_positive",
+    "check_steps",
+    "check_choice",
 ]
 
 
@@ -40,7 +45,7 @@ def suggest(name: str, valid) -> str:
 
 
 def is_traced(x) -> bool:
-    """True while ``x`` is a JAX tracer (inside ``jit``/``grad``), where Python checks cannot run."""
+    """True while ``x`` is a JAX tracer (inside ``jit``, ``grad``): Python checks cannot run."""
     return isinstance(x, jax.core.Tracer)
 
 
@@ -60,7 +65,40 @@ def nonfinite_guard(value, first_bad, what: str, unit: str = "layer", throw: boo
     return value
 
 
-def first_nonfinite(first_bad, index, value):
+def first_nonfinite(first_bad, index, *values):
     """Update the carried index of the first non-finite step (−1 while all values are finite)."""
-    bad = jnp.logical_not(jnp.all(jnp.isfinite(value)))
+    bad = jnp.logical_not(jnp.all(jnp.stack([jnp.all(jnp.isfinite(v)) for v in values])))
     return jnp.where((first_bad < 0) & bad, index, first_bad)
+
+
+def check_positive(where: str, name: str, value) -> None:
+    """Raise :class:`ParameterError` unless ``value`` is a finite number > 0 (skipped if traced)."""
+    if is_traced(value):
+        return
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise ParameterError(f"{where}: {name} = {value!r}; allowed a finite number > 0.") from None
+    if not (math.isfinite(v) and v > 0):
+        raise ParameterError(f"{where}: {name} = {value!r}; allowed a finite number > 0.")
+
+
+def check_steps(where: str, steps, every=None, name: str = "snapshot_every") -> None:
+    """Raise :class:`ParameterError` unless ``steps >= 1`` is an integer and ``every`` (if not
+    None) is an integer >= 1 dividing it."""
+    if not isinstance(steps, int) or isinstance(steps, bool) or steps < 1:
+        raise ParameterError(f"{where}: steps = {steps!r}; allowed integer >= 1.")
+    if every is None:
+        return
+    if not isinstance(every, int) or isinstance(every, bool) or every < 1 or steps % every:
+        raise ParameterError(
+            f"{where}: {name} = {every!r}; allowed an integer >= 1 dividing steps = {steps}."
+        )
+
+
+def check_choice(where: str, name: str, value, allowed) -> None:
+    """Raise :class:`ParameterError` (with a "did you mean") unless ``value`` is in ``allowed``."""
+    if value not in allowed:
+        raise ParameterError(
+            f"{where}: {name} = {value!r}; allowed {list(allowed)}.{suggest(value, allowed)}"
+        )

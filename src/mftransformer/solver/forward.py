@@ -1,12 +1,14 @@
 """The forward flow map over depth: the network, reference ODE solves and the Gaussian closed form.
 
-Model page, "Forward flow" (MATH.md §1.4, §2). The state of one input is ``z = (z_1..z_n, ξ_1..ξ_k)``:
-the n context atoms (the keys, weighted by ``a``) followed by k query points that attend but are
-never attended to (the CLS query, or grid points of a flow map). One Euler layer is
+Model page, "Forward flow" (MATH.md §1.4, §2). The state of one input is
+``z = (z_1..z_n, ξ_1..ξ_k)``: the n context atoms (the keys, weighted by ``a``) followed by k
+query points that attend but are never attended to (the CLS query, or grid points of a flow
+map). One Euler layer is
 
 .. math::
 
-    z^{\\ell+1}_k = z^\\ell_k + \\frac{h}{M} \\sum_m \\Gamma_{\\theta_{\\ell m}}(\\mu^\\ell, z^\\ell_k),
+    z^{\\ell+1}_k = z^\\ell_k
+        + \\frac{h}{M} \\sum_m \\Gamma_{\\theta_{\\ell m}}(\\mu^\\ell, z^\\ell_k),
     \\qquad \\mu^\\ell = \\sum_j a_j \\delta_{z^\\ell_j},\\quad h = 1/L .
 
 Layers are a ``lax.scan`` axis with the body under ``jax.checkpoint`` (backprop memory flat in L).
@@ -21,9 +23,10 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 
-from .attention import Heads, SmoothHeads, _field
+from .attention import Heads, SmoothHeads, state_field
 from .errors import ParameterError, first_nonfinite, nonfinite_guard, suggest
 from .measures import EmpiricalMeasure
+from .schemes import SCHEMES
 from .types import Array, Float, Int
 
 __all__ = [
@@ -35,18 +38,10 @@ __all__ = [
     "gaussian_recursion",
     "gaussian_ode",
     "support_bound",
+    "forward_depth",
+    "initial_state",
+    "layer_step",
 ]
-
-# Butcher tableaux of the explicit schemes: (stage offsets c, matrix a, weights b).
-SCHEMES = {
-    "euler": ((0.0,), ((),), (1.0,)),
-    "heun": ((0.0, 1.0), ((), (1.0,)), (0.5, 0.5)),
-    "rk4": (
-        (0.0, 0.5, 0.5, 1.0),
-        ((), (0.5,), (0.0, 0.5), (0.0, 0.0, 1.0)),
-        (1 / 6, 1 / 3, 1 / 3, 1 / 6),
-    ),
-}
 
 
 _ODE_SOLVERS = {"euler": diffrax.Euler, "heun": diffrax.Heun, "tsit5": diffrax.Tsit5}
@@ -86,6 +81,7 @@ def forward(
     L: int | None = None,
     scheme: str = "euler",
     trace: bool = False,
+    checkpoint: bool = True,
     throw: bool = True,
 ) -> ForwardResult:
     """Push contexts and queries through the depth-``L`` network (or scheme on a smooth ``ν``).
@@ -104,6 +100,9 @@ def forward(
         L: number of layers; required for ``SmoothHeads``, must equal ``theta.L`` otherwise.
         scheme: ``"euler"`` (the network), ``"heun"`` or ``"rk4"``.
         trace: also return the states after every layer.
+        checkpoint: put the layer under ``jax.checkpoint``, so that ``jax.grad`` keeps only the
+            states ``z^ℓ`` and recomputes each layer's attention (memory flat in the attention,
+            MATH.md §3.4); False stores every layer's residuals (what plain autodiff does).
         throw: raise :class:`SolveFailed` if states become non-finite (else only report it).
 
     Returns:
@@ -118,9 +117,11 @@ def forward(
     >>> forward(theta, mu).tokens.shape
     (1, 2, 2)
     """
-    L = _check_forward_args(theta, mu, L, scheme)
-    z0 = _initial_state(mu, xi)
-    z, first_bad, traj = _forward_scan(theta, z0, mu.loga, L=L, n=mu.n, scheme=scheme, trace=trace)
+    L = forward_depth(theta, mu, L, scheme)
+    z0 = initial_state(mu, xi)
+    z, first_bad, traj = _forward_scan(
+        theta, z0, mu.loga, L=L, n=mu.n, scheme=scheme, trace=trace, checkpoint=checkpoint
+    )
     z = nonfinite_guard(z, first_bad, "forward: token states", "layer", throw)
     return ForwardResult(z=z, trajectory=traj, first_bad_layer=first_bad, n=mu.n)
 
@@ -161,9 +162,10 @@ def forward_ode(
         )
     if solver not in _ODE_SOLVERS:
         raise ParameterError(
-            f"forward_ode: solver = {solver!r}; allowed {sorted(_ODE_SOLVERS)}.{suggest(solver, _ODE_SOLVERS)}"
+            f"forward_ode: solver = {solver!r}; allowed {sorted(_ODE_SOLVERS)}."
+            f"{suggest(solver, _ODE_SOLVERS)}"
         )
-    z0 = _initial_state(mu, xi)
+    z0 = initial_state(mu, xi)
     return _forward_ode(theta, z0, mu.loga, solver, L, rtol, atol, max_steps, mu.n)
 
 
@@ -228,8 +230,13 @@ def support_bound(theta: Heads, R0) -> Float[Array, " L1"]:
     return R0 * jnp.concatenate([jnp.ones(1), jnp.cumprod(1.0 + v / theta.L)])
 
 
-# ---------------------------------------------------------------- private
-def _check_forward_args(theta, mu, L, scheme):
+def forward_depth(theta: Heads | SmoothHeads, mu: EmpiricalMeasure, L: int | None, scheme: str):
+    """The number of depth steps ``L`` of :func:`forward`, after checking its static arguments.
+
+    Raises:
+        ParameterError: unknown scheme, shapes whose ``d`` disagree, ``L`` not ``theta.L`` for
+            layer-wise heads, missing for smooth heads, or not an integer >= 1.
+    """
     if scheme not in SCHEMES:
         raise ParameterError(
             f"forward: scheme = {scheme!r}; allowed {sorted(SCHEMES)}.{suggest(scheme, SCHEMES)}"
@@ -255,7 +262,14 @@ def _check_forward_args(theta, mu, L, scheme):
     return L
 
 
-def _initial_state(mu: EmpiricalMeasure, xi):
+def initial_state(mu: EmpiricalMeasure, xi) -> Float[Array, "B nk d"]:
+    """The state ``z^0 = (x_1..x_n, ξ_1..ξ_k)`` of every input: atoms, then queries.
+
+    Args: ``mu`` the contexts; ``xi`` queries ``(B, d)``, ``(B, k, d)`` or None (atoms only).
+
+    Raises:
+        ParameterError: queries whose batch or ``d`` disagree with ``mu`` (both shapes named).
+    """
     if xi is None:
         return mu.x
     xi = jnp.asarray(xi, mu.x.dtype)
@@ -270,38 +284,44 @@ def _initial_state(mu: EmpiricalMeasure, xi):
     return jnp.concatenate([mu.x, xi], axis=1)
 
 
-def _phi(A, V, z, loga, n):
-    """``Φ(z)``: the field at every state point, the first ``n`` points being the keys."""
-    return jax.vmap(_field, (None, None, 0, 0, 0))(A, V, z[:, :n], loga, z)
+def layer_step(theta: Heads | SmoothHeads, l, z, loga, L: int, n: int, scheme: str):
+    """One step of the explicit scheme (:mod:`.schemes`) of size ``h = 1/L`` from depth ``l/L``.
+
+    .. math::
+
+        z^{\\ell+1} = z^\\ell + h \\sum_i b_i\\, \\Phi_{s_\\ell + c_i h}(y_i)
+
+    Args: heads ``theta``; layer index ``l``; states ``z`` ``(B, n + k, d)``; the atoms'
+    log-weights ``loga`` ``(B, n)``; depth ``L``; number of atoms ``n``; ``scheme`` a name of
+    ``SCHEMES``. Layer-wise heads use layer ``l``'s heads in every stage (MATH.md §2).
+    """
+
+    def phi(c, y):
+        A, V = theta.layer(l, c, L)
+        return state_field(A, V, y, loga, n)
+
+    return SCHEMES[scheme].step(phi, z, 1.0 / L)
 
 
-def _layer(theta, l, z, loga, L, n, scheme):
-    """One explicit Runge–Kutta step of size ``h = 1/L`` from depth ``l/L``."""
-    c, a, b = SCHEMES[scheme]
-    h = 1.0 / L
-    k = []
-    for i in range(len(c)):
-        y = z
-        for aij, kj in zip(a[i], k, strict=True):
-            if aij != 0.0:
-                y = y + h * aij * kj
-        A, V = theta.layer(l, c[i], L)
-        k.append(_phi(A, V, y, loga, n))
-    return z + h * sum(bi * ki for bi, ki in zip(b, k, strict=True))
+# alias until experiments/adjoint.py switches
+_layer = layer_step
 
 
-@partial(jax.jit, static_argnames=("L", "n", "scheme", "trace"))
-def _forward_scan(theta, z0, loga, *, L, n, scheme, trace):
-    @jax.checkpoint
+# ---------------------------------------------------------------- private
+@partial(jax.jit, static_argnames=("L", "n", "scheme", "trace", "checkpoint"))
+def _forward_scan(theta, z0, loga, *, L, n, scheme, trace, checkpoint):
     def body(carry, l):
         z, first_bad = carry
-        z = _layer(theta, l, z, loga, L, n, scheme)
-        first_bad = first_nonfinite(first_bad, l + 1, z)
-        return (z, first_bad), (z if trace else None)
+        z_next = layer_step(theta, l, z, loga, L, n, scheme)
+        first_bad = first_nonfinite(first_bad, l + 1, z_next)
+        # the state before the layer: the trajectory's first L entries are then one operand, so
+        # the exact adjoint's slice trajectory[:-1] is free (no copy of the states)
+        return (z_next, first_bad), (z if trace else None)
 
+    body = jax.checkpoint(body) if checkpoint else body
     (z, first_bad), traj = jax.lax.scan(body, (z0, jnp.array(-1)), jnp.arange(L))
     if trace:
-        traj = jnp.concatenate([z0[None], traj], axis=0)
+        traj = jnp.concatenate([traj, z[None]], axis=0)
     return z, first_bad, traj
 
 
@@ -309,7 +329,7 @@ def _forward_scan(theta, z0, loga, *, L, n, scheme, trace):
 def _forward_ode(theta, z0, loga, solver, L, rtol, atol, max_steps, n):
     def rhs(s, z, args):
         A, V = theta.at(s)
-        return _phi(A, V, z, loga, n)
+        return state_field(A, V, z, loga, n)
 
     if L is None:
         controller, dt0 = diffrax.PIDController(rtol=rtol, atol=atol), 1e-2
