@@ -1,5 +1,8 @@
 """``CITATION.cff``: valid (``cffconvert``), the paper as preferred citation, and consistent with
-the package version, the book's repository and the paper's entry in ``book/references.bib``."""
+the package version, the book's repository and the paper's entry in ``book/references.bib``; a
+real maintainer (the hosting organisation, as a CFF entity, with a contact route), the licences
+(LICENSE: MIT for code; CC BY 4.0 for figures, data and text, in every page's footer) and
+``.zenodo.json`` agreeing with it; the version set once (pyproject.toml)."""
 
 import re
 import subprocess
@@ -63,3 +66,75 @@ def test_version_and_repository_match(cff):
     assert str(cff["version"]) == project["version"]
     config = yaml.safe_load((ROOT / "book" / "_config.yml").read_text())
     assert cff["repository-code"].rstrip("/") == config["repository"]["url"].rstrip("/")
+
+
+# ---------------------------------------------------------------- maintainer, licences, Zenodo
+PLACEHOLDERS = re.compile(r"companion authors|companion maintainers|your name|\bto ?do\b|\btbd\b")
+
+
+def test_maintainer_is_an_entity_with_a_contact_route(cff):
+    (author,) = cff["authors"]
+    assert set(author) >= {"name", "website"} and "family-names" not in author, author
+    assert author["website"].startswith("https://github.com/")
+    # The entity is the organisation that hosts the repository, and it is reached there.
+    owner = cff["repository-code"].rstrip("/").rsplit("/", 2)[-2]
+    assert author["website"].rstrip("/").endswith("/" + owner) and author["name"] == owner
+    (contact,) = cff["contact"]
+    assert contact["website"].startswith(cff["repository-code"].rstrip("/") + "/issues")
+
+
+def test_no_placeholder_author_left():
+    for name in ("CITATION.cff", "pyproject.toml", ".zenodo.json", "book/_config.yml"):
+        text = (ROOT / name).read_text(encoding="utf-8").lower()
+        found = PLACEHOLDERS.findall(text)
+        assert not found, f"{name}: placeholder {found}"
+
+
+def test_licence_files_and_declarations(cff):
+    licence = (ROOT / "LICENSE").read_text()
+    assert licence.startswith("MIT License") and "Permission is hereby granted" in licence
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert project["license"] == "MIT" == cff["license"]
+    assert "LICENSE" in project["license-files"]
+
+
+def test_every_page_footer_states_cc_by_4(cff):
+    from mftransformer.companion import environment
+
+    config = yaml.safe_load((ROOT / "book" / "_config.yml").read_text())
+    footer = config["html"]["extra_footer"]
+    assert "CC BY 4.0" in footer and environment.LICENCE_FIGURES_URL in footer
+    assert "Code: MIT" in footer
+    assert environment.LICENCE_FIGURES == "CC-BY-4.0" and environment.LICENCE_CODE == "MIT"
+    assert "CC BY 4.0" in (ROOT / "README.md").read_text()
+
+
+def test_zenodo_metadata_agree_with_citation_cff(cff):
+    import json
+
+    zenodo = json.loads((ROOT / ".zenodo.json").read_text(encoding="utf-8"))
+    assert zenodo["title"] == cff["title"]
+    assert [c["name"] for c in zenodo["creators"]] == [a["name"] for a in cff["authors"]]
+    assert zenodo["license"] == cff["license"]
+    assert zenodo["upload_type"] == "software"
+    assert sorted(zenodo["keywords"]) == sorted(cff["keywords"])
+    related = {r["identifier"] for r in zenodo["related_identifiers"]}
+    assert "arXiv:2605.17660" in related and cff["repository-code"] in related
+    assert "version" not in zenodo, "the version is the release tag (pyproject.toml), not here"
+
+
+def test_version_is_set_in_one_place():
+    from mftransformer.companion import environment
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert environment.version() == project["version"]
+    assert "version" not in project.get("dynamic", [])
+    url = environment.release_asset_url("ch1-depth-rate", "pdf", root=ROOT)
+    assert url == (
+        "https://github.com/mftransformer/mftransformer-companion/releases/download/"
+        f"v{project['version']}/ch1-depth-rate.pdf"
+    )
+    with pytest.raises(ValueError):
+        environment.release_asset_url("../etc/passwd", "pdf", root=ROOT)
+    with pytest.raises(ValueError):
+        environment.release_asset_url("ch1-depth-rate", "exe", root=ROOT)
