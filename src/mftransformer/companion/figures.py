@@ -4,7 +4,8 @@ Figures are ``matplotlib.figure.Figure`` objects (no pyplot state). ``save_figur
 ``book/_static/figures/`` (or ``$MFT_FIGURE_DIR``), ``<fig_id>.pdf|svg|png``, ``<fig_id>.npz``
 with the data as plotted, and ``<fig_id>.json`` with the provenance: figure id, chapter, parameter
 set, resolved parameters and their hash, seed, checks, the function that computed the data, git
-commit and dirty flag, package versions, x64 flag, data hash, and a ``run`` block (wall time,
+commit and dirty flag, package versions, the lock file's hash, the licence (CC BY 4.0), x64 flag,
+data hash, and a ``run`` block (wall time,
 device) that byte comparisons skip. Every file is written to a temporary name and renamed, and the
 bytes are stable: no dates in PDF/SVG, a fixed SVG hash salt, fixed zip timestamps, sorted JSON.
 """
@@ -25,6 +26,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from ..solver.errors import ParameterError
+from . import environment
 from .files import atomic_write, git
 
 __all__ = [
@@ -360,6 +362,8 @@ def _provenance(fig_id, params, checks, source, plotted_by, npz, wall_s):
         "git_dirty": bool(status) if status is not None else None,
         "versions": installed_versions(),
         "x64": bool(jax.config.jax_enable_x64),
+        "lock_sha256": environment.lock_hash(),
+        "licence": {"name": environment.LICENCE_FIGURES, "url": environment.LICENCE_FIGURES_URL},
         "data_sha256": hashlib.sha256(npz).hexdigest(),
         "files": [f"{fig_id}.{ext}" for ext in ("pdf", "svg", "png", "npz", "json")],
         "run": {
