@@ -7,6 +7,8 @@ array is created, to switch JAX to float64 (every comparison with theory runs in
 >>> mft.configure()
 """
 
+# ruff: noqa: F401  (every import below is a re-export: __all__ is built from them at the end)
+
 __version__ = "0.1.0"
 
 
@@ -20,6 +22,7 @@ def configure(x64: bool = True) -> None:
 
 from .companion import params  # noqa: E402
 from .companion.figures import save_figure  # noqa: E402
+from .companion.store import train_chunked  # noqa: E402
 from .solver import adjoint, families, gradflow, ntk, tasks  # noqa: E402
 from .solver.adjoint import (  # noqa: E402
     Targets,
@@ -36,6 +39,7 @@ from .solver.attention import (  # noqa: E402
     head,
     head_param_grad,
     lse,
+    meanfield_scale,
     tilted_stats,
 )
 from .solver.errors import CheckFailed, ParameterError, SolveFailed  # noqa: E402
@@ -48,7 +52,7 @@ from .solver.forward import (  # noqa: E402
     gaussian_recursion,
     support_bound,
 )
-from .solver.gradflow import TrainingHistory, flow, gd_step, train, train_chunked  # noqa: E402
+from .solver.gradflow import TrainingHistory, flow, gd_step, train  # noqa: E402
 from .solver.measures import (  # noqa: E402
     EmpiricalMeasure,
     center,
@@ -60,56 +64,12 @@ from .solver.measures import (  # noqa: E402
 )
 from .solver.ntk import NTK, lse_independence, ntk_jacobian, ntk_silent, spectrum  # noqa: E402
 
-__all__ = [
-    "__version__",
-    "configure",
-    "adjoint",
-    "families",
-    "gradflow",
-    "ntk",
-    "params",
-    "tasks",
-    "Targets",
-    "risk",
-    "cot_gradient",
-    "discrete_adjoint",
-    "continuous_adjoint",
-    "field_vjp",
-    "head_param_grad",
-    "TrainingHistory",
-    "gd_step",
-    "train",
-    "train_chunked",
-    "flow",
-    "NTK",
-    "ntk_jacobian",
-    "ntk_silent",
-    "spectrum",
-    "lse_independence",
-    "save_figure",
-    "CheckFailed",
-    "ParameterError",
-    "SolveFailed",
-    "EmpiricalMeasure",
-    "empirical",
-    "center",
-    "sample_box",
-    "sample_cloud",
-    "sample_gaussian",
-    "sample_mixture",
-    "Heads",
-    "SmoothHeads",
-    "lse",
-    "tilted_stats",
-    "head",
-    "field",
-    "ForwardResult",
-    "forward",
-    "forward_ode",
-    "flow_map",
-    "gaussian_recursion",
-    "gaussian_ode",
-    "support_bound",
+# The public API is every name imported above: the import lines are its one list. The
+# sub-packages bound as a side effect of importing from them are not part of it.
+__all__ = ["__version__"] + [
+    name
+    for name in list(globals())
+    if not name.startswith("_") and name not in {"solver", "companion"}
 ]
 
 

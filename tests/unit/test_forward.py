@@ -193,3 +193,14 @@ def test_layer_step_is_one_layer_of_forward(small):
     for l in range(theta.L):
         z = layer_step(theta, l, z, mu.loga, theta.L, mu.n, "rk4")
     np.testing.assert_allclose(z, mft.forward(theta, mu, xi, scheme="rk4").z, rtol=RTOL)
+
+
+def test_forward_does_not_recompile_for_new_data(small):
+    from mftransformer.solver import forward as fwd
+
+    mu, theta, _, xi = small
+    mft.forward(theta, mu, xi)
+    size = fwd._forward_scan._cache_size()
+    other = mft.sample_gaussian(jax.random.key(9), 2, 5, 2)
+    mft.forward(tasks.generic_init(4, 3, 2, key=jax.random.key(8)), other, 2 * xi)
+    assert fwd._forward_scan._cache_size() == size, "new data of equal shape must not recompile"

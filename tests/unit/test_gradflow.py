@@ -1,4 +1,5 @@
-"""Unit tests of mftransformer.solver.gradflow: scaling, histories, diagnostics, resume, bad input."""
+"""Unit tests of gradflow (scaling, histories, bad input), diagnostics and the checkpointed runs of
+companion.store (resume, refusal, divergence)."""
 
 import math
 
@@ -8,20 +9,51 @@ import numpy as np
 import pytest
 from tolerances import GRADFLOW_FLOW_ENERGY_RTOL, SAME_ALGEBRA_RTOL
 
-from mftransformer import gradflow as gf
 from mftransformer import tasks
-from mftransformer.experiments.gradflow import _task
-from mftransformer.solver.adjoint import cot_gradient, risk
+from mftransformer.companion import store
+from mftransformer.solver import diagnostics
+from mftransformer.solver import gradflow as gf
+from mftransformer.solver.adjoint import GRADIENT_METHODS, Targets, cot_gradient, risk
+from mftransformer.solver.attention import meanfield_scale
 from mftransformer.solver.errors import ParameterError, SolveFailed
+from mftransformer.solver.measures import sample_cloud
 
 KEY = jax.random.key(3)
 
 
+def readout_task(key, d, n, N):
+    """Task C: clouds, the common query ``ξ_0 = (1, .5, 0…)``, readout ``W = (1, −.5, 0…)``,
+    labels ``y ~ N(0, 1)`` (the chapter-3 energy task)."""
+    mu = sample_cloud(jax.random.fold_in(key, 0), N, n, d, scale=0.8)
+    e = jnp.zeros(d).at[0].set(1.0)
+    xi = jnp.tile(e.at[1].set(0.5), (N, 1))
+    y = jax.random.normal(jax.random.fold_in(key, 2), (N, 1))
+    return mu, xi, Targets(W=e.at[1].set(-0.5)[None, :], y=y)
+
+
 @pytest.fixture(scope="module")
 def problem():
-    mu, xi, targets = _task(KEY, 2, 5, 4, noise=None)
+    mu, xi, targets = readout_task(KEY, 2, 5, 4)
     theta0 = tasks.generic_init(2, 4, 2, key=jax.random.fold_in(KEY, 1))
     return theta0, mu, xi, targets
+
+
+@pytest.mark.parametrize("method", GRADIENT_METHODS)
+def test_one_meanfield_scale_everywhere(problem, method):
+    theta0, mu, xi, targets = problem
+    # MATH.md §8.3: cot_gradient (every method), gd_step and ||g||^2 all use meanfield_scale
+    plain = jax.grad(lambda th: risk(th, mu, xi, targets))(theta0)
+    LM = meanfield_scale(theta0)
+    assert LM == theta0.L * theta0.M
+    _, g = cot_gradient(theta0, mu, xi, targets, method=method)
+    for leaf, ref in ((g.A, plain.A), (g.V, plain.V)):
+        rel = float(jnp.linalg.norm(leaf - LM * ref) / jnp.linalg.norm(LM * ref))
+        # the continuous adjoint reverses the states by Euler, O(h) off the network's gradient
+        # (measured 0.19 and 0.25 at L = 2); a wrong factor, L M = 8 or 1, is off by >= 7/8
+        bound = 0.5 if method == "continuous" else SAME_ALGEBRA_RTOL["float64"]
+        assert rel < bound, f"{method}: |g - L M grad R| / |L M grad R| = {rel:.2e}"
+    new = gf.gd_step(theta0, g, eta=0.1)
+    np.testing.assert_allclose((theta0.A - new.A) / 0.1, g.A, rtol=1e-12, atol=1e-14)
 
 
 def test_gd_step_is_meanfield_scaling(problem):
@@ -76,18 +108,20 @@ def test_train_is_deterministic_and_does_not_recompile(problem):
 def test_diagnostics():
     t = np.linspace(0, 1, 11)
     R = 1 - t**2 / 2  # dR/dt = -t: g2 = t gives a zero trapezoid defect (linear integrand)
-    assert abs(gf.energy_defect(t, R, t)) < 1e-12
-    assert gf.energy_defect(t, R, t, rule="left") > 0
-    assert gf.dissipation_ratio(1.0, 0.9, 1.0, 0.1) == pytest.approx(1.0)
+    assert abs(diagnostics.energy_defect(t, R, t)) < 1e-12
+    assert diagnostics.energy_defect(t, R, t, rule="left") > 0
+    assert diagnostics.dissipation_ratio(1.0, 0.9, 1.0, 0.1) == pytest.approx(1.0)
     with pytest.raises(ParameterError, match="rule = 'trapz'.*Did you mean 'trapezoid'"):
-        gf.energy_defect(t, R, t, rule="trapz")
+        diagnostics.energy_defect(t, R, t, rule="trapz")
 
 
 def test_sync_distance(problem):
     theta0 = problem[0]
     shifted = jax.tree_util.tree_map(lambda v: v + 0.5, theta0)
     # every entry moves by 0.5: |Δθ_lm|² = 2 d² 0.25 per head
-    assert float(gf.sync_distance(shifted, theta0)) == pytest.approx(math.sqrt(2 * 4 * 0.25))
+    assert float(diagnostics.sync_distance(shifted, theta0)) == pytest.approx(
+        math.sqrt(2 * 4 * 0.25)
+    )
 
 
 def test_flow_energy_identity(problem):
@@ -102,10 +136,12 @@ def test_flow_energy_identity(problem):
 def test_chunked_resume_is_bit_identical(problem, tmp_path):
     theta0, mu, xi, targets = problem
     kw = dict(eta=0.05, chunk=4, snapshot_every=2, method="autodiff")
-    full = gf.train_chunked(theta0, mu, xi, targets, steps=12, checkpoint=tmp_path / "a.npz", **kw)
+    full = store.train_chunked(
+        theta0, mu, xi, targets, steps=12, checkpoint=tmp_path / "a.npz", **kw
+    )
     # an interrupted run: 8 steps saved, then resumed to 12 from the file
-    gf.train_chunked(theta0, mu, xi, targets, steps=8, checkpoint=tmp_path / "b.npz", **kw)
-    resumed = gf.train_chunked(
+    store.train_chunked(theta0, mu, xi, targets, steps=8, checkpoint=tmp_path / "b.npz", **kw)
+    resumed = store.train_chunked(
         theta0, mu, xi, targets, steps=12, checkpoint=tmp_path / "b.npz", **kw
     )
     for a, b in zip(
@@ -122,21 +158,21 @@ def test_chunked_resume_is_bit_identical(problem, tmp_path):
 def test_resume_refuses_other_parameters(problem, tmp_path):
     theta0, mu, xi, targets = problem
     path = tmp_path / "c.npz"
-    gf.train_chunked(
+    store.train_chunked(
         theta0, mu, xi, targets, eta=0.05, steps=8, chunk=4, checkpoint=path, method="autodiff"
     )
     with pytest.raises(ParameterError, match="written for other parameters"):
-        gf.train_chunked(
+        store.train_chunked(
             theta0, mu, xi, targets, eta=0.04, steps=8, chunk=4, checkpoint=path, method="autodiff"
         )
     with pytest.raises(ParameterError, match="steps = 4; allowed >= 8"):
-        gf.train_chunked(
+        store.train_chunked(
             theta0, mu, xi, targets, eta=0.05, steps=4, chunk=4, checkpoint=path, method="autodiff"
         )
     bad = tmp_path / "d.npz"
     bad.write_bytes(b"not a checkpoint")
     with pytest.raises(ParameterError, match="unreadable"):
-        gf.train_chunked(
+        store.train_chunked(
             theta0, mu, xi, targets, eta=0.05, steps=4, chunk=4, checkpoint=bad, method="autodiff"
         )
 
@@ -147,7 +183,7 @@ def test_bad_learning_rate(problem, eta):
     with pytest.raises(ParameterError, match="eta = .*allowed a finite number > 0"):
         gf.train(theta0, mu, xi, targets, eta=eta, steps=2)
     with pytest.raises(ParameterError, match="eta = .*allowed a finite number > 0"):
-        gf.train_chunked(theta0, mu, xi, targets, eta=eta, steps=2, chunk=2)
+        store.train_chunked(theta0, mu, xi, targets, eta=eta, steps=2, chunk=2)
 
 
 @pytest.mark.parametrize("T", [0.0, -1.0, float("nan"), float("inf")])
@@ -166,9 +202,9 @@ def test_bad_sizes_and_method(problem):
     ):
         gf.train(theta0, mu, xi, targets, eta=0.1, steps=6, snapshot_every=4)
     with pytest.raises(ParameterError, match="chunk = 4; allowed an integer >= 1 dividing"):
-        gf.train_chunked(theta0, mu, xi, targets, eta=0.1, steps=6, chunk=4)
+        store.train_chunked(theta0, mu, xi, targets, eta=0.1, steps=6, chunk=4)
     with pytest.raises(ParameterError, match="snapshot_every = 3; allowed a divisor or a multiple"):
-        gf.train_chunked(theta0, mu, xi, targets, eta=0.1, steps=12, chunk=4, snapshot_every=3)
+        store.train_chunked(theta0, mu, xi, targets, eta=0.1, steps=12, chunk=4, snapshot_every=3)
     with pytest.raises(ParameterError, match="method = 'exakt'"):
         gf.train(theta0, mu, xi, targets, eta=0.1, steps=2, method="exakt")
     with pytest.raises(ParameterError, match="n_save = 1; allowed integer >= 2"):
@@ -188,7 +224,7 @@ def test_divergence_stops_at_the_bad_step(problem):
     assert 0 < k < 20
     assert np.all(np.isfinite(h.R[:k])) and not np.isfinite(h.R[k])
     with pytest.raises(SolveFailed, match="became non-finite at step"):
-        gf.train_chunked(theta0, mu, xi, targets, eta=1e6, steps=20, chunk=10, method="autodiff")
+        store.train_chunked(theta0, mu, xi, targets, eta=1e6, steps=20, chunk=10, method="autodiff")
 
 
 @pytest.mark.slow
