@@ -1,8 +1,10 @@
 """Parameter sets: ``notebooks/params/<set>.yaml``, one section per chapter, validated.
 
-Each chapter's schema is the frozen dataclass ``Params`` of ``mftransformer.experiments.<chapter>``:
-a ``seed`` and one sub-dataclass per experiment, every field declared with :func:`param` (type,
-range, one-line doc). Nothing else states a default, so nothing drifts.
+Each chapter's schema is the frozen dataclass ``Params`` of
+``mftransformer.experiments.<chapter>.params``: a ``seed`` and one sub-dataclass per experiment,
+every field declared with :func:`~mftransformer.experiments.schema.param` (type, range, one-line
+doc). This module imports the schemas; they never import it. Nothing else states a default, so
+nothing drifts.
 
 ``load(chapter, params_set, overrides)`` rejects unknown keys (with a "did you mean"), missing
 keys, wrong types (no silent ``"64"`` → ``64``) and out-of-range values, before any computation.
@@ -13,7 +15,6 @@ keys, wrong types (no silent ``"64"`` → ``64``) and out-of-range values, befor
 
 import dataclasses
 import hashlib
-import importlib
 import json
 import re
 import typing
@@ -22,9 +23,24 @@ from pathlib import Path
 
 import yaml
 
+from ..experiments.adjoint.params import Params as AdjointParams
+from ..experiments.convergence.params import Params as ConvergenceParams
+from ..experiments.forward.params import Params as ForwardParams
+from ..experiments.gradflow.params import Params as GradflowParams
+from ..experiments.ntk.params import Params as NTKParams
+from ..experiments.schema import param
 from ..solver.errors import ParameterError, suggest
 
-__all__ = ["param", "load", "Config", "CHAPTERS", "params_dir", "available_sets", "describe"]
+__all__ = [
+    "param",
+    "load",
+    "Config",
+    "CHAPTERS",
+    "SCHEMAS",
+    "params_dir",
+    "available_sets",
+    "describe",
+]
 
 #: chapter name -> notebook stem
 CHAPTERS = {
@@ -35,12 +51,14 @@ CHAPTERS = {
     "convergence": "05-convergence",
 }
 
-
-def param(doc: str, *, ge=None, gt=None, le=None, lt=None, choices=None):
-    """Declare a parameter field: its one-line ``doc`` and its allowed range (bounds apply to
-    every element of a tuple)."""
-    meta = {"doc": doc, "ge": ge, "gt": gt, "le": le, "lt": lt, "choices": choices}
-    return dataclasses.field(metadata=meta)
+#: chapter name -> its schema (``param`` is re-exported from :mod:`..experiments.schema`)
+SCHEMAS = {
+    "forward": ForwardParams,
+    "adjoint": AdjointParams,
+    "gradflow": GradflowParams,
+    "ntk": NTKParams,
+    "convergence": ConvergenceParams,
+}
 
 
 class Config:
@@ -141,15 +159,13 @@ def load(chapter: str, params_set: str = "ci", overrides: dict | None = None) ->
         raise ParameterError(f"params '{params_set}': no section '{chapter}' in {params_set}.yaml.")
     raw = _merge(document[chapter], _nest(overrides or {}))
     label = f"params '{params_set}'" + (" + overrides" if overrides else "")
-    schema = importlib.import_module(f"mftransformer.experiments.{chapter}").Params
-    values = _build(schema, raw, label, [chapter])
+    values = _build(SCHEMAS[chapter], raw, label, [chapter])
     return Config(chapter, params_set, dict(overrides or {}), values)
 
 
 def describe(chapter: str) -> list[tuple[str, str, str, str]]:
     """Rows ``(key, type, range, doc)`` of a chapter's schema (for the Reproduce page)."""
-    schema = importlib.import_module(f"mftransformer.experiments.{chapter}").Params
-    return list(_describe(schema, ""))
+    return list(_describe(SCHEMAS[chapter], ""))
 
 
 # ---------------------------------------------------------------- private

@@ -7,13 +7,25 @@ the noise (``adjoint_vs_autodiff < 1e-12: PASS``), the value being kept in ``mea
 """
 
 import dataclasses
+import functools
 import math
+import time
 
 import numpy as np
 
 from ..solver.errors import CheckFailed
 
-__all__ = ["Check", "Checks", "fit_loglog", "LogLogFit", "Result", "experiment"]
+__all__ = [
+    "Check",
+    "Checks",
+    "Claim",
+    "Claims",
+    "fit_loglog",
+    "LogLogFit",
+    "Result",
+    "result_type",
+    "experiment",
+]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -124,6 +136,109 @@ class Checks:
         return [c.as_dict() for c in self.items]
 
 
+RULES = ("within", "between", "below", "above", "custom")
+
+
+@dataclasses.dataclass(frozen=True)
+class Claim:
+    """One row of a chapter's claims table: what is checked, against what, and why that band.
+
+    Attributes:
+        name: the check name, as printed (``depth_slope_euler``; MATH.md §7).
+        experiment: the experiment function that measures it (``depth``).
+        section: the notebook section it is shown in.
+        doc: one line saying what is measured.
+        rule: ``"within"`` (``|x − target| ≤ band``, ``relative``: ``≤ band·|target|``),
+            ``"between"`` (``band = (low, high)``), ``"below"``/``"above"`` (``band`` the bound) or
+            ``"custom"`` (the experiment builds the :class:`Check`; ``expected`` says what).
+        target: the target of ``within``; ``None`` where the experiment computes it (a predicted
+            rate, a count of families).
+        band: the tolerance, interval or bound (see ``rule``).
+        reason: why the band is this wide (an order, Monte Carlo, round-off, a measurement).
+        sanity: ``True`` for a check of the numerics (round-off, a floor reached), ``False`` for a
+            claim of the paper.
+        show_value, sig, decimals: how the line prints (see :class:`Check`).
+    """
+
+    name: str
+    experiment: str
+    section: str
+    doc: str
+    rule: str
+    target: float | None = None
+    band: float | tuple[float, float] | None = None
+    reason: str = ""
+    sanity: bool = False
+    relative: bool = False
+    show_value: bool | None = None
+    sig: int = 2
+    decimals: int | None = None
+    expected: str = ""
+
+    def __post_init__(self):
+        assert self.rule in RULES, f"claim {self.name}: rule {self.rule!r} not in {RULES}"
+
+    def check(self, measured, *, target=None) -> Check:
+        """The :class:`Check` of ``measured`` against this claim (``target`` only where the claim
+        leaves it to the experiment)."""
+        target = self.target if target is None else target
+        if self.rule == "within":
+            return Check.within(
+                self.name,
+                measured,
+                target,
+                self.band,
+                relative=self.relative,
+                decimals=self.decimals,
+            )
+        if self.rule == "between":
+            return Check.between(self.name, measured, *self.band, decimals=self.decimals)
+        if self.rule in ("below", "above"):
+            build = Check.below if self.rule == "below" else Check.above
+            kwargs = {} if self.show_value is None else {"show_value": self.show_value}
+            return build(self.name, measured, self.band, sig=self.sig, **kwargs)
+        raise ValueError(f"claim {self.name}: a custom claim is checked by its experiment.")
+
+    def as_dict(self) -> dict:
+        """The row as JSON-able data (for the Status page)."""
+        row = dataclasses.asdict(self)
+        row["band"] = list(self.band) if isinstance(self.band, tuple) else self.band
+        return row
+
+
+@dataclasses.dataclass(frozen=True)
+class Claims:
+    """A chapter's claims table: :class:`Claim` rows in the order the chapter shows them,
+    looked up by name (``CLAIMS["depth_slope_euler"]``)."""
+
+    chapter: str
+    items: tuple[Claim, ...]
+
+    def __post_init__(self):
+        names = [c.name for c in self.items]
+        assert len(set(names)) == len(names), f"{self.chapter}: duplicate claim names {names}"
+
+    def __iter__(self):
+        return iter(self.items)
+
+    def __len__(self):
+        return len(self.items)
+
+    def __getitem__(self, name: str) -> Claim:
+        for c in self.items:
+            if c.name == name:
+                return c
+        raise KeyError(f"{self.chapter}: no claim '{name}'; claims: {', '.join(self.names)}")
+
+    @property
+    def names(self) -> list[str]:
+        return [c.name for c in self.items]
+
+    def of(self, experiment: str) -> list[Claim]:
+        """The claims measured by one experiment."""
+        return [c for c in self.items if c.experiment == experiment]
+
+
 @dataclasses.dataclass(frozen=True)
 class LogLogFit:
     """Least-squares line ``log y = slope · log x + intercept``."""
@@ -182,28 +297,38 @@ def _pct(t) -> str:
     return f"{100 * t:g} %"
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class Result:
-    """What an experiment returns: its arrays (``values``), the data behind its figure
-    (``data``, arrays as plotted), its check(s), the wall time and the function that computed it."""
+    """What an experiment returns: the data behind its figure (``data``, arrays as plotted), its
+    check(s), the wall time and the function that computed it.
 
-    values: dict
+    Each experiment subclasses it with its own typed fields (``DepthResult(slopes=...,
+    errors=...)``); :attr:`values` maps those field names to their values (the pages read them).
+    """
+
     data: dict
     check: "Check | Checks"
     wall_s: float = 0.0
     source: str = ""
 
-    def __getattr__(self, name):
-        values = object.__getattribute__(self, "values")
-        if name in values:
-            return values[name]
-        raise AttributeError(f"result has no value '{name}'; values: {', '.join(values)}")
+    @property
+    def values(self) -> dict:
+        """The experiment's own fields (all but ``data``, ``check``, ``wall_s``, ``source``)."""
+        return {
+            f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in _BASE
+        }
+
+
+_BASE = frozenset(f.name for f in dataclasses.fields(Result))
+
+
+def result_type(cls):
+    """Declare an experiment's result: a frozen, keyword-only :class:`Result` subclass."""
+    return dataclasses.dataclass(frozen=True, kw_only=True)(cls)
 
 
 def experiment(fn):
     """Decorate ``fn(params, *, key) -> Result``: records its wall time and ``module:qualname``."""
-    import functools
-    import time
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):

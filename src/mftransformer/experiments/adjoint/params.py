@@ -1,0 +1,77 @@
+"""Chapter 2 parameter schema: one frozen section per experiment, built from the shared blocks of
+:mod:`~mftransformer.experiments.blocks` (``notebooks/params/*.yaml``, section ``adjoint``)."""
+
+import dataclasses
+
+from ..blocks import Chapter, Network
+from ..schema import param
+
+__all__ = [
+    "Params",
+    "Instance",
+    "FieldParams",
+    "AgreementParams",
+    "InteractionParams",
+    "DepthParams",
+    "MemoryParams",
+]
+
+
+@dataclasses.dataclass(frozen=True)
+class Instance(Network):
+    """The setting of MATH.md §3.3: ``N`` padded inputs, generic heads, entries ``N(0, scale²)``."""
+
+    d: int = param("token dimension", ge=1)
+    n: int = param("tokens per input (the last one has zero weight: padding)", ge=2)
+    N: int = param("number of inputs", ge=1)
+    scale: float = param("entries of A, V ~ N(0, scale^2)", gt=0)
+
+
+@dataclasses.dataclass(frozen=True)
+class FieldParams(Network):
+    n: int = param("tokens of the context (d = 2)", ge=2)
+    scale: float = param("entries of A, V ~ N(0, scale^2)", gt=0)
+    arrows_at: tuple[int, ...] = param("layers at which the adjoint field is drawn", ge=0)
+
+
+@dataclasses.dataclass(frozen=True)
+class AgreementParams(Instance):
+    eps: tuple[float, ...] = param("finite-difference steps (must contain 1e-3 and 1e-4)", gt=0)
+    directions: int = param("random directions for the finite differences", ge=1)
+
+
+@dataclasses.dataclass(frozen=True)
+class InteractionParams(Instance):
+    instances: int = param("independent random instances", ge=1)
+
+
+@dataclasses.dataclass(frozen=True)
+class DepthParams:
+    d: int = param("token dimension", ge=1)
+    n: int = param("tokens per input", ge=2)
+    N: int = param("number of inputs", ge=1)
+    M: int = param("heads of the smooth measure nu_s", ge=1)
+    scale: float = param("entries of theta^0, theta^1 ~ N(0, scale^2)", gt=0)
+    Ls: tuple[int, ...] = param(
+        "depths L (each must divide L_ref and be a multiple of Ls[0])", ge=1
+    )
+    L_ref: int = param("depth of the RK4 continuous-adjoint reference", ge=1)
+
+
+@dataclasses.dataclass(frozen=True)
+class MemoryParams:
+    d: int = param("token dimension", ge=1)
+    n: int = param("tokens per input", ge=2)
+    N: int = param("number of inputs", ge=1)
+    M: int = param("heads per layer", ge=1)
+    Ls: tuple[int, ...] = param("depths L", ge=1)
+    repeats: int = param("timed calls per program (the median is reported)", ge=1)
+
+
+@dataclasses.dataclass(frozen=True)
+class Params(Chapter):
+    field: FieldParams = param("the adjoint field along token trajectories")
+    agreement: AgreementParams = param("adjoint against autodiff and finite differences")
+    interaction: InteractionParams = param("the adjoint without its interaction term")
+    depth: DepthParams = param("continuous adjoint against depth")
+    memory: MemoryParams = param("working memory and time against depth")

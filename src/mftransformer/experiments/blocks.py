@@ -1,0 +1,78 @@
+"""Parameter blocks shared by the chapters' schemas: each field is declared once, here.
+
+A chapter's experiment section inherits the blocks it uses (``class TokensParams(Network,
+HeadInit)``), so a parameter file keeps flat keys (``sigma_A``, not ``heads.sigma_A``) and every
+section that draws heads documents and bounds ``sigma_A`` the same way. A section whose field
+means something else (a mixture's ``sigma_A``) declares its own.
+"""
+
+import dataclasses
+
+from .schema import param
+
+__all__ = [
+    "Chapter",
+    "Network",
+    "PairedNetwork",
+    "HeadInit",
+    "SilentInit",
+    "Readout",
+    "Contexts",
+]
+
+
+@dataclasses.dataclass(frozen=True)
+class Chapter:
+    """The root of a chapter's schema: its seed (STYLE.md §7)."""
+
+    seed: int = param("root of every random draw of the chapter", ge=0)
+
+
+@dataclasses.dataclass(frozen=True)
+class Network:
+    """Depth and width of the network: ``L`` layers of ``M`` heads."""
+
+    L: int = param("layers", ge=1)
+    M: int = param("heads per layer", ge=1)
+
+
+@dataclasses.dataclass(frozen=True)
+class PairedNetwork:
+    """A network of silent pairs: ``L`` layers of an even number ``M`` of heads."""
+
+    L: int = param("layers", ge=1)
+    M: int = param("heads per layer (even: mirrored pairs)", ge=2)
+
+
+@dataclasses.dataclass(frozen=True)
+class HeadInit:
+    """Generic head initialisation: ``A, V`` with entries ``N(0, sigma^2/d)``."""
+
+    sigma_A: float = param("head scale: entries of A ~ N(0, sigma_A^2/d)", ge=0)
+    sigma_V: float = param("head scale: entries of V ~ N(0, sigma_V^2/d)", ge=0)
+
+
+@dataclasses.dataclass(frozen=True)
+class SilentInit:
+    """Silent initialisation (mirrored pairs, ``F = 0``), entries ``N(0, sigma^2/d)``."""
+
+    sigma_A: float = param("silent init: entries of A ~ N(0, sigma_A^2/d)", gt=0)
+    sigma_V: float = param("silent init: entries of V ~ N(0, sigma_V^2/d)", gt=0)
+
+
+@dataclasses.dataclass(frozen=True)
+class Readout:
+    """Task C: the common query ``xi_0`` and the readout ``W`` (``d_out = 1``)."""
+
+    xi0: tuple[float, ...] = param("the common query xi_0 (d numbers)")
+    W: tuple[float, ...] = param("the readout W (d numbers, d_out = 1)")
+
+
+@dataclasses.dataclass(frozen=True)
+class Contexts:
+    """``N`` contexts of ``n`` atoms in ``R^d``: atoms ``N(0, scale^2 I)``, Dirichlet(1) weights."""
+
+    N: int = param("number of contexts (inputs)", ge=1)
+    n: int = param("atoms per context, ~ N(0, scale^2 I) with Dirichlet(1) weights", ge=1)
+    d: int = param("token dimension", ge=1)
+    scale: float = param("standard deviation of the atoms", gt=0)

@@ -1,0 +1,90 @@
+"""Chapter 1 parameter schema: one frozen section per experiment, built from the shared blocks of
+:mod:`~mftransformer.experiments.blocks` (``notebooks/params/*.yaml``, section ``forward``)."""
+
+import dataclasses
+
+from ..blocks import Chapter, HeadInit, Network
+from ..schema import param
+
+__all__ = [
+    "Params",
+    "TrajectoriesParams",
+    "FlowParams",
+    "DepthParams",
+    "WidthParams",
+    "TokensParams",
+    "StabilityParams",
+]
+
+
+@dataclasses.dataclass(frozen=True)
+class TrajectoriesParams(HeadInit, Network):
+    d: int = param("token dimension (the first two coordinates are drawn)", ge=2)
+    n: int = param("tokens per input", ge=1)
+    N: int = param("number of inputs (contexts), drawn around a circle", ge=1, le=8)
+    spread: float = param("distance of each input's mean from the origin", ge=0)
+
+
+@dataclasses.dataclass(frozen=True)
+class FlowParams(HeadInit, Network):
+    n: int = param("tokens of the context (d = 2)", ge=1)
+    grid: int = param("grid points per side", ge=2)
+    extent: float = param("the grid covers [-extent, extent]^2", gt=0)
+    s: tuple[float, ...] = param("depths at which the warped grid is drawn", ge=0, le=1)
+
+
+@dataclasses.dataclass(frozen=True)
+class DepthParams:
+    d: int = param("token dimension", ge=1)
+    n: int = param("tokens", ge=1)
+    M: int = param("heads of the smooth measure nu_s", ge=1)
+    scale: float = param("entries of theta^0, theta^1 ~ N(0, scale^2)", gt=0)
+    Ls: tuple[int, ...] = param("depths L compared with the reference", ge=1)
+    L_ref: int = param("depth of the RK4 reference solution", ge=1)
+    fit_from: int = param("slopes are fitted on L >= fit_from", ge=1)
+
+
+@dataclasses.dataclass(frozen=True)
+class WidthParams:
+    # sigma_A, sigma_V scale a head mixture here, not an initialisation: declared apart
+    d: int = param("token dimension", ge=1)
+    n: int = param("tokens", ge=1)
+    K: int = param("mixture components of the reference head measure", ge=1)
+    sigma: float = param("spread of V around its component mean", gt=0)
+    sigma_A: float = param("scale of the component attention matrices A_bar", ge=0)
+    sigma_V: float = param("scale of the component value means V_bar", ge=0)
+    Ls: tuple[int, ...] = param("the two depths compared (short, long)", ge=1)
+    Ms: tuple[int, ...] = param("heads per layer", ge=1)
+    seeds: int = param("independent draws of the heads per (L, M)", ge=2)
+    ratio_Ms: tuple[int, ...] = param("widths M at which e(long L)/e(short L) is checked", ge=1)
+    fit_from: int = param(
+        "slopes are fitted on M >= fit_from (below, tied heads leave the "
+        "linear regime: errors of order one)",
+        ge=1,
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class TokensParams(HeadInit, Network):
+    d: int = param("token dimension", ge=1)
+    mean: float = param("each coordinate of the Gaussian context's mean", ge=-10, le=10)
+    ns: tuple[int, ...] = param("numbers of sampled tokens", ge=1)
+    seeds: int = param("independent samples per n", ge=2)
+
+
+@dataclasses.dataclass(frozen=True)
+class StabilityParams(HeadInit, Network):
+    d: int = param("token dimension", ge=1)
+    n: int = param("tokens", ge=1)
+    deltas: tuple[float, ...] = param("perturbation sizes delta", gt=0)
+    directions: int = param("random perturbation directions (pairs per delta)", ge=1)
+
+
+@dataclasses.dataclass(frozen=True)
+class Params(Chapter):
+    trajectories: TrajectoriesParams = param("tokens through depth")
+    flow: FlowParams = param("the flow map on a grid")
+    depth: DepthParams = param("error against depth")
+    width: WidthParams = param("error against the number of heads")
+    tokens: TokensParams = param("error against the number of tokens")
+    stability: StabilityParams = param("output change against input change")

@@ -1,0 +1,77 @@
+"""Chapter 3 parameter schema: one frozen section per experiment, built from the shared blocks of
+:mod:`~mftransformer.experiments.blocks` (``notebooks/params/*.yaml``, section ``gradflow``)."""
+
+import dataclasses
+
+from ..blocks import Chapter, Network
+from ..schema import param
+
+__all__ = [
+    "Params",
+    "Task",
+    "Schedule",
+    "EnergyParams",
+    "MeanfieldParams",
+    "DepthParams",
+    "StabilityParams",
+]
+
+
+@dataclasses.dataclass(frozen=True)
+class Task:
+    """The chapter's task C: ``N`` clouds of ``n`` tokens in ``R^d``."""
+
+    d: int = param("token dimension", ge=2)
+    n: int = param("tokens per context", ge=1)
+    N: int = param("number of inputs (contexts)", ge=1)
+
+
+@dataclasses.dataclass(frozen=True)
+class Schedule:
+    """Gradient descent of ``steps`` steps of size ``eta`` (compiled in chunks of 50 steps)."""
+
+    eta: float = param("gradient-descent step", gt=0)
+    steps: int = param("steps (a multiple of 50)", ge=50)
+
+
+@dataclasses.dataclass(frozen=True)
+class EnergyParams(Network, Task):
+    sigma: float = param("generic initialisation: entries of A, V ~ N(0, sigma^2/d)", gt=0)
+    T: float = param("training-time horizon", gt=0)
+    etas: tuple[float, ...] = param("gradient-descent steps (T/eta a multiple of 50)", gt=0)
+    rtol: float = param("relative and absolute tolerance of the adaptive flow solve", gt=0, lt=1)
+
+
+@dataclasses.dataclass(frozen=True)
+class MeanfieldParams(Schedule, Task):
+    L: int = param("layers", ge=1)
+    Ms: tuple[int, ...] = param("widths (even: silent pairs), increasing", ge=2)
+    seeds: int = param("initialisations per width", ge=2)
+    sigma: float = param("silent initialisation: entries of A, V ~ N(0, sigma^2/d)", gt=0)
+    noise: float = param("labels y = W xi_0 + noise * zeta", gt=0)
+    snapshots: int = param(
+        "head snapshots along the widest run ((snapshots - 1) * 50 divides steps)", ge=2
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class DepthParams(Schedule, Task):
+    M: int = param("heads of the smooth initial measure nu_s", ge=1)
+    scale: float = param(
+        "smooth heads theta_m(s) = theta0 + sin(pi s) theta1, entries ~ N(0, scale^2)", gt=0
+    )
+    Ls: tuple[int, ...] = param("depths, doubling", ge=1)
+
+
+@dataclasses.dataclass(frozen=True)
+class StabilityParams(Schedule, Network, Task):
+    sigma: float = param("generic initialisation: entries of A, V ~ N(0, sigma^2/d)", gt=0)
+    deltas: tuple[float, ...] = param("initial distances D_sync(0), decreasing", gt=0)
+
+
+@dataclasses.dataclass(frozen=True)
+class Params(Chapter):
+    energy: EnergyParams = param("energy dissipation along gradient descent and the flow")
+    meanfield: MeanfieldParams = param("finite-width training against the mean-field limit")
+    depth: DepthParams = param("finite-depth training against the depth limit")
+    stability: StabilityParams = param("flows from nearby initial measures")

@@ -1,0 +1,138 @@
+"""Chapter 3 figures: ``plot_<what>(result) -> Figure``, drawn from an experiment's result only
+(STYLE.md §9), in the house style of :mod:`mftransformer.companion.figures`."""
+
+import matplotlib.ticker
+import numpy as np
+
+from ...companion.figures import COLORS, new_figure
+from ..checks import fit_loglog
+
+__all__ = [
+    "plot_training",
+    "plot_energy",
+    "plot_meanfield",
+    "plot_heads",
+    "plot_depth",
+    "plot_stability",
+]
+
+
+def plot_training(result):
+    """Risk and squared gradient norm against training time: gradient descent and the flow."""
+    d = result.data
+    fig, (ax, ax_g) = new_figure(2, width="page", height=2.6)
+    for i, eta in enumerate(d["etas"]):
+        kw = {"color": COLORS[i % len(COLORS)], "lw": 1.0, "label": rf"GD $\eta={eta:g}$"}
+        ax.plot(d[f"t_{i}"], d[f"R_{i}"], **kw)
+        ax_g.semilogy(d[f"t_{i}"], d[f"g2_{i}"], **kw)
+    ax.plot(d["t_flow"], d["R_flow"], "k:", lw=1.6, label="flow (diffrax)")
+    ax.plot(d["t_flow"], d["R_flow"][0] - d["E_flow"], "k+", ms=4, label=r"$R(0)-\int_0^t\|g\|^2$")
+    ax_g.semilogy(d["t_flow"], d["g2_flow"], "k:", lw=1.6)
+    ax.set(xlabel="training time $t$", ylabel="risk $R$")
+    ax_g.set(xlabel="training time $t$", ylabel=r"$\|g\|^2$")
+    ax.legend(fontsize=6)
+    return fig
+
+
+def plot_energy(result):
+    """Log-log: ``1 − ρ_0`` and the integrated defects against ``η``, with fits and slope 1."""
+    d = result.data
+    etas = d["etas"]
+    fig, ax = new_figure(1, height=2.8)
+    for y, label, c in (
+        (d["one_minus_rho"], r"$1-\rho_0$", COLORS[0]),
+        (np.abs(d["defect"]), "|defect|, trapezoid", COLORS[1]),
+        (np.abs(d["defect_left"]), "|defect|, left Riemann", COLORS[2]),
+        (d["gap"], r"$\max_t|R_\eta-R_{\rm flow}|$", COLORS[3]),
+    ):
+        fit = fit_loglog(etas, y)
+        ax.loglog(etas, y, "o", color=c, label=f"{label} (slope {fit.slope:.2f})")
+        ax.loglog(etas, fit(etas), "-", color=c, lw=0.8)
+    ref = d["one_minus_rho"][0] * etas / etas[0]
+    ax.loglog(etas, ref * 0.3, "k--", lw=0.8, label="slope 1")
+    ax.set(xlabel=r"step $\eta$", ylabel="defect")
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())  # overlapping minor labels
+    ax.legend(fontsize=6)
+    return fig
+
+
+def plot_meanfield(result):
+    """``R(t)``, mean ± std over initialisations, one band per width ``M``."""
+    d = result.data
+    fig, ax = new_figure(1, height=2.8)
+    for i, M in enumerate(d["Ms"]):
+        c = COLORS[i % len(COLORS)]
+        ax.plot(d["t"], d["mean"][i], color=c, label=f"$M={M}$")
+        ax.fill_between(
+            d["t"],
+            d["mean"][i] - d["std"][i],
+            d["mean"][i] + d["std"][i],
+            color=c,
+            alpha=0.25,
+            lw=0,
+        )
+    ax.set(xlabel="training time $t$", ylabel="risk $R$ (mean ± std)", yscale="log")
+    ax.legend(fontsize=7)
+    return fig
+
+
+def plot_heads(result):
+    """Head particles of each layer in the ``(tr A, tr V)`` plane at several training times."""
+    d = result.data
+    A, V, ts = d["snap_A"], d["snap_V"], d["snap_t"]
+    pick = np.unique(np.linspace(0, len(ts) - 1, 4).round().astype(int))
+    L = A.shape[1]
+    trA = np.trace(A, axis1=-2, axis2=-1)
+    trV = np.trace(V, axis1=-2, axis2=-1)
+    fig, axes = new_figure(
+        len(pick), L, width="page", height=1.4 * L + 0.4, sharex=True, sharey=True
+    )
+    axes = np.atleast_2d(axes)
+    for row in range(L):
+        for col, k in enumerate(pick):
+            ax = axes[row, col]
+            ax.scatter(trA[k, row], trV[k, row], s=2, color=COLORS[row % len(COLORS)], lw=0)
+            if row == 0:
+                ax.set_title(f"$t = {ts[k]:g}$")
+            if col == 0:
+                ax.set_ylabel(f"layer {row}\n" + r"tr $V$")
+            if row == L - 1:
+                ax.set_xlabel(r"tr $A$")
+    return fig
+
+
+def plot_depth(result):
+    """``R(t)`` per depth ``L`` and, log-log, ``max_t |R_{2L} − R_L|`` against ``L``."""
+    d = result.data
+    fig, (ax, ax_r) = new_figure(2, width="page", height=2.6)
+    for i, L in enumerate(d["Ls"]):
+        ax.plot(d["t"], d["R"][i], color=COLORS[i % len(COLORS)], label=f"$L={L}$")
+    ax.set(xlabel="training time $t$", ylabel="risk $R$")
+    ax.legend(fontsize=6)
+    Ls = d["Ls"][:-1]
+    fit = fit_loglog(Ls, d["diffs"])
+    ax_r.loglog(Ls, d["diffs"], "o", label=f"fit slope {fit.slope:.2f}")
+    ax_r.loglog(Ls, fit(Ls), "-", lw=0.8)
+    ax_r.loglog(Ls, d["diffs"][0] * Ls[0] / Ls, "k--", lw=0.8, label="slope −1")
+    ax_r.set(xlabel="depth $L$", ylabel=r"$\max_t |R_{2L}-R_L|$")
+    ax_r.legend(fontsize=7)
+    return fig
+
+
+def plot_stability(result):
+    """``D(t)/D(0)`` for each initial distance, with the exponential envelope ``e^{Ĉt}``."""
+    d = result.data
+    fig, ax = new_figure(1, height=2.6)
+    for i, delta in enumerate(d["deltas"]):
+        ax.plot(
+            d["t"],
+            d["ratios"][i],
+            "o-" if i == 0 else "-",
+            ms=3,
+            color=COLORS[i % len(COLORS)],
+            label=rf"$D(0)={delta:g}$",
+        )
+    ax.plot(d["t"], np.exp(d["rate"] * d["t"]), "k--", lw=0.8, label=r"$e^{\hat C t}$")
+    ax.set(xlabel="training time $t$", ylabel=r"$D_{\rm sync}(t)/D_{\rm sync}(0)$")
+    ax.legend(fontsize=7)
+    return fig
