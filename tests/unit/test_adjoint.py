@@ -143,3 +143,34 @@ def test_nonfinite_inside_jit_stops_with_a_message(setting):
     f = jax.jit(lambda th: cot_gradient(th, mu, xi, bad, method="continuous"))
     with pytest.raises(Exception, match="adjoint lam or COT gradient became non-finite"):
         jax.block_until_ready(f(theta))
+
+
+@pytest.mark.parametrize("method", ["exact", "continuous", "autodiff"])
+def test_throw_false_returns_the_status(setting, method):
+    theta, mu, xi, targets = setting
+    theta = Heads(theta.A.at[1].set(jnp.inf), theta.V)
+    R, g = cot_gradient(theta, mu, xi, targets, method=method, throw=False)
+    assert not np.isfinite(float(R))
+    if method == "exact":  # the status names the layer: states (layer 2), adjoint, gradient
+        out = discrete_adjoint(theta, mu, xi, targets, throw=False)
+        assert int(out.first_bad_layer[0]) == 2
+
+
+def test_layer_field_methods_share_one_kernel(setting):
+    from mftransformer.solver.attention import LayerField
+
+    theta, mu, xi, _ = setting
+    field_ = LayerField(theta.A[0], theta.V[0])
+    x, loga, z = mu.x[0], mu.loga[0], mu.x[0][:3] + 0.1
+    lam = jnp.ones_like(z)
+    out = field_.vjp(x, loga, z, lam)
+    np.testing.assert_array_equal(out.phi, field_.apply(x, loga, z))
+    gA, gV = field_.param_grad(x, loga, z, lam)
+    np.testing.assert_array_equal(gA, out.gA)
+    np.testing.assert_array_equal(gV, out.gV)
+    # the parameter gradient is the gradient of G(θ) = Σ_k ⟨λ_k, Γ_θ(μ, z_k)⟩, head by head
+    M = theta.M
+    G = lambda A, V: M * jnp.sum(lam * LayerField(A, V).apply(x, loga, z))  # noqa: E731
+    rA, rV = jax.grad(G, argnums=(0, 1))(theta.A[0], theta.V[0])
+    np.testing.assert_allclose(gA, rA, rtol=RTOL, atol=1e-14)
+    np.testing.assert_allclose(gV, rV, rtol=RTOL, atol=1e-14)
