@@ -10,14 +10,12 @@ compiled calls on this machine.
     python benchmarks/adjoint.py            # L in {16, 64, 256, 1024}, a few minutes on 2 cores
     python benchmarks/adjoint.py --quick    # tiny sizes, seconds (used by the tests)
 
-Writes ``benchmarks/results/adjoint.json`` (temporary file, then rename) and prints a table.
+Writes ``benchmarks/results/adjoint.json`` (atomically) and prints a table. The four programs are
+timed interleaved (one call of each per round) at each depth.
 """
 
 import argparse
-import json
-import os
 import sys
-import tempfile
 from pathlib import Path
 
 import mftransformer as mft
@@ -28,11 +26,13 @@ import jax  # noqa: E402
 
 from mftransformer.experiments.adjoint import (  # noqa: E402
     MODES,
-    _median_time,
     compiled_bytes,
     gradient_programs,
     instance,
 )
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # _common, _models beside it
+import _common as common  # noqa: E402
 
 FULL = {"d": 4, "n": 16, "N": 4, "M": 4, "Ls": (16, 64, 256, 1024), "repeats": 7}
 QUICK = {"d": 2, "n": 4, "N": 2, "M": 2, "Ls": (4, 16), "repeats": 1}
@@ -45,20 +45,27 @@ def run(sizes: dict) -> dict:
     rows = []
     for L in sizes["Ls"]:
         args = instance(d, n, N, L, M, 0.5, key=jax.random.key(0), pad=False)
-        for mode, fn in gradient_programs().items():
-            compiled = jax.jit(fn).lower(*args).compile()
-            stats = compiled.memory_analysis()
+        compiled = {
+            mode: jax.jit(fn).lower(*args).compile() for mode, fn in gradient_programs().items()
+        }
+        # the four programs timed side by side, one call of each per round
+        timings = common.interleaved(
+            {mode: (lambda c=c, a=args: c(*a)) for mode, c in compiled.items()}, sizes["repeats"]
+        )
+        for mode, c in compiled.items():
+            stats = c.memory_analysis()
             rows.append(
                 {
                     "L": L,
                     "mode": mode,
-                    "temp_bytes": compiled_bytes(compiled),
+                    "temp_bytes": compiled_bytes(c),
                     "argument_bytes": int(stats.argument_size_in_bytes),
                     "output_bytes": int(stats.output_size_in_bytes),
-                    "seconds": _median_time(compiled, args, sizes["repeats"]),
+                    "seconds": timings[mode]["median_s"],
                 }
             )
-    return {
+    report = {
+        "title": "Adjoint programs against depth",
         "sizes": dict(sizes, Ls=list(sizes["Ls"])),
         "rows": rows,
         "summary": summarise(rows, sizes),
@@ -66,6 +73,17 @@ def run(sizes: dict) -> dict:
         "device": str(jax.devices()[0]),
         "jax": jax.__version__,
     }
+    report["findings"] = table(report).splitlines()[-4:]
+    report["tables"] = [
+        {
+            "title": "Time and memory of the four gradient programs (chapter 2) against L "
+            f"(d = {d}, n = {n}, N = {N}, M = {M})",
+            "header": ["L", "program", "temp bytes", "median ms"],
+            "rows": [[r["L"], r["mode"], r["temp_bytes"], r["seconds"] * 1e3] for r in rows],
+            "note": report["memory_method"],
+        }
+    ]
+    return report
 
 
 def summarise(rows, sizes) -> dict:
@@ -107,32 +125,22 @@ def table(report) -> str:
         f"continuous memory L_max/L_min = {s['continuous_memory_ratio']:.3f} "
         f"(target <= {FLAT_RATIO_MAX}): {'PASS' if s['continuous_flat'] else 'FAIL'}",
         f"exact bytes per layer / token states = {s['exact_over_states']:.3f} "
-        f"(target <= {EXACT_OVER_STATES_MAX}): {'PASS' if s['exact_stores_states_only'] else 'FAIL'}",
+        f"(target <= {EXACT_OVER_STATES_MAX}): "
+        f"{'PASS' if s['exact_stores_states_only'] else 'FAIL'}",
         f"exact / jax.grad time at L = {s['time_ratio_L']}: {s['exact_over_autodiff_time']:.2f} "
         f"(target <= {EXACT_TIME_RATIO_MAX}): {'PASS' if s['exact_time_ok'] else 'FAIL'}",
     ]
     return "\n".join(lines)
 
 
-def write_json(report, path: Path):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    with os.fdopen(fd, "w") as fh:
-        json.dump(report, fh, indent=2, sort_keys=True)
-    os.replace(tmp, path)
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="tiny sizes (seconds)")
-    parser.add_argument(
-        "--out", type=Path, default=Path(__file__).parent / "results" / "adjoint.json"
-    )
+    parser.add_argument("--out", default=None, help="JSON path (default benchmarks/results/)")
     args = parser.parse_args(argv)
     report = run(QUICK if args.quick else FULL)
     print(table(report))
-    write_json(report, args.out)
-    print(f"wrote {args.out}")
+    print(f"wrote {common.write('adjoint', report, args.out)}")
     return report
 
 

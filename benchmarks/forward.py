@@ -1,155 +1,154 @@
-"""Forward-pass benchmark: speed and memory ratios of the design choices of ``forward.py``.
+"""Forward-pass design choices, measured side by side: how the heads are batched, and precision.
 
-Measured in one run, reported as ratios (never as absolute targets):
+Interleaved in one run (one call of each per round; ratios are medians of per-round ratios):
 
-* heads as an ``einsum`` axis vs ``vmap`` over heads (time ratio; the design expects ~1.4x);
-* float32 vs float64 (time ratio);
-* the gradient's peak temporary memory with and without ``jax.checkpoint`` on the layer body, as
-  depth grows (compiled memory analysis of XLA: bytes of temporaries), and the growth per layer
-  compared with the token states ``B (n + 1) d`` x 8 bytes that a checkpointed scan must keep.
+* heads as an array axis contracted by ``einsum`` (``mft.field``, two contractions) against
+  ``vmap`` over heads (``mft.field`` on one head at a time) and against one three-operand
+  ``einsum`` for the scores, each in the same checkpointed layer scan (the design expects the
+  batched heads to be ~1.4x faster than ``vmap``);
+* ``mft.forward`` in float32 against float64.
 
-Usage: ``python benchmarks/forward.py [--quick]``; writes ``benchmarks/results/forward.json``.
+Gradient memory with and without checkpointing is in ``scaling.py``.
+
+    python benchmarks/forward.py            # seconds to a minute on 2 cores
+    python benchmarks/forward.py --quick    # tiny sizes (tests)
+
+Writes ``benchmarks/results/forward.json``.
 """
 
 import argparse
-import json
-import os
 import sys
-import time
 from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 
+import mftransformer as mft
 
-def _best_time(fn, *args, repeat=5):
-    jax.block_until_ready(fn(*args))  # compile
-    best = float("inf")
-    for _ in range(repeat):
-        start = time.perf_counter()
-        jax.block_until_ready(fn(*args))
-        best = min(best, time.perf_counter() - start)
-    return best
+mft.configure()
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # _common, _models beside it
+import _common as common  # noqa: E402
+import _models as models  # noqa: E402
 
-def _field_vmap(A, V, x, loga, z):
-    """The reference alternative: ``vmap`` over heads, then the mean."""
-
-    def one(Am, Vm):
-        w = jax.nn.softmax(jnp.einsum("ij,kj,ni->kn", Am, z, x) + loga[None, :], axis=-1)
-        return (w @ x) @ Vm.T
-
-    return jax.vmap(one)(A, V).mean(0)
+SIZE = {"B": 8, "n": 64, "d": 4, "M": 32, "L": 32}
+QUICK_SIZE = {"B": 2, "n": 16, "d": 2, "M": 8, "L": 8}
 
 
-def _scan(field_fn, theta_A, theta_V, z0, loga, n, checkpoint):
-    L = theta_A.shape[0]
+def field_einsum(A, V, mu, z):
+    """The package's layer field: heads an ``einsum`` axis."""
+    return mft.field(A, V, mu, z)
 
-    def body(z, heads):
-        A, V = heads
-        step = jax.vmap(field_fn, (None, None, 0, 0, 0))(A, V, z[:, :n], loga, z)
-        return z + step / L, None
 
-    body = jax.checkpoint(body) if checkpoint else body
-    z, _ = jax.lax.scan(body, z0, (theta_A, theta_V))
-    return z
+def field_vmap(A, V, mu, z):
+    """``vmap`` over heads of the one-head field, then the mean."""
+    return jax.vmap(lambda a, v: mft.field(a[None], v[None], mu, z))(A, V).mean(0)
+
+
+def field_einsum3(A, V, mu, z):
+    """The scores as one three-operand ``einsum`` ``<A_m z_k, x_j>`` (written here in plain JAX)."""
+    scores = jnp.einsum("mij,bkj,bni->bmkn", A, z, mu.x) + mu.loga[:, None, None, :]
+    w = jax.nn.softmax(scores, axis=-1)
+    return jnp.einsum("mij,bmkn,bnj->bki", V, w, mu.x) / A.shape[0]
+
+
+def scan(field_fn):
+    """The Euler network with ``field_fn`` as the layer field, checkpointed layer scan."""
+
+    @jax.jit
+    def run(theta, mu, xi):
+        n, L = mu.n, theta.L
+        z0 = jnp.concatenate([mu.x, xi[:, None, :]], axis=1)
+
+        @jax.checkpoint
+        def body(z, heads):
+            A, V = heads
+            return z + field_fn(A, V, mft.EmpiricalMeasure(z[:, :n], mu.a), z) / L, None
+
+        z, _ = jax.lax.scan(body, z0, (theta.A, theta.V))
+        return z
+
+    return run
+
+
+def run(quick: bool = False) -> dict:
+    size = QUICK_SIZE if quick else SIZE
+    repeats = 3 if quick else 7
+    th, mu, xi, tg = models.jax_inputs(models.instance(**size))
+    th32, mu32, xi32, tg32 = models.jax_inputs(models.instance(**size, dtype=jnp.float32))
+    forward = models.mft_programs()["forward"]
+    variants = {
+        name: scan(f)
+        for name, f in (("einsum", field_einsum), ("vmap", field_vmap), ("einsum3", field_einsum3))
+    }
+    ref = forward(th, mu, xi, tg)
+    agreement = {k: models.max_rel(f(th, mu, xi), ref) for k, f in variants.items()}
+    if max(agreement.values()) > 1e-12:
+        raise RuntimeError(f"forward: the variants disagree with mft.forward: {agreement}")
+    programs = {
+        "heads einsum (mft.field)": lambda: variants["einsum"](th, mu, xi),
+        "vmap over heads": lambda: variants["vmap"](th, mu, xi),
+        "three-operand einsum": lambda: variants["einsum3"](th, mu, xi),
+        "mft.forward float64": lambda: forward(th, mu, xi, tg),
+        "mft.forward float32": lambda: forward(th32, mu32, xi32, tg32),
+    }
+    t = common.interleaved(programs, repeats=repeats)
+    ratios = {
+        "vmap over heads / heads einsum": common.ratio(
+            t, "vmap over heads", "heads einsum (mft.field)"
+        ),
+        "three-operand einsum / heads einsum": common.ratio(
+            t, "three-operand einsum", "heads einsum (mft.field)"
+        ),
+        "float64 / float32": common.ratio(t, "mft.forward float64", "mft.forward float32"),
+    }
+    rows = [[k, v["median_s"] * 1e3] for k, v in t.items()]
+    findings = [
+        f"heads as an einsum axis are {ratios['vmap over heads / heads einsum']:.2f}x faster than "
+        f"vmap over heads (the design expects ~1.4x)",
+        f"two contractions are {ratios['three-operand einsum / heads einsum']:.2f}x faster than "
+        f"one three-operand einsum",
+        f"float32 is {ratios['float64 / float32']:.2f}x faster than float64",
+    ]
+    shape = ", ".join(f"{k} = {v}" for k, v in size.items())
+    return {
+        "title": "Forward-pass design choices",
+        "quick": quick,
+        "size": size,
+        "timings": {k: {"median_s": v["median_s"], "min_s": v["min_s"]} for k, v in t.items()},
+        "agreement": agreement,
+        "ratios": ratios,
+        # the keys of the first version of this benchmark
+        "einsum_vs_vmap": {"speedup": ratios["vmap over heads / heads einsum"]},
+        "float32_vs_float64": {"speedup": ratios["float64 / float32"]},
+        "findings": findings,
+        "tables": [
+            {
+                "title": f"Forward pass at {shape}, interleaved in one run",
+                "header": ["program", "median ms"],
+                "rows": rows,
+            },
+            {
+                "title": "Ratios (> 1: the second is faster)",
+                "header": ["ratio", "value"],
+                "rows": [[k, v] for k, v in ratios.items()],
+            },
+        ],
+    }
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser()
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes (for tests)")
-    parser.add_argument("--out", default="benchmarks/results/forward.json")
+    parser.add_argument("--out", default=None, help="JSON path (default benchmarks/results/)")
     args = parser.parse_args(argv)
-
-    import mftransformer as mft
-    from mftransformer.solver.attention import _field
-
-    mft.configure()
-    B, n, d, M = (2, 16, 2, 8) if args.quick else (8, 64, 4, 32)
-    L_time = 8 if args.quick else 32
-    Ls_memory = (8, 32) if args.quick else (16, 64, 256)
-    key = jax.random.key(0)
-    results = {
-        "sizes": {"B": B, "n": n, "d": d, "M": M, "L_time": L_time},
-        "device": jax.devices()[0].platform,
-        "cpus": os.cpu_count(),
-    }
-
-    def setup(dtype, L):
-        theta = mft.tasks.generic_init(L, M, d, key=key)
-        mu = mft.sample_gaussian(jax.random.fold_in(key, 1), B, n, d)
-        z0 = jnp.concatenate([mu.x, jnp.ones((B, 1, d))], axis=1).astype(dtype)
-        return theta.A.astype(dtype), theta.V.astype(dtype), z0, mu.loga.astype(dtype)
-
-    # 1. einsum over heads vs vmap over heads (float64)
-    A, V, z0, loga = setup(jnp.float64, L_time)
-    t_einsum = _best_time(jax.jit(lambda *a: _scan(_field, *a, n, True)), A, V, z0, loga)
-    t_vmap = _best_time(jax.jit(lambda *a: _scan(_field_vmap, *a, n, True)), A, V, z0, loga)
-    results["einsum_vs_vmap"] = {
-        "einsum_s": t_einsum,
-        "vmap_s": t_vmap,
-        "speedup": t_vmap / t_einsum,
-    }
-
-    # 2. float32 vs float64 (einsum)
-    A32, V32, z32, loga32 = setup(jnp.float32, L_time)
-    t32 = _best_time(jax.jit(lambda *a: _scan(_field, *a, n, True)), A32, V32, z32, loga32)
-    results["float32_vs_float64"] = {
-        "float64_s": t_einsum,
-        "float32_s": t32,
-        "speedup": t_einsum / t32,
-    }
-
-    # 3. gradient memory with and without checkpointing, as L grows
-    rows = []
-    for L in Ls_memory:
-        A, V, z0, loga = setup(jnp.float64, L)
-        row = {"L": L}
-        for checkpoint in (False, True):
-            loss = lambda A, V: jnp.sum(_scan(_field, A, V, z0, loga, n, checkpoint) ** 2)  # noqa: E731
-            compiled = jax.jit(jax.grad(loss, argnums=(0, 1))).lower(A, V).compile()
-            analysis = compiled.memory_analysis()
-            row["checkpoint" if checkpoint else "plain"] = int(analysis.temp_size_in_bytes)
-        rows.append(row)
-    state_bytes = B * (n + 1) * d * 8
-    growth = {
-        k: (rows[-1][k] - rows[0][k]) / (rows[-1]["L"] - rows[0]["L"])
-        for k in ("plain", "checkpoint")
-    }
-    results["grad_memory"] = {
-        "rows": rows,
-        "bytes_per_layer_plain": growth["plain"],
-        "bytes_per_layer_checkpoint": growth["checkpoint"],
-        "token_state_bytes": state_bytes,
-        "plain_over_checkpoint_at_max_L": rows[-1]["plain"] / max(rows[-1]["checkpoint"], 1),
-    }
-
-    print(
-        f"forward benchmark on {results['device']} ({results['cpus']} cpus), B={B} n={n} d={d} M={M}"
-    )
-    print(
-        f"  einsum vs vmap over heads : {results['einsum_vs_vmap']['speedup']:.2f}x faster "
-        f"({t_einsum * 1e3:.1f} ms vs {t_vmap * 1e3:.1f} ms, L={L_time})"
-    )
-    print(f"  float32 vs float64        : {results['float32_vs_float64']['speedup']:.2f}x faster")
-    print("  gradient temporaries (bytes):   L   plain      checkpoint")
-    for row in rows:
-        print(
-            f"                              {row['L']:4d} {row['plain']:10d} {row['checkpoint']:10d}"
-        )
-    print(
-        f"  growth per layer: plain {growth['plain']:.0f} B, checkpoint {growth['checkpoint']:.0f} B "
-        f"(token states B(n+1)d*8 = {state_bytes} B)"
-    )
-
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(".tmp")
-    tmp.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
-    os.replace(tmp, out)
-    print(f"  wrote {out}")
-    return results
+    report = run(args.quick)
+    for t in report["tables"]:
+        print(f"\n{t['title']}\n{common.table(t['header'], t['rows'])}")
+    print("\n" + "\n".join(report["findings"]))
+    print(f"wrote {common.write('forward', report, args.out)}")
+    return report
 
 
 if __name__ == "__main__":
-    sys.exit(0 if main() else 1)
+    main(sys.argv[1:])
