@@ -39,9 +39,6 @@ from .run import (
     memory,
 )
 
-#: Deprecated alias of :func:`median_time` for ``benchmarks/adjoint.py``; to be removed.
-_median_time = median_time
-
 __all__ = [
     "CLAIMS",
     "Params",

@@ -23,17 +23,14 @@ prediction uses the NTK ``K(ν_0) = Σ_k λ_k u_k u_kᵀ`` and the gradient-desc
 
 import math
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 
-from ...solver import families, gradflow, ntk, tasks
+from ...solver import gradflow, ntk
 from ...solver.errors import ParameterError
 from ..checks import Check, Checks, Result, experiment, result_type
 from . import setting
 from .claims import CLAIMS
 from .params import InjectiveParams, StallParams
-from .setting import DATA, HEADS
 
 __all__ = [
     "SECOND_MODE_SUPPRESSION",
@@ -181,15 +178,8 @@ def injective(p: InjectiveParams, *, key) -> InjectiveResult:
     floor: fitted rate against ``2λ_0/N`` (gradient-descent corrected), ``R`` against
     ``R_lin``, the PL ratio, ``λ_min(K(ν^t))``, the distance travelled."""
     mu, xi, W, theta0, targets = setting.task(p, key, p.eps)
-    h = gradflow.train(
-        theta0,
-        mu,
-        xi,
-        targets,
-        eta=p.eta,
-        steps=p.steps,
-        snapshot_every=setting.every(p.steps, p.snapshots, "injective"),
-    )
+    every = setting.every(p.steps, p.snapshots, "injective")
+    h = gradflow.train(theta0, mu, xi, targets, eta=p.eta, steps=p.steps, snapshot_every=every)
     t, R, g2 = (np.asarray(v) for v in (h.t, h.R, h.g2))
     N, R0 = p.N, float(R[0])
     K0 = np.asarray(ntk.ntk_jacobian(theta0, mu, xi, W).K)
@@ -247,14 +237,8 @@ def injective(p: InjectiveParams, *, key) -> InjectiveResult:
 def stall(p: StallParams, *, key) -> StallResult:
     """Training on a family whose LSEs are dependent: the residual's component along the null
     combination ``c`` is frozen, so ``R`` stalls at ``(cᵀ r_0)² / 2N`` (``ε²/20`` for BB)."""
-    fam = families.family(p.family, key=jax.random.fold_in(key, DATA))
-    mu = families.stack(fam.laws)
-    N, d = mu.B, mu.d
-    xi, W = setting.query_readout(p, N, d, "stall")
-    theta0 = tasks.silent_init(
-        p.L, p.M, d, key=jax.random.fold_in(key, HEADS), sigma_A=p.sigma_A, sigma_V=p.sigma_V
-    )
-    targets = tasks.small_loss_targets(theta0, mu, xi, W, eps=p.eps, zeta=jnp.ones((N, 1)))
+    fam, mu, xi, W, theta0, targets = setting.stall_task(p, key)
+    N = mu.B
     every = setting.every(p.steps, p.snapshots, "stall")
     h = gradflow.train(theta0, mu, xi, targets, eta=p.eta, steps=p.steps, snapshot_every=every)
     t, R = np.asarray(h.t), np.asarray(h.R)

@@ -5,7 +5,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ...solver import diagnostics, tasks
+from ...solver import diagnostics, families, tasks
 from ...solver.attention import Heads
 from ...solver.errors import ParameterError
 from ...solver.measures import sample_cloud
@@ -17,6 +17,7 @@ __all__ = [
     "query_readout",
     "data",
     "task",
+    "stall_task",
     "every",
     "residual",
     "index",
@@ -58,6 +59,20 @@ def task(p, key, eps):
         theta0, mu, xi, W, eps=float(eps), key=jax.random.fold_in(key, NOISE)
     )
     return mu, xi, W, theta0, targets
+
+
+def stall_task(p, key):
+    """A family whose LSEs are dependent (``p.family``), silent heads, and labels
+    ``Y(ν_0) + ε (1, …, 1)``: the family, contexts, queries, readout, heads and targets."""
+    fam = families.family(p.family, key=jax.random.fold_in(key, DATA))
+    mu = families.stack(fam.laws)
+    N, d = mu.B, mu.d
+    xi, W = query_readout(p, N, d, "stall")
+    theta0 = tasks.silent_init(
+        p.L, p.M, d, key=jax.random.fold_in(key, HEADS), sigma_A=p.sigma_A, sigma_V=p.sigma_V
+    )
+    targets = tasks.small_loss_targets(theta0, mu, xi, W, eps=p.eps, zeta=jnp.ones((N, 1)))
+    return fam, mu, xi, W, theta0, targets
 
 
 def every(steps, snapshots, where):

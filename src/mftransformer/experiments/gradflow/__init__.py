@@ -40,9 +40,6 @@ from .run import (
     task,
 )
 
-#: Deprecated alias of :func:`task` for ``tests/unit/test_gradflow.py``; to be removed.
-_task = task
-
 __all__ = [
     "CLAIMS",
     "Params",
