@@ -64,12 +64,12 @@ from .solver.measures import (  # noqa: E402
 )
 from .solver.ntk import NTK, lse_independence, ntk_jacobian, ntk_silent, spectrum  # noqa: E402
 
-# The public API is every name imported above: the import lines are its one list. The
-# sub-packages bound as a side effect of importing from them are not part of it.
+# The public API is every name imported above: the import lines are its one list. Sub-packages
+# (solver, companion, experiments), bound as a side effect of importing from them, are not in it.
 __all__ = ["__version__"] + [
     name
-    for name in list(globals())
-    if not name.startswith("_") and name not in {"solver", "companion"}
+    for name, value in list(globals().items())
+    if not name.startswith("_") and not hasattr(value, "__path__")
 ]
 
 
