@@ -1,9 +1,24 @@
-"""Unit tests of experiments/_check.py: check lines, require(), log-log fits, the decorator."""
+"""Unit tests of experiments/checks.py: check lines, require(), log-log fits, typed results, the
+decorator, and every row of the chapters' claims tables (parametrised)."""
+
+import dataclasses
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from mftransformer.experiments import Check, Checks, Result, experiment, fit_loglog
+import mftransformer as mft
+from mftransformer.experiments import (
+    CHAPTERS,
+    Check,
+    Checks,
+    Result,
+    claims,
+    experiment,
+    fit_loglog,
+    forward,
+    result_type,
+)
 from mftransformer.solver.errors import CheckFailed
 
 
@@ -69,11 +84,101 @@ def test_fit_loglog_rejects_bad_input():
 
 
 def test_experiment_decorator_records_time_and_source():
+    @result_type
+    class ToyResult(Result):
+        v: int
+
     @experiment
     def exp(p, *, key):
-        return Result(values={"v": 1}, data={"x": np.ones(2)}, check=Check.above("c", 1.0, 0.0))
+        return ToyResult(v=1, data={"x": np.ones(2)}, check=Check.above("c", 1.0, 0.0))
 
     r = exp(None, key=None)
     assert r.wall_s >= 0 and r.source.endswith("exp") and r.v == 1
-    with pytest.raises(AttributeError, match="result has no value 'w'; values: v"):
+    assert r.values == {"v": 1}  # the experiment's own fields, not data/check/wall_s/source
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        r.v = 2
+    with pytest.raises(AttributeError, match="w"):
         _ = r.w
+    with pytest.raises(TypeError):
+        ToyResult(1, {}, None)  # keyword-only
+
+
+# ---------------------------------------------------------------- the chapters' claims tables
+ROWS = [(chapter, claim) for chapter in CHAPTERS for claim in claims(chapter)]
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _id(row):
+    return f"{row[0]}:{row[1].name}" if isinstance(row, tuple) else str(row)
+
+
+@pytest.mark.parametrize("row", ROWS, ids=_id)
+def test_claim_row_is_complete(row):
+    chapter, claim = row
+    assert claim.doc and claim.reason and claim.section, claim
+    assert callable(getattr(CHAPTERS[chapter], claim.experiment)), claim.experiment
+    if claim.rule == "between":
+        low, high = claim.band
+        assert low < high, claim
+    elif claim.rule == "within":
+        assert claim.band >= 0, claim
+    elif claim.rule == "custom":
+        assert claim.expected, claim
+
+
+@pytest.mark.parametrize("row", ROWS, ids=_id)
+def test_claim_section_is_a_heading_of_its_page(row):
+    chapter, claim = row
+    page = (ROOT / "notebooks" / f"{mft.params.CHAPTERS[chapter]}.md").read_text()
+    assert f"\n## {claim.section}\n" in page, f"{chapter}: no section '{claim.section}'"
+
+
+@pytest.mark.parametrize("row", ROWS, ids=_id)
+def test_claim_check_passes_inside_and_fails_outside(row):
+    _, claim = row
+    if claim.rule == "custom":
+        with pytest.raises(ValueError, match="checked by its experiment"):
+            claim.check(0.0)
+        return
+    if claim.rule == "within":
+        target = 1.0 if claim.target is None else claim.target
+        width = claim.band * abs(target) if claim.relative else claim.band
+        inside, outside = target + width / 2, target + 2 * width + 1
+        assert claim.check(inside, target=target).passed
+        assert not claim.check(outside, target=target).passed
+        return
+    if claim.rule == "between":
+        low, high = claim.band
+        inside, outside = (low + high) / 2, high + (high - low)
+    else:
+        step = max(abs(claim.band), 1e-30)
+        inside = claim.band - step if claim.rule == "below" else claim.band + step
+        outside = claim.band + step if claim.rule == "below" else claim.band - step
+    check = claim.check(inside)
+    assert check.passed and check.name == claim.name, str(check)
+    assert not claim.check(outside).passed
+
+
+def test_claims_tables_by_chapter():
+    assert list(CHAPTERS) == list(mft.params.CHAPTERS)
+    table = claims("forward")
+    assert table is forward.CLAIMS and table["depth_slope_euler"].band == 0.1
+    assert [c.name for c in table.of("depth")] == [
+        "depth_slope_euler",
+        "depth_slope_heun",
+        "depth_slope_rk4",
+    ]
+    row = table["width_iid_vs_L"].as_dict()
+    assert row["band"] == [0.35, 0.7] and row["rule"] == "between"
+    with pytest.raises(KeyError, match="no claim 'nope'"):
+        _ = table["nope"]
+    with pytest.raises(KeyError, match="no chapter 'nope'"):
+        claims("nope")
+
+
+def test_claim_lines_match_the_hand_built_checks():
+    # the claims build exactly the lines the experiments printed before they existed
+    euler = forward.CLAIMS["depth_slope_euler"].check(-1.0412)
+    assert str(euler) == str(Check.within("depth_slope_euler", -1.0412, -1.0, 0.1))
+    rk4 = forward.CLAIMS["depth_slope_rk4"].check(-4.3)
+    assert str(rk4) == str(Check.below("depth_slope_rk4", -4.3, -3.8, show_value=True))

@@ -5,20 +5,16 @@ import numpy as np
 import pytest
 from tolerances import LAZY_PREDICTION_RTOL
 
+import mftransformer as mft
 from mftransformer.experiments import convergence as chapter
 from mftransformer.solver.errors import ParameterError
 
 KEY = jax.random.key(0)
-DATA = {
-    "N": 4,
-    "n": 5,
-    "d": 2,
-    "scale": 0.8,
-    "xi0": (1.0, 0.5),
-    "W": (1.0, -0.5),
-    "sigma_A": 1.0,
-    "sigma_V": 1.0,
-}
+
+
+def ci(section, **overrides):
+    """A ``ci`` section of the chapter, with ``overrides`` (validated by its schema)."""
+    return getattr(mft.params.load("convergence", "ci", {section: overrides}), section)
 
 
 def test_lazy_prediction_matches_the_linear_iteration():
@@ -62,9 +58,7 @@ def test_theory_helper_errors():
 
 
 def _injective(**kw):
-    p = dict(DATA, L=2, M=16, eps=1e-2, eta=0.5, steps=1000, snapshots=4, t_lazy=60.0, R_stop=1e-28)
-    p.update(kw)
-    return chapter.InjectiveParams(**p)
+    return ci("injective", **{"L": 2, "M": 16, "snapshots": 4, **kw})
 
 
 @pytest.fixture(scope="module")
@@ -96,21 +90,7 @@ def test_injective_is_deterministic(injective_result):
 
 
 def _stall(**kw):
-    p = dict(
-        family="BB",
-        xi0=(1.0, 0.5),
-        W=(1.0, -0.5),
-        sigma_A=1.0,
-        sigma_V=1.0,
-        L=2,
-        M=16,
-        eps=1e-2,
-        eta=0.2,
-        steps=600,
-        snapshots=4,
-    )
-    p.update(kw)
-    return chapter.StallParams(**p)
+    return ci("stall", **{"L": 2, "M": 16, "steps": 600, "snapshots": 4, **kw})
 
 
 @pytest.fixture(scope="module")
@@ -127,31 +107,18 @@ def test_stall_checks(stall_result, name):
 
 
 def test_sweep_checks():
-    p = chapter.SweepParams(
-        **DATA, L=2, M=16, eps=(1e-3, 1e-2, 1.0), eta=0.02, steps=1000, snapshots=4
-    )
+    p = ci("sweep", L=2, M=16, eps=(0.001, 0.01, 1.0), steps=1000, snapshots=4)
     result = chapter.sweep(p, key=KEY)
     assert result.check.passed, str(result.check)
-    assert result.values["R0"][1] / result.values["R0"][0] == pytest.approx(100.0)
+    assert result.R0[1] / result.R0[0] == pytest.approx(100.0)
 
 
 @pytest.mark.slow
 def test_width_depth_checks():
-    p = chapter.WidthDepthParams(
-        **DATA,
-        L_width=2,
-        Ms=(16, 64),
-        M_depth=8,
-        Ls=(4,),
-        seeds=3,
-        eps=1e-3,
-        eta=1.0,
-        steps=200,
-        nodes=40,
-    )
+    p = ci("width_depth", Ms=(16, 64), Ls=(4,), seeds=3, steps=200, nodes=40)
     result = chapter.width_depth(p, key=KEY)
     assert result.check["rate_tracks_ntk"].passed, str(result.check)
-    assert result.values["fitted"].shape == (3, 3)
+    assert result.fitted.shape == (3, 3)
 
 
 def test_experiment_errors():
@@ -159,7 +126,7 @@ def test_experiment_errors():
         chapter.injective(_injective(snapshots=3), key=KEY)
     with pytest.raises(ParameterError, match="xi0 has 3 and W has 2 entries; allowed d = 2"):
         chapter.injective(_injective(xi0=(1.0, 0.5, 0.0)), key=KEY)
-    p = chapter.SweepParams(**DATA, L=2, M=16, eps=(1e-2, 1e-3), eta=0.02, steps=10, snapshots=1)
+    p = ci("sweep", L=2, M=16, eps=(0.01, 0.001), steps=10, snapshots=1)
     with pytest.raises(ParameterError, match=r"sweep: eps = \[0.01, 0.001\]; allowed at least"):
         chapter.sweep(p, key=KEY)
 

@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from tolerances import PADDED_HEADS_ATOL, STABILITY_SPREAD_MAX, SUPPORT_BOUND_RTOL
+from tolerances import PADDED_HEADS_ATOL
 
 import mftransformer as mft
 from mftransformer import tasks
@@ -18,26 +18,31 @@ from mftransformer.solver.errors import ParameterError
 KEY = jax.random.key(0)
 
 
+def ci(section, **overrides):
+    """A ``ci`` section of the chapter, with ``overrides`` (validated by its schema)."""
+    return getattr(mft.params.load("forward", "ci", {section: overrides}), section)
+
+
 def test_trajectories_support_bound():
-    p = ch.TrajectoriesParams(d=2, n=6, N=2, L=8, M=4, sigma_A=1.0, sigma_V=1.5, spread=1.0)
+    p = ci("trajectories", n=6, N=2, L=8, M=4, sigma_V=1.5, spread=1.0)
     r = ch.trajectories(p, key=KEY)
     assert r.data["z"].shape == (9, 2, 6, 2)
-    assert r.values["ratio"] <= 1 + SUPPORT_BOUND_RTOL, r.check
+    assert r.ratio <= ch.CLAIMS["support_bound"].band, r.check
     r.check.require()
     assert str(r.check).startswith("support_bound = ")
 
 
 def test_flow_is_a_diffeomorphism():
-    p = ch.FlowParams(n=5, L=8, M=4, sigma_A=1.0, sigma_V=1.5, grid=7, extent=2.0, s=(0.0, 1.0))
+    p = ci("flow", n=5, L=8, M=4, grid=7, s=(0.0, 1.0))
     r = ch.flow(p, key=KEY)
     assert r.data["grid"].shape == (2, 7, 7, 2) and r.data["det"].shape == (7, 7)
     np.testing.assert_allclose(r.data["grid"][0, 0, :, 0], np.linspace(-2, 2, 7), atol=1e-15)
-    assert r.values["min_det"] > 0, r.check
+    assert r.min_det > ch.CLAIMS["diffeo"].band, r.check
     r.check.require()
 
 
 def test_flow_determinant_matches_finite_differences():
-    p = ch.FlowParams(n=5, L=4, M=2, sigma_A=1.0, sigma_V=1.5, grid=3, extent=1.0, s=(1.0,))
+    p = ci("flow", n=5, L=4, M=2, grid=3, extent=1.0, s=(1.0,))
     r = ch.flow(p, key=KEY)
     theta = tasks.generic_init(4, 2, 2, key=jax.random.fold_in(KEY, ch.HEADS), sigma_V=1.5)
     mu = mft.sample_gaussian(jax.random.fold_in(KEY, ch.DATA), 1, 5, 2)
@@ -48,27 +53,17 @@ def test_flow_determinant_matches_finite_differences():
 
 
 def test_stability_spreads():
-    p = ch.StabilityParams(
-        d=2,
-        n=6,
-        L=8,
-        M=4,
-        sigma_A=0.5,
-        sigma_V=1.0,
-        deltas=(1e-2, 1e-3, 1e-4, 1e-5, 1e-6),
-        directions=4,
-    )
+    p = ci("stability", n=6, L=8, M=4, directions=4)
     r = ch.stability(p, key=KEY)
     assert r.data["ratio_theta"].shape == (4, 5) and r.data["ratio_tokens"].shape == (4, 5)
-    for kind, spread in r.values["spread"].items():
-        assert spread <= STABILITY_SPREAD_MAX, f"stability_{kind} spread {spread:.2e}"
+    for kind, spread in r.spread.items():
+        band = ch.CLAIMS[f"stability_{kind}"].band
+        assert spread <= band, f"stability_{kind} spread {spread:.2e} > {band}"
     r.check.require()
 
 
 def test_check_lines_are_named_as_in_math():
-    p = ch.StabilityParams(
-        d=2, n=4, L=2, M=2, sigma_A=0.5, sigma_V=1.0, deltas=(1e-3, 1e-4), directions=2
-    )
+    p = ci("stability", n=4, L=2, M=2, deltas=(0.001, 0.0001), directions=2)
     names = [c.name for c in ch.stability(p, key=KEY).check]
     assert names == ["stability_theta", "stability_tokens"]
 

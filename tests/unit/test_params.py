@@ -85,3 +85,45 @@ def test_as_dict_is_json_plain():
 
     d = mft.params.load("forward", "ci").as_dict()
     assert json.loads(json.dumps(d))["depth"]["Ls"] == list(d["depth"]["Ls"])
+
+
+def test_schemas_are_imported_statically_without_a_cycle():
+    import ast
+    from pathlib import Path
+
+    from mftransformer import experiments
+    from mftransformer.companion import params
+    from mftransformer.experiments import schema
+
+    assert list(params.SCHEMAS) == list(params.CHAPTERS)
+    for chapter, cls in params.SCHEMAS.items():
+        assert cls is experiments.CHAPTERS[chapter].Params
+    assert params.param is schema.param
+    src = Path(experiments.__file__).parent
+    for path in [*src.glob("*/params.py"), src / "schema.py", src / "blocks.py"]:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                assert "companion" not in (node.module or ""), f"{path} imports {node.module}"
+
+
+def test_no_section_retypes_a_whole_shared_block():
+    # a section that declares every field of a block itself (same docs and ranges) should inherit it
+    import dataclasses
+
+    from mftransformer.companion.params import SCHEMAS
+    from mftransformer.experiments import blocks
+
+    shared = {
+        name: {f.name: dict(f.metadata) for f in dataclasses.fields(getattr(blocks, name))}
+        for name in blocks.__all__
+    }
+    for chapter, root in SCHEMAS.items():
+        for section in dataclasses.fields(root):
+            cls = section.type
+            if not dataclasses.is_dataclass(cls):
+                continue
+            own = cls.__dict__.get("__annotations__", {})
+            mine = {f.name: dict(f.metadata) for f in dataclasses.fields(cls) if f.name in own}
+            for block, block_fields in shared.items():
+                if all(mine.get(k) == m for k, m in block_fields.items()):
+                    pytest.fail(f"{chapter}.{section.name} retypes the block {block}")
