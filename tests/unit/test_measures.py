@@ -2,6 +2,7 @@
 
 import jax
 import jax.numpy as jnp
+import mpmath
 import numpy as np
 import pytest
 from tolerances import GAUSSIAN_LSE_MC_ATOL, SAME_ALGEBRA_RTOL
@@ -131,3 +132,33 @@ def test_empirical_bad_weights():
 def test_pad_too_small():
     with pytest.raises(ParameterError, match=r"pad: n = 1; allowed n >= 2"):
         measures.pad(mft.empirical(jnp.zeros((2, 1))), 1)
+
+
+def test_one_weight_check_for_measures_and_laws():
+    a = np.array([[0.5, 0.5], [0.25, 0.75 + 0.5 * measures.WEIGHT_SUM_ATOL]])
+    measures.check_weights(a, "here")  # within the tolerance
+    with pytest.raises(ParameterError, match=r"here: weights sum to 1.1; allowed sum 1 .* Fix it."):
+        measures.check_weights(np.array([0.5, 0.6]), "here", "Fix it.")
+    with pytest.raises(ParameterError, match="here: weights have negative or non-finite"):
+        measures.check_weights(np.array([np.nan, 1.0]), "here")
+
+
+def test_log_weights_is_minus_inf_on_zero_weight_only():
+    loga = measures.log_weights(jnp.array([0.0, 0.5, 1.0]))
+    assert np.isneginf(float(loga[0])) and float(loga[2]) == 0.0
+    np.testing.assert_allclose(loga[1], np.log(0.5), rtol=1e-15)
+
+
+def test_box_lse_series_and_closed_form_agree_across_the_switch():
+    # φ(t) = log((e^t − 1)/t): the Taylor series below |t| = 0.1, the closed form above
+    def phi(s):
+        return mpmath.log(mpmath.expm1(s) / s) if s != 0 else mpmath.mpf(0)
+
+    hess = jax.hessian(lambda q: measures.lse_box(jnp.zeros(1), jnp.ones(1), q))
+    with mpmath.workdps(40):
+        for t in (1e-12, 1e-4, 0.0999, 0.1001, -0.1001, 3.0, -40.0):
+            value = float(measures.lse_box(jnp.zeros(1), jnp.ones(1), jnp.array([t])))
+            assert value == pytest.approx(float(phi(mpmath.mpf(t))), rel=1e-15), t
+        for t in (0.0, 1e-7, 1e-3, 0.0999, 0.1001, 2.0):
+            exact = float(mpmath.diff(phi, mpmath.mpf(t) + mpmath.mpf("1e-25"), 2))
+            assert float(hess(jnp.array([t]))[0, 0]) == pytest.approx(exact, rel=1e-12), t

@@ -17,7 +17,10 @@ from .errors import ParameterError
 from .types import Array, Float
 
 __all__ = [
+    "WEIGHT_SUM_ATOL",
     "EmpiricalMeasure",
+    "log_weights",
+    "check_weights",
     "empirical",
     "sample_gaussian",
     "sample_box",
@@ -33,7 +36,8 @@ __all__ = [
     "lse_mixture",
 ]
 
-_WEIGHT_SUM_ATOL = 1e-6
+#: tolerance on the sum of the weights of one context (empirical measures and laws alike).
+WEIGHT_SUM_ATOL = 1e-6
 
 
 class EmpiricalMeasure(eqx.Module):
@@ -56,9 +60,8 @@ class EmpiricalMeasure(eqx.Module):
 
     @property
     def loga(self) -> Float[Array, "B n"]:
-        """``log a`` with ``-inf`` on padding, safe to differentiate (no NaN at zero weight)."""
-        positive = self.a > 0
-        return jnp.where(positive, jnp.log(jnp.where(positive, self.a, 1.0)), -jnp.inf)
+        """``log a`` with ``-inf`` on padding (:func:`log_weights`)."""
+        return log_weights(self.a)
 
     @property
     def B(self) -> int:
@@ -75,6 +78,42 @@ class EmpiricalMeasure(eqx.Module):
     def mean(self) -> Float[Array, "B d"]:
         """The barycentre ``m_μ = Σ_k a_k x_k`` of each context."""
         return jnp.einsum("bn,bnd->bd", self.a, self.x)
+
+
+def log_weights(a):
+    """``log a`` with ``-inf`` where ``a = 0`` (padding), safe to differentiate (no NaN there).
+
+    .. math::
+
+        \\log a_k \\ (a_k > 0),\\qquad -\\infty\\ (a_k = 0)
+    """
+    positive = a > 0
+    return jnp.where(positive, jnp.log(jnp.where(positive, a, 1.0)), -jnp.inf)
+
+
+def check_weights(a, where: str, fix: str = "Normalise the weights.") -> None:
+    """Raise unless the weights of every context are ``>= 0``, finite and sum to one.
+
+    .. math::
+
+        a_k \\ge 0,\\qquad \\Big|\\sum_k a_k - 1\\Big| \\le \\mathtt{WEIGHT\\_SUM\\_ATOL}
+
+    Args:
+        a: weights ``(n,)`` or ``(B, n)`` (a host-side check on static input).
+        where: the caller, first word of the message; fix: the advice that ends it.
+
+    Raises:
+        ParameterError: negative or non-finite entries, or a sum off one by more than the tolerance.
+    """
+    a = np.asarray(a)
+    if np.any(a < 0) or not np.all(np.isfinite(a)):
+        raise ParameterError(f"{where}: weights have negative or non-finite entries; allowed >= 0.")
+    sums = np.atleast_1d(a.sum(axis=-1))
+    worst = float(sums[np.argmax(np.abs(sums - 1))])
+    if abs(worst - 1) > WEIGHT_SUM_ATOL:
+        raise ParameterError(
+            f"{where}: weights sum to {worst:.6g}; allowed sum 1 (± {WEIGHT_SUM_ATOL:g}). {fix}"
+        )
 
 
 def empirical(x, a=None) -> EmpiricalMeasure:
@@ -109,16 +148,7 @@ def empirical(x, a=None) -> EmpiricalMeasure:
             f"empirical: x has shape {tuple(x.shape)} but a has shape {tuple(a.shape)}; "
             f"allowed a of shape {tuple(x.shape[:2])} (one weight per atom)."
         )
-    a_np = np.asarray(a)
-    if np.any(a_np < 0) or not np.all(np.isfinite(a_np)):
-        raise ParameterError("empirical: a has negative or non-finite entries; allowed a >= 0.")
-    sums = a_np.sum(axis=1)
-    if np.any(np.abs(sums - 1) > _WEIGHT_SUM_ATOL):
-        worst = float(sums[np.argmax(np.abs(sums - 1))])
-        raise ParameterError(
-            f"empirical: weights sum to {worst:.6g} in some context; allowed sum 1 "
-            f"(± {_WEIGHT_SUM_ATOL:g}). Normalise a by its row sums."
-        )
+    check_weights(a, "empirical", "Normalise a by its row sums.")
     return EmpiricalMeasure(x, a)
 
 
@@ -212,13 +242,25 @@ def lse_gaussian(m: Float[Array, " d"], Sigma: Float[Array, "d d"], q: Float[Arr
     return m @ q + 0.5 * q @ Sigma @ q
 
 
+#: below this ``|t|`` the LSE of an interval is its Taylor series (see :func:`_log_sinhc`).
+_SERIES_BELOW = 0.1
+
+
 def _log_sinhc(t):
-    """``φ(t) = log((e^t − 1)/t)`` stably: ``max(t, 0) + log(−expm1(−|t|)/|t|)``, φ(0) = 0."""
+    """``φ(t) = log((e^t − 1)/t)`` stably: ``max(t, 0) + log(−expm1(−|t|)/|t|)``, φ(0) = 0.
+
+    For ``|t| < 0.1``, ``φ(t) = t/2 + Σ_k B_{2k} t^{2k} / (2k (2k)!)`` up to ``t^{10}`` (the next
+    term is below 1e-18 there): the closed form is exact in value, but its second derivative
+    cancels like ``ε/t²``, and the tilted covariance of a box is ``jax.hessian`` of this function.
+    """
     at = jnp.abs(t)
-    safe = jnp.where(at > 1e-8, at, 1.0)
-    # below 1e-8 the series t/2 + t²/24 is exact to float64 and keeps the Hessian (ℓ²/12) right
+    safe = jnp.where(at > _SERIES_BELOW, at, 1.0)
+    t2 = t * t
+    series = 0.5 * t + t2 * (
+        1 / 24 + t2 * (-1 / 2880 + t2 * (1 / 181440 + t2 * (-1 / 9676800 + t2 * 5 / 2395008000)))
+    )
     return jnp.where(
-        at > 1e-8, jnp.maximum(t, 0.0) + jnp.log(-jnp.expm1(-safe) / safe), 0.5 * t + t * t / 24
+        at > _SERIES_BELOW, jnp.maximum(t, 0.0) + jnp.log(-jnp.expm1(-safe) / safe), series
     )
 
 
