@@ -43,10 +43,10 @@ def test_translating_an_input_keeps_the_affine_verdict(seed, shift):
     # columns are normalised before the affine part is removed (MATH.md §5.5), so the ratio
     # itself moves with a translation; the verdict, and an exact relation, do not
     laws = _laws(seed)
-    moved = [laws[0], fam.Discrete(laws[1].x + np.array(shift), laws[1].a), laws[2]]
+    moved = [laws[0], fam.Discrete(np.asarray(laws[1].x) + np.array(shift), laws[1].a), laws[2]]
     q = np.asarray(jax.random.normal(jax.random.key(1), (200, d)))
     assert ntk.lse_independence(moved, queries=q).verdict == "independent"
-    translate = fam.Discrete(laws[0].x + np.array(shift), laws[0].a)
+    translate = fam.Discrete(np.asarray(laws[0].x) + np.array(shift), laws[0].a)
     assert ntk.lse_independence([*moved, translate], queries=q).verdict == "dependent"
 
 

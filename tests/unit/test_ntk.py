@@ -1,4 +1,5 @@
-"""ntk.py: the NTK from JAX and in closed form, the mean-field limit, the LSE test, their errors."""
+"""ntk.py and lse_test.py: the NTK from JAX and in closed form, the mean-field limit, the LSE
+test, their errors."""
 
 import jax
 import jax.numpy as jnp
@@ -9,6 +10,7 @@ from tolerances import NTK_CLOSED_FORM_RTOL, NTK_JACREV_RTOL, NTK_MEAN_FIELD_RTO
 import mftransformer as mft
 from mftransformer import families as fam
 from mftransformer import ntk
+from mftransformer.solver import lse_test
 from mftransformer.solver.tasks import generic_init, silent_init
 
 N, n, d = 3, 4, 2
@@ -82,6 +84,23 @@ def test_lse_report_prints_verdict_margin_threshold():
     assert not dep.holds and dep.margin > 2 and dep.nullity == 1
 
 
+def test_lse_test_lives_in_its_module_and_ntk_re_exports_it():
+    for name in ("lse_independence", "LSEReport", "DEPENDENT_BELOW", "INDEPENDENT_ABOVE"):
+        assert getattr(ntk, name) is getattr(lse_test, name)
+    assert ntk.MAX_BYTES == lse_test.MAX_BYTES
+
+
+def test_continuous_laws_give_the_closed_form_tilted_stats_to_the_kernel():
+    # a Gaussian law's kernel uses m = Σ A ξ, C = Σ: the V block is (WWᵀ) E⟨Σ A ξ_i, Σ A ξ_j⟩
+    theta = silent_init(1, 8, d, key=jax.random.key(6))
+    laws = [fam.Gaussian(np.zeros(2), np.diag([1.0, s])) for s in (0.5, 1.0, 2.0)]
+    K = ntk.ntk_silent(theta, laws, XI, W)
+    A = np.asarray(theta.A[0, :4])
+    m = np.stack([np.einsum("ij,hjk,k->hi", np.asarray(law.Sigma), A, XI[0]) for law in laws])
+    G_V = np.einsum("ihc,jhc->ij", m, m) / 4
+    np.testing.assert_allclose(K.K_V, G_V * float((W @ W.T)[0, 0]), rtol=1e-13)
+
+
 def test_lse_on_empirical_measure_and_given_queries():
     mu = _mu()
     q = jax.random.normal(jax.random.key(7), (50, d))
@@ -132,3 +151,13 @@ def test_lse_bad_input():
     bad = fam.Discrete(np.zeros((2, 2)), np.array([0.5, 0.6]))
     with pytest.raises(mft.ParameterError, match="input 1: weights sum to 1.1"):
         ntk.lse_independence([fam.bernoulli(0.3), bad], key=key)
+
+
+def test_lse_test_needs_float64():
+    laws = [fam.bernoulli(0.3), fam.binomial(2, 0.3)]
+    mft.configure(x64=False)
+    try:
+        with pytest.raises(mft.ParameterError, match="jax_enable_x64 = False; allowed True"):
+            ntk.lse_independence(laws, key=jax.random.key(0))
+    finally:
+        mft.configure()

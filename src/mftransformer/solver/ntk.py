@@ -1,5 +1,5 @@
-"""The attention NTK on a data set, its silent-point closed form and mean-field limit, and the
-log-sum-exp independence test (MATH.md §5; model page, "NTK").
+"""The attention NTK on a data set, its silent-point closed form and mean-field limit
+(MATH.md §5; model page, "NTK").
 
 For task C (outputs ``Y_i = W X^i_1(ξ^i_0)``, rows ``(i, a) ↦ i d_out + a``) the NTK of the
 depth-L, width-M network is
@@ -20,10 +20,12 @@ identity and, with ``w_a = Wᵀ e_a`` and ``E`` the average over the ``LM`` head
     \\mathbb E \\langle C_{\\mu_i}(A\\xi_i) V^\\top w_a, C_{\\mu_j}(A\\xi_j) V^\\top w_b\\rangle .
 
 ``K`` is positive definite iff the LSEs of the (centred) contexts are linearly independent modulo
-affine functions; :func:`lse_independence` tests that criterion directly on the measures.
+affine functions; :func:`~mftransformer.solver.lse_test.lse_independence` tests that criterion
+directly on the measures, and :mod:`~mftransformer.solver.lazy` turns ``K`` into the lazy
+predictions of training. Both are re-exported here (``ntk.lse_independence``,
+``ntk.lazy_prediction``, ...).
 """
 
-import dataclasses
 import math
 
 import equinox as eqx
@@ -32,9 +34,11 @@ import jax.numpy as jnp
 import numpy as np
 
 from .attention import Heads
-from .errors import ParameterError, suggest
-from .families import Discrete, laws_of
+from .errors import ParameterError
 from .forward import forward
+from .laws import Discrete, laws_of
+from .lazy import gd_rate, lazy_prediction, plateau
+from .lse_test import DEPENDENT_BELOW, INDEPENDENT_ABOVE, MAX_BYTES, LSEReport, lse_independence
 from .measures import EmpiricalMeasure
 from .types import Array, Float
 
@@ -46,22 +50,16 @@ __all__ = [
     "spectrum",
     "spectral_ratio",
     "rank_bound",
+    # re-exported from lse_test and lazy
     "LSEReport",
     "lse_independence",
     "DEPENDENT_BELOW",
     "INDEPENDENT_ABOVE",
     "MAX_BYTES",
+    "gd_rate",
+    "lazy_prediction",
+    "plateau",
 ]
-
-#: ``σ_min/σ_max`` below this is an exact dependency: about 5·10³ float64 epsilons (2.2e-16), the
-#: round-off of a QR projection and an SVD of a K×N matrix of O(1) entries (measured ≤ 1e-15).
-DEPENDENT_BELOW = 1e-12
-#: ``σ_min/σ_max`` above this is independent; in between the test is ill-conditioned (inconclusive).
-INDEPENDENT_ABOVE = 1e-6
-#: default memory budget (bytes) of the NTK and LSE computations; estimated before allocating.
-MAX_BYTES = 4 * 2**30
-
-_AFFINE = ("affine", "constant")
 
 
 class NTK(eqx.Module):
@@ -233,8 +231,8 @@ def ntk_infinite_width(
     tau = sigma_A * float(np.linalg.norm(xi0)) / math.sqrt(d)
     q = tau * grid
     stats = [law.tilted(q) for law in laws]
-    m = np.stack([m for m, _ in stats])  # (N, k, d)
-    C = np.stack([C for _, C in stats])  # (N, k, d, d)
+    m = np.stack([np.asarray(m) for m, _ in stats])  # (N, k, d)
+    C = np.stack([np.asarray(C) for _, C in stats])  # (N, k, d, d)
     G_V = np.einsum("k,ikc,jkc->ij", weights, m, m, optimize=True)
     G_QK = (
         float(xi0 @ xi0)
@@ -262,154 +260,6 @@ def rank_bound(N: int, d_out: int, P: int, d: int) -> int:
     """``min(N d_out, P d (d_out + 1))``: a head pair adds ``d d_out`` value and ``d`` query-key
     directions (mirrors share the first and negate the second), MATH.md §5.3."""
     return min(N * d_out, P * d * (d_out + 1))
-
-
-# ---------------------------------------------------------------- the LSE test
-@dataclasses.dataclass(frozen=True)
-class LSEReport:
-    """Verdict of :func:`lse_independence`.
-
-    Attributes:
-        verdict: ``"independent"``, ``"dependent"`` or ``"ill-conditioned"``.
-        ratio: ``ρ = σ_min/σ_max`` (0 if ``σ_max`` itself is below the floor).
-        sigma: singular values, descending, of the normalised and projected LSE matrix.
-        null: the combination ``c`` of the last right singular vector (``c_i ∝ v_i/ν_i``),
-            normalised to unit length.
-        residuals: column norms after projection (≈ 0 for inputs whose LSE is affine).
-        nullity: ``#{σ < 10⁻¹² σ_max}``, the number of relations found.
-        modulo, centre: the options used; queries: the query points ``(K, d)``.
-        dependent_below, independent_above: the thresholds on ``ρ``.
-    """
-
-    verdict: str
-    ratio: float
-    sigma: np.ndarray
-    null: np.ndarray
-    residuals: np.ndarray
-    nullity: int
-    modulo: str
-    centre: bool
-    queries: np.ndarray
-    dependent_below: float = DEPENDENT_BELOW
-    independent_above: float = INDEPENDENT_ABOVE
-
-    @property
-    def holds(self) -> bool:
-        """True when the criterion (independence) holds with margin."""
-        return self.verdict == "independent"
-
-    @property
-    def margin(self) -> float:
-        """Decades between ``ρ`` and the threshold of the verdict (positive = clear verdict)."""
-        r = max(self.ratio, 1e-300)
-        if self.verdict == "dependent":
-            return math.log10(self.dependent_below / r)
-        return math.log10(r / self.independent_above)
-
-    def __str__(self):
-        return (
-            f"LSE functions {self.verdict} modulo {self.modulo}: sigma_min/sigma_max = "
-            f"{self.ratio:.2e} (independent above {self.independent_above:.0e}, dependent below "
-            f"{self.dependent_below:.0e}; margin {self.margin:+.1f} decades)"
-        )
-
-
-def lse_independence(
-    measures,
-    *,
-    queries=None,
-    K: int = 2000,
-    scale: float | None = None,
-    centre: bool = False,
-    modulo: str = "affine",
-    key=None,
-    max_bytes: int = MAX_BYTES,
-) -> LSEReport:
-    """Are the LSE functions of the inputs linearly independent modulo affine functions?
-
-    .. math::
-
-        F_{ki} = \\mathrm{LSE}_{\\mu_i}(q_k),\\qquad
-        \\rho = \\frac{\\sigma_{\\min}}{\\sigma_{\\max}}\\Big(\\big(I - \\Pi_{[1, q]}\\big)
-        F\\,\\mathrm{diag}(\\nu)^{-1}\\Big)
-
-    with ``ν_i`` the column norms and ``Π`` the orthogonal projection on the affine functions of
-    ``q`` (``modulo="affine"``) or on constants (``"constant"``, the same as plain independence
-    since ``LSE(0) = 0``). Verdict: dependent if ``ρ < 10⁻¹²`` or ``σ_max < 10⁻¹²`` (every column
-    affine), independent if ``ρ > 10⁻⁶``, else ill-conditioned. Queries: ``q_k ~ N(0, s² I)`` with
-    ``s = 3/R`` (``R`` the largest centred radius of the inputs, ``s = 3`` if ``R = 0``), unless
-    ``queries`` are given.
-
-    Args:
-        measures: the inputs: an :class:`EmpiricalMeasure` (B contexts), laws from
-            :mod:`mftransformer.solver.families`, or a list of them (clouds may have different sizes).
-        queries: ``(K, d)`` query points (overrides ``K``, ``scale`` and ``key``).
-        K: number of random queries (default 2000); at least ``N + d + 1``.
-        scale: ``s``; default ``3/R``.
-        centre: centre each input first (does not change the affine verdict).
-        modulo: ``"affine"`` or ``"constant"``.
-        key: ``jax.random`` key for the queries (required unless ``queries`` is given).
-
-    Returns:
-        :class:`LSEReport` (``print`` it for the verdict, margin and thresholds).
-
-    Raises:
-        ParameterError: inputs of different dimensions, weights not summing to one, an unknown
-            ``modulo``, too few queries, no key, or a memory estimate above ``max_bytes``.
-
-    >>> from mftransformer.solver.families import bernoulli, binomial
-    >>> lse_independence([bernoulli(0.3), binomial(2, 0.3)], key=jax.random.key(0)).verdict
-    'dependent'
-    """
-    laws = laws_of(measures, "lse_independence")
-    N, d = len(laws), laws[0].d
-    if modulo not in _AFFINE:
-        raise ParameterError(
-            f"lse_independence: modulo = {modulo!r}; allowed {list(_AFFINE)}."
-            f"{suggest(modulo, _AFFINE)}"
-        )
-    if centre:
-        laws = [law.centred() for law in laws]
-    n_removed = d + 1 if modulo == "affine" else 1
-    if queries is None:
-        if key is None:
-            raise ParameterError(
-                "lse_independence: key = None; allowed a jax.random key (or pass queries=)."
-            )
-        if scale is None:
-            R = max(law.centred().radius() for law in laws)
-            scale = 3.0 / R if R > 0 else 3.0
-        n_queries = K
-    else:
-        queries = jnp.asarray(queries, float)
-        if queries.ndim != 2 or queries.shape[1] != d:
-            raise ParameterError(
-                f"lse_independence: queries have shape {tuple(queries.shape)}; allowed (K, {d})."
-            )
-        n_queries = queries.shape[0]
-    if n_queries < N + n_removed:
-        raise ParameterError(
-            f"lse_independence: K = {n_queries} query points; allowed K >= N + {n_removed} = "
-            f"{N + n_removed} (N = {N} inputs plus the {n_removed} dimensions of the "
-            f"{modulo} functions removed); 10x that is advised."
-        )
-    atoms = sum(law.x.shape[0] if isinstance(law, Discrete) else 1 for law in laws)
-    estimate = 8 * n_queries * (2 * atoms + 3 * N + d + 2)
-    if estimate > max_bytes:
-        raise ParameterError(
-            f"lse_independence: estimated memory {estimate / 2**30:.2f} GiB for K = {n_queries} "
-            f"queries and {atoms} atoms; allowed max_bytes = {max_bytes / 2**30:.2f} GiB. "
-            "Use fewer queries or fewer atoms."
-        )
-    if queries is None:
-        queries = scale * jax.random.normal(key, (n_queries, d))
-    F = np.stack([law.lse_at(queries) for law in laws], axis=1)
-    basis = (
-        np.ones((n_queries, 1))
-        if modulo == "constant"
-        else np.concatenate([np.ones((n_queries, 1)), np.asarray(queries)], axis=1)
-    )
-    return _report(F, basis, modulo, centre, np.asarray(queries))
 
 
 # ---------------------------------------------------------------- private
@@ -446,31 +296,4 @@ def _jacobian_columns(theta, mu, xi, W, rows):
 def _stats(laws, A, xi):
     """Tilted means ``(N, H, d)`` and covariances ``(N, H, d, d)`` at ``q = A_h ξ_i`` (NumPy)."""
     stats = [law.tilted(np.einsum("hcd,d->hc", A, x)) for law, x in zip(laws, xi, strict=True)]
-    return np.stack([m for m, _ in stats]), np.stack([C for _, C in stats])
-
-
-def _report(F, basis, modulo, centre, queries):
-    nu = np.linalg.norm(F, axis=0)
-    nu = np.where(nu > 0, nu, 1.0)
-    Fn = F / nu
-    Q, _ = np.linalg.qr(basis)
-    R = Fn - Q @ (Q.T @ Fn)
-    _, sigma, vt = np.linalg.svd(R, full_matrices=False)
-    floor = DEPENDENT_BELOW
-    if sigma[0] < floor:
-        ratio = 0.0
-    else:
-        ratio = float(sigma[-1] / sigma[0])
-    verdict = (
-        "dependent"
-        if ratio < DEPENDENT_BELOW
-        else "independent"
-        if ratio > INDEPENDENT_ABOVE
-        else "ill-conditioned"
-    )
-    c = vt[-1] / nu
-    c = c / np.linalg.norm(c)
-    nullity = sigma.size if sigma[0] < floor else int(np.sum(sigma < floor * sigma[0]))
-    return LSEReport(
-        verdict, ratio, sigma, c, np.linalg.norm(R, axis=0), nullity, modulo, centre, queries
-    )
+    return np.stack([np.asarray(m) for m, _ in stats]), np.stack([np.asarray(C) for _, C in stats])

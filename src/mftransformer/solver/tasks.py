@@ -38,7 +38,7 @@ __all__ = [
 def generic_init(
     L: int, M: int, d: int, *, key, sigma_A: float = 1.0, sigma_V: float = 1.0
 ) -> Heads:
-    """I.i.d. Gaussian heads: entries ``A ~ N(0, σ_A²/d)``, ``V ~ N(0, σ_V²/d)``, ``(L, M, d, d)``."""
+    """I.i.d. Gaussian heads ``(L, M, d, d)``, ``A ~ N(0, σ_A²/d)`` and ``V ~ N(0, σ_V²/d)``."""
     _check_sizes("generic_init", L=L, M=M, d=d)
     k_A, k_V = jax.random.split(key)
     scale = 1.0 / jnp.sqrt(d)

@@ -1,0 +1,383 @@
+"""Token laws given exactly: atoms, Gaussians, boxes, Gaussian mixtures (MATH.md §1.2, §5.4).
+
+A *law* is one context ``μ``. Every law has the same small interface:
+
+.. math::
+
+    \\mathrm{LSE}_\\mu(q) = \\log \\int e^{\\langle q, y\\rangle}\\, d\\mu(y),\\qquad
+    m_\\mu(q) = \\nabla \\mathrm{LSE}_\\mu(q),\\qquad C_\\mu(q) = \\nabla^2 \\mathrm{LSE}_\\mu(q),
+
+:meth:`Law.lse`, :meth:`Law.tilted` (``(m, C)``), :meth:`Law.mean` (``m_μ = ∫ y dμ``),
+:meth:`Law.centred` (``(· − m_μ)_♯ μ``) and :meth:`Law.radius` (how far ``μ`` spreads around its
+mean: it sets the scale of the LSE test's queries). ``lse`` and ``tilted`` take one query ``(d,)``
+or a batch ``(..., d)``.
+
+The log-sum-exps are the closed forms of :mod:`~mftransformer.solver.measures` (one
+implementation each, all max-subtracted). The tilted statistics of atoms are the softmax
+statistics of :func:`~mftransformer.solver.attention.tilted_stats`, those of a Gaussian are
+``(m + Σq, Σ)``; for boxes and mixtures they are ``jax.grad`` and ``jax.hessian`` of the LSE.
+Arrays are JAX arrays, float64 when the caller has enabled it (``mft.configure()``).
+"""
+
+import math
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .attention import tilted_stats
+from .errors import ParameterError
+from .measures import (
+    EmpiricalMeasure,
+    center,
+    check_weights,
+    convolve,
+    log_weights,
+    lse_box,
+    lse_discrete,
+    lse_gaussian,
+    lse_mixture,
+    pad,
+)
+from .types import Array, Float
+
+__all__ = [
+    "Law",
+    "Discrete",
+    "Gaussian",
+    "Box",
+    "Mixture",
+    "laws_of",
+    "stack",
+    "sample",
+    "dirac",
+    "bernoulli",
+    "binomial",
+    "convolution",
+    "generator",
+]
+
+#: query arrays may be NumPy or JAX
+_In = Array | np.ndarray
+
+
+def _float(v):
+    """Field converter: laws hold JAX float arrays (float64 under ``mft.configure()``)."""
+    return jnp.asarray(v, dtype=float)
+
+
+class Law(eqx.Module):
+    """One context ``μ`` given exactly. Subclasses write ``_lse`` for one query and may write a
+    closed-form ``_tilted`` (one query) or ``_tilted_batch`` (queries ``(K, d)``); the default is
+    ``(jax.grad, jax.hessian)`` of ``_lse``. Evaluations are compiled once per kind of law and
+    shape (:func:`_lse_batch`, :func:`_tilted_of_batch`), and so is ``centred``: a chapter meets
+    many small shapes, and eager dispatch would compile every primitive for each. ``radius`` is a
+    host-side float, computed with NumPy."""
+
+    @property
+    def d(self) -> int:
+        """The dimension of the tokens."""
+        raise NotImplementedError
+
+    def _lse(self, q):
+        raise NotImplementedError
+
+    def _tilted(self, q):
+        return jax.grad(self._lse)(q), jax.hessian(self._lse)(q)
+
+    def _tilted_batch(self, q):
+        return jax.vmap(self._tilted)(q)
+
+    def lse(self, q: Float[_In, "*K d"]) -> Float[Array, "*K"]:
+        """``LSE_μ(q)`` at one query ``(d,)`` or a batch ``(..., d)``; ``LSE_μ(0) = 0``."""
+        return _lse_batch(self, q)
+
+    def tilted(self, q: Float[_In, "*K d"]):
+        """``(m_μ(q), C_μ(q))``, the mean ``(..., d)`` and covariance ``(..., d, d)`` of
+        ``μ^q(dy) ∝ e^{⟨q, y⟩} μ(dy)``: the gradient and Hessian of ``LSE_μ`` at ``q``."""
+        return _tilted_of_batch(self, q)
+
+
+class Discrete(Law):
+    """Weighted atoms ``μ = Σ_k a_k δ_{x_k}``: ``x`` ``(n, d)``, ``a`` ``(n,)`` (0 = padding),
+    one context of an :class:`~mftransformer.solver.measures.EmpiricalMeasure`.
+
+    .. math::
+
+        \\mathrm{LSE}_\\mu(q) = \\log \\sum_k a_k e^{\\langle q, x_k\\rangle},\\qquad
+        m = \\sum_k w_k x_k,\\quad C = \\sum_k w_k (x_k - m)(x_k - m)^\\top,\\quad
+        w = \\mathrm{softmax}(\\langle q, x\\rangle + \\log a)
+    """
+
+    x: Float[Array, "n d"] = eqx.field(converter=_float)
+    a: Float[Array, " n"] = eqx.field(converter=_float)
+
+    @classmethod
+    def of(cls, mu: EmpiricalMeasure, b: int) -> "Discrete":
+        """Context ``b`` of a batch."""
+        return cls(mu.x[b], mu.a[b])
+
+    @property
+    def d(self) -> int:
+        return self.x.shape[-1]
+
+    @property
+    def loga(self):
+        """``log a`` with ``-inf`` on padding."""
+        return log_weights(self.a)
+
+    @property
+    def measure(self) -> EmpiricalMeasure:
+        """The law as a batch of one context ``(1, n, d)``."""
+        return EmpiricalMeasure(self.x[None], self.a[None])
+
+    def _lse(self, q):
+        return lse_discrete(self.x, self.loga, q)
+
+    def _tilted_batch(self, q):
+        # the softmax statistics of attention with A = I (exact: A z = z), one head, one context
+        _, m, C = tilted_stats(jnp.eye(self.d)[None], self.measure, q[None])
+        return m[0, 0], C[0, 0]
+
+    def mean(self):
+        return self.measure.mean()[0]
+
+    @eqx.filter_jit
+    def centred(self) -> "Discrete":
+        return Discrete.of(center(self.measure), 0)
+
+    def radius(self) -> float:
+        """The largest ``|x_k − m_μ|`` over atoms of positive weight."""
+        x, a = np.asarray(self.x), np.asarray(self.a)
+        return float(np.max(np.where(a > 0, np.linalg.norm(x - a @ x, axis=-1), 0.0)))
+
+
+class Gaussian(Law):
+    """``N(m, Σ)``: ``LSE(q) = ⟨m, q⟩ + ½ qᵀ Σ q``, ``m_μ(q) = m + Σ q``, ``C_μ(q) = Σ``."""
+
+    m: Float[Array, " d"] = eqx.field(converter=_float)
+    Sigma: Float[Array, "d d"] = eqx.field(converter=_float)
+
+    @property
+    def d(self) -> int:
+        return self.m.shape[-1]
+
+    def _lse(self, q):
+        return lse_gaussian(self.m, self.Sigma, q)
+
+    def _tilted(self, q):
+        return self.m + self.Sigma @ q, self.Sigma
+
+    def mean(self):
+        return self.m
+
+    @eqx.filter_jit
+    def centred(self) -> "Gaussian":
+        return Gaussian(jnp.zeros_like(self.m), self.Sigma)
+
+    def radius(self) -> float:
+        """``2 √λ_max(Σ)``."""
+        return 2.0 * math.sqrt(max(float(np.linalg.eigvalsh(np.asarray(self.Sigma))[-1]), 0.0))
+
+
+class Box(Law):
+    """The uniform law on ``Π_j [low_j, high_j]``: ``LSE(q) = Σ_j low_j q_j + φ(ℓ_j q_j)`` with
+    ``ℓ = high − low`` and ``φ(t) = log((e^t − 1)/t)``; ``(m, C)`` by autodiff."""
+
+    low: Float[Array, " d"] = eqx.field(converter=_float)
+    high: Float[Array, " d"] = eqx.field(converter=_float)
+
+    @property
+    def d(self) -> int:
+        return self.low.shape[-1]
+
+    def _lse(self, q):
+        return lse_box(self.low, self.high, q)
+
+    def mean(self):
+        return 0.5 * (self.low + self.high)
+
+    @eqx.filter_jit
+    def centred(self) -> "Box":
+        half = 0.5 * (self.high - self.low)
+        return Box(-half, half)
+
+    def radius(self) -> float:
+        """Half the diagonal, ``|ℓ|/2``."""
+        return 0.5 * float(np.linalg.norm(np.asarray(self.high) - np.asarray(self.low)))
+
+
+class Mixture(Law):
+    """``Σ_c π_c N(m_c, Σ_c)``: ``weights`` ``(K,)``, ``means`` ``(K, d)``, ``covs`` ``(K, d, d)``;
+    ``LSE(q) = logsumexp_c(log π_c + ⟨m_c, q⟩ + ½ qᵀ Σ_c q)``, ``(m, C)`` by autodiff."""
+
+    weights: Float[Array, " K"] = eqx.field(converter=_float)
+    means: Float[Array, "K d"] = eqx.field(converter=_float)
+    covs: Float[Array, "K d d"] = eqx.field(converter=_float)
+
+    @property
+    def d(self) -> int:
+        return self.means.shape[-1]
+
+    def _lse(self, q):
+        return lse_mixture(self.weights, self.means, self.covs, q)
+
+    def mean(self):
+        return self.weights @ self.means
+
+    @eqx.filter_jit
+    def centred(self) -> "Mixture":
+        return Mixture(self.weights, self.means - self.mean()[None], self.covs)
+
+    def radius(self) -> float:
+        """``2 √(max_c λ_max(Σ_c))`` plus the spread ``max_c |m_c − m_μ|`` of the means."""
+        w, means = np.asarray(self.weights), np.asarray(self.means)
+        lam = float(np.max(np.linalg.eigvalsh(np.asarray(self.covs))[:, -1]))
+        spread = float(np.max(np.linalg.norm(means - w @ means, axis=-1)))
+        return 2.0 * math.sqrt(max(lam, 0.0)) + spread
+
+
+def laws_of(measures, where: str = "laws_of") -> list:
+    """Validate a user's inputs and return them as a list of laws.
+
+    Args:
+        measures: an :class:`~mftransformer.EmpiricalMeasure` (each of its B contexts is one
+            input), a law, or a sequence mixing both.
+
+    Raises:
+        ParameterError: an input of another type, inputs of different dimensions, negative weights
+            or weights that do not sum to one, a box with ``high < low``, a non-symmetric or
+            non-PSD covariance. The message names the input.
+    """
+    items = [measures] if isinstance(measures, (EmpiricalMeasure, Law)) else list(measures)
+    laws = []
+    for item in items:
+        if isinstance(item, EmpiricalMeasure):
+            x, a = np.asarray(item.x), np.asarray(item.a)  # host slices: no dispatch per context
+            laws.extend(Discrete(x[b], a[b]) for b in range(item.B))
+        elif isinstance(item, Law):
+            laws.append(item)
+        else:
+            raise ParameterError(
+                f"{where}: input of type {type(item).__name__}; allowed EmpiricalMeasure, "
+                "Discrete, Gaussian, Box or Mixture (or a list of them)."
+            )
+    if not laws:
+        raise ParameterError(f"{where}: no inputs; allowed a non-empty list of measures.")
+    dims = [law.d for law in laws]
+    if len(set(dims)) > 1:
+        raise ParameterError(
+            f"{where}: inputs have dimensions d = {dims}; allowed one common dimension d "
+            "(LSE functions of measures on different spaces cannot be compared)."
+        )
+    for i, law in enumerate(laws):
+        _validate(law, f"{where}: input {i}")
+    return laws
+
+
+def stack(laws) -> EmpiricalMeasure:
+    """Discrete laws as one padded batch ``(B, n_max, d)`` (zero weights pad shorter clouds)."""
+    laws = laws_of(laws, "stack")
+    if not all(isinstance(law, Discrete) for law in laws):
+        kinds = sorted({type(law).__name__ for law in laws})
+        raise ParameterError(
+            f"stack: inputs of kinds {kinds}; allowed Discrete only. Draw samples first "
+            "(families.sample(law, n, key=...))."
+        )
+    n = max(law.x.shape[0] for law in laws)
+    padded = [pad(law.measure, n) for law in laws]
+    return EmpiricalMeasure(
+        jnp.concatenate([mu.x for mu in padded]), jnp.concatenate([mu.a for mu in padded])
+    )
+
+
+def sample(law: Law, n: int, *, key) -> Discrete:
+    """``n`` i.i.d. samples of a law as a :class:`Discrete` with weights ``1/n`` (a Discrete law is
+    resampled too).
+
+    Drawn by a NumPy generator seeded from ``key`` (the stream the chapter-4 families were
+    published with; no compilation per ``n``); the batched JAX-key samplers of whole
+    :class:`~mftransformer.solver.measures.EmpiricalMeasure` s are ``measures.sample_*``.
+    """
+    rng = generator(key, 0)
+    if isinstance(law, Gaussian):
+        chol = np.linalg.cholesky(np.asarray(law.Sigma))
+        x = np.asarray(law.m) + rng.standard_normal((n, law.d)) @ chol.T
+    elif isinstance(law, Box):
+        low, high = np.asarray(law.low), np.asarray(law.high)
+        x = low + (high - low) * rng.uniform(size=(n, law.d))
+    elif isinstance(law, Mixture):
+        comp = rng.choice(len(law.weights), size=n, p=np.asarray(law.weights))
+        chol = np.linalg.cholesky(np.asarray(law.covs))
+        x = np.asarray(law.means)[comp] + np.einsum(
+            "kij,kj->ki", chol[comp], rng.standard_normal((n, law.d))
+        )
+    else:
+        a = np.asarray(law.a)
+        x = np.asarray(law.x)[rng.choice(a.size, size=n, p=a / a.sum())]
+    return Discrete(x, np.full(n, 1.0 / n))
+
+
+# ---------------------------------------------------------------- building blocks
+def dirac(x) -> Discrete:
+    """``δ_x``: its LSE is the linear function ``⟨x, q⟩``."""
+    x = np.atleast_1d(np.asarray(x, float))
+    return Discrete(x[None], np.ones(1))
+
+
+def bernoulli(p: float, d: int = 2) -> Discrete:
+    """Bernoulli(``p``) on ``{0, e_1}`` in ``R^d``."""
+    return binomial(1, p, d)
+
+
+def binomial(k: int, p: float, d: int = 2) -> Discrete:
+    """Binomial(``k``, ``p``) on ``{0, e_1, ..., k e_1}``: the ``k``-fold convolution of
+    Bernoulli(``p``), so ``LSE_{Bin(k,p)} = k LSE_{Bern(p)}``."""
+    if not 0 < p < 1:
+        raise ParameterError(f"binomial: p = {p}; allowed 0 < p < 1.")
+    j = np.arange(k + 1)
+    w = np.array([math.comb(k, i) for i in j]) * p**j * (1 - p) ** (k - j)
+    x = np.zeros((k + 1, d))
+    x[:, 0] = j
+    return Discrete(x, w)
+
+
+def convolution(mu: Discrete, nu: Discrete) -> Discrete:
+    """``μ * ν`` (atoms ``x_j + y_k``, weights ``a_j b_k``): ``LSE_{μ*ν} = LSE_μ + LSE_ν``
+    (:func:`~mftransformer.solver.measures.convolve` on one context)."""
+    return Discrete.of(convolve(mu.measure, nu.measure), 0)
+
+
+def generator(key, tag: int = 0) -> np.random.Generator:
+    """A NumPy generator seeded from the key data of ``fold_in(key, tag)``: the same draws for
+    the same key, in any order, without compiling a JAX sampler per shape."""
+    return np.random.default_rng(np.asarray(jax.random.key_data(jax.random.fold_in(key, tag))))
+
+
+# ---------------------------------------------------------------- private
+@eqx.filter_jit
+def _lse_batch(law, q):
+    q = jnp.asarray(q, float)
+    return jax.vmap(law._lse)(q.reshape(-1, law.d)).reshape(q.shape[:-1])
+
+
+@eqx.filter_jit
+def _tilted_of_batch(law, q):
+    q = jnp.asarray(q, float)
+    m, C = law._tilted_batch(q.reshape(-1, law.d))
+    return m.reshape(q.shape), C.reshape(*q.shape, law.d)
+
+
+def _validate(law, where):
+    if isinstance(law, (Discrete, Mixture)):
+        check_weights(law.a if isinstance(law, Discrete) else law.weights, where)
+    if isinstance(law, Box) and np.any(np.asarray(law.high) < np.asarray(law.low)):
+        raise ParameterError(f"{where}: box with high < low; allowed low <= high on every axis.")
+    covs = (
+        [law.Sigma] if isinstance(law, Gaussian) else law.covs if isinstance(law, Mixture) else []
+    )
+    for S in covs:
+        S = np.asarray(S)
+        if not np.allclose(S, S.T, atol=1e-12) or np.linalg.eigvalsh(0.5 * (S + S.T))[0] < -1e-12:
+            raise ParameterError(f"{where}: covariance is not symmetric PSD; allowed Σ = Σᵀ ⪰ 0.")

@@ -1,0 +1,126 @@
+"""The lazy (linearised) theory of training from the NTK at initialisation (MATH.md §6).
+
+For task C (``R = |r|²/2N``) near ``ν_0`` the residual evolves as ``ṙ = −K r/N`` with the NTK
+``K = K(ν_0) = Σ_k λ_k u_k u_kᵀ``, and gradient descent of step ``η`` as
+``r ← (I − ηK/N) r``, so each mode decays on its own:
+
+.. math::
+
+    R_{\\rm lin}(t) = \\frac1{2N}\\sum_k \\Big(1 - \\frac{\\eta\\lambda_k}N\\Big)^{2t/\\eta}
+        (u_k^\\top r_0)^2 ,\\qquad
+    R^{\\rm lin}_\\infty = \\frac{|P_{\\ker K}\\, r_0|^2}{2N}.
+
+:func:`gd_rate` is the decay rate of one mode, :func:`lazy_prediction` the whole curve,
+:func:`plateau` the level where training stalls when ``K`` is singular.
+"""
+
+import numpy as np
+
+from .errors import ParameterError
+
+__all__ = ["gd_rate", "lazy_prediction", "plateau"]
+
+
+def gd_rate(lam, *, eta: float, N: int):
+    """Decay rate of ``R`` along a mode of eigenvalue ``λ`` under gradient descent.
+
+    .. math::
+
+        -\\frac2\\eta\\log\\Big(1 - \\frac{\\eta\\lambda}N\\Big)
+        \\xrightarrow[\\eta\\to0]{} \\frac{2\\lambda}N
+
+    Args:
+        lam: eigenvalue(s) ``λ`` of the NTK (a float or an array).
+        eta: gradient-descent step ``η``; N: number of inputs (the ``1/N`` of the risk).
+
+    Returns:
+        The rate, of the shape of ``lam`` (a NumPy float or array).
+
+    Raises:
+        ParameterError: ``η λ / N ≥ 1`` (the mode does not decay monotonically).
+
+    >>> round(float(gd_rate(0.5, eta=0.1, N=4)), 4)  # 2λ/N = 0.25, plus O(η)
+    0.2516
+    """
+    lam = np.asarray(lam, float)
+    if np.any(eta * lam / N >= 1):
+        raise ParameterError(
+            f"gd_rate: eta * lambda / N = {float(np.max(eta * lam / N)):.3g}; allowed < 1. "
+            f"Lower eta below N / lambda_max = {N / float(np.max(lam)):.3g}."
+        )
+    return -2.0 * np.log1p(-eta * lam / N) / eta
+
+
+def lazy_prediction(K, r0, t, *, eta: float | None, N: int):
+    """The linearised risk ``R_lin(t)`` from ``K(ν_0)`` and ``r_0`` (MATH.md §6).
+
+    .. math::
+
+        R_{\\rm lin}(t) = \\frac1{2N}\\sum_k \\Big(1 - \\frac{\\eta\\lambda_k}N\\Big)^{2t/\\eta}
+            (u_k^\\top r_0)^2
+
+    (``e^{−2λ_k t/N}`` for the flow, ``η = None``), with ``λ_k, u_k`` the eigenpairs of
+    ``(K + Kᵀ)/2``, negative round-off eigenvalues set to 0.
+
+    Args:
+        K: the NTK ``(N d_out, N d_out)``; r0: initial residual ``(N d_out,)``; t: times ``(T,)``.
+        eta: gradient-descent step, or None for the flow.
+        N: number of inputs (the ``1/N`` of the risk).
+
+    Returns:
+        ``R_lin`` at each time, ``(T,)``.
+
+    Raises:
+        ParameterError: shapes of ``K`` and ``r0`` that do not match.
+    """
+    K, r0, t = np.asarray(K, float), np.asarray(r0, float).reshape(-1), np.asarray(t, float)
+    if K.shape != (r0.size, r0.size):
+        raise ParameterError(
+            f"lazy_prediction: K has shape {K.shape} and r0 has {r0.size} entries; allowed K "
+            f"({r0.size}, {r0.size})."
+        )
+    lam, U = np.linalg.eigh(0.5 * (K + K.T))
+    lam = np.clip(lam, 0.0, None)
+    if eta is None:
+        rates = 2.0 * lam / N
+    else:
+        # a mode with ηλ/N ≥ 1 is not a decay; clipped so that its factor is ~0, not NaN
+        rates = -2.0 * np.log1p(-np.minimum(eta * lam / N, 1 - 1e-300)) / eta
+    coeff = (U.T @ r0) ** 2
+    return np.exp(-np.outer(t, rates)) @ coeff / (2 * N)
+
+
+def plateau(K, r0, *, N: int, null=None):
+    """Stall level of the lazy dynamics and the unit null vector (MATH.md §6, "Stall").
+
+    .. math::
+
+        R^{\\rm lin}_\\infty = \\frac{|P_{\\ker K}\\, r_0|^2}{2N} = \\frac{(c^\\top r_0)^2}{2N},
+        \\qquad K c = 0,\\ |c| = 1
+
+    (one null direction). With ``null`` (a predicted combination ``c``) the level uses
+    ``c/|c|``; otherwise the eigenvector of the smallest eigenvalue of ``(K + Kᵀ)/2``.
+
+    Args:
+        K: the NTK ``(N d_out, N d_out)``; r0: initial residual ``(N d_out,)``.
+        N: number of inputs; null: the predicted null combination, or None.
+
+    Returns:
+        ``(level, c)``: a float and the unit vector ``(N d_out,)``.
+
+    Raises:
+        ParameterError: ``null`` of the wrong length or zero.
+    """
+    r0 = np.asarray(r0, float).reshape(-1)
+    if null is None:
+        _, U = np.linalg.eigh(0.5 * (np.asarray(K) + np.asarray(K).T))
+        c = U[:, 0]
+    else:
+        c = np.asarray(null, float).reshape(-1)
+        if c.size != r0.size or not np.any(c):
+            raise ParameterError(
+                f"plateau: null = {tuple(np.asarray(null).tolist())}; allowed a nonzero vector of "
+                f"length {r0.size} (one entry per output)."
+            )
+        c = c / np.linalg.norm(c)
+    return float((c @ r0) ** 2 / (2 * N)), c
