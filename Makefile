@@ -15,8 +15,6 @@ LOCK_BINDER := requirements.txt
 LOCK_TEST   := requirements-test.txt
 LOCK_FLAGS  := --generate-hashes --python-version 3.11 --python-platform x86_64-manylinux_2_28 \
                --custom-compile-command "make lock" --cache-dir .cache/uv --quiet
-# Pip's downloads for the opt-in environment tests (Binder, Colab, other Pythons) stay here.
-export PIP_CACHE_DIR ?= $(CURDIR)/.cache/pip
 
 # tcmalloc makes float64 JAX runs up to 3x faster than glibc's allocator (ARCHITECTURE.md).
 TCMALLOC := $(firstword $(wildcard /usr/lib/*/libtcmalloc_minimal.so.4))
@@ -104,6 +102,8 @@ site-tests: $(STAMP)
 ## Opt-in, slow (fresh environments, package installs): the Binder environment as repo2docker
 ## builds it, then chapter 4 in it; the Colab install cell on Python 3.13; the unit tests and
 ## chapter 4 on Python 3.12 and 3.13 (check lines compared with 3.11's). Missing interpreters skip.
+## Their environments live in .cache/envs/ (rebuilt when their inputs change; MFT_FRESH_ENVS=1
+## always), pip's downloads in .cache/pip/ (or $$PIP_CACHE_DIR).
 test-binder: $(STAMP)
 	$(PYTEST) -m envbuild tests/pipeline/test_binder.py
 
