@@ -7,8 +7,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import jax
-import jax.numpy as jnp
 import jupytext
 import pytest
 
@@ -79,30 +77,6 @@ def test_import_creates_no_array_and_changes_no_setting():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert out.stdout.strip() == "ok", out.stderr
-
-
-def test_forward_does_not_recompile_for_new_data_of_equal_shape():
-    import importlib
-
-    fwd = importlib.import_module("mftransformer.solver.forward")
-
-    traces = []
-    original = fwd._layer
-
-    def counting(*args, **kwargs):
-        traces.append(1)
-        return original(*args, **kwargs)
-
-    fwd._layer = counting
-    try:
-        fwd._forward_scan.clear_cache()
-        theta = mft.tasks.generic_init(3, 2, 2, key=jax.random.key(0))
-        for seed in (1, 2):
-            mu = mft.sample_gaussian(jax.random.key(seed), 2, 5, 2)
-            mft.forward(theta, mu, jnp.ones((2, 2)))
-    finally:
-        fwd._layer = original
-    assert len(traces) == 1, f"forward traced {len(traces)} times for two data sets of equal shape"
 
 
 def test_cli_rejects_a_misspelt_key_before_running_anything(tmp_path):
