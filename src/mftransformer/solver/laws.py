@@ -71,7 +71,7 @@ class Law(eqx.Module):
     """One context ``μ`` given exactly. Subclasses write ``_lse`` for one query and may write a
     closed-form ``_tilted`` (one query) or ``_tilted_batch`` (queries ``(K, d)``); the default is
     ``(jax.grad, jax.hessian)`` of ``_lse``. Evaluations are compiled once per kind of law and
-    shape (:func:`_lse_batch`, :func:`_tilted_of_batch`), and so is ``centred``: a chapter meets
+    shape (``_lse_batch``, ``_tilted_of_batch``), and so is ``centred``: a chapter meets
     many small shapes, and eager dispatch would compile every primitive for each. ``radius`` is a
     host-side float, computed with NumPy."""
 
@@ -83,6 +83,18 @@ class Law(eqx.Module):
     def _lse(self, q):
         raise NotImplementedError
 
+    def mean(self):
+        """The mean ``m_μ = ∫ y dμ(y)``, ``(d,)``."""
+        raise NotImplementedError
+
+    def centred(self) -> "Law":
+        """``(· − m_μ)_♯ μ``, of the same kind: its LSE is ``LSE_μ − ⟨m_μ, ·⟩``."""
+        raise NotImplementedError
+
+    def radius(self) -> float:
+        """How far ``μ`` spreads around its mean (the LSE test's queries have scale ``3/R``)."""
+        raise NotImplementedError
+
     def _tilted(self, q):
         return jax.grad(self._lse)(q), jax.hessian(self._lse)(q)
 
@@ -92,6 +104,9 @@ class Law(eqx.Module):
     def lse(self, q: Float[_In, "*K d"]) -> Float[Array, "*K"]:
         """``LSE_μ(q)`` at one query ``(d,)`` or a batch ``(..., d)``; ``LSE_μ(0) = 0``."""
         return _lse_batch(self, q)
+
+    #: deprecated alias (one release) of :meth:`lse`, which now takes batches itself
+    lse_at = lse
 
     def tilted(self, q: Float[_In, "*K d"]):
         """``(m_μ(q), C_μ(q))``, the mean ``(..., d)`` and covariance ``(..., d, d)`` of
@@ -297,8 +312,8 @@ def sample(law: Law, n: int, *, key) -> Discrete:
     resampled too).
 
     Drawn by a NumPy generator seeded from ``key`` (the stream the chapter-4 families were
-    published with; no compilation per ``n``); the batched JAX-key samplers of whole
-    :class:`~mftransformer.solver.measures.EmpiricalMeasure` s are ``measures.sample_*``.
+    published with; no compilation per ``n``). The batched JAX-key samplers of whole empirical
+    measures are ``measures.sample_gaussian``, ``sample_box``, ``sample_mixture``.
     """
     rng = generator(key, 0)
     if isinstance(law, Gaussian):
