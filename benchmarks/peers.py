@@ -130,14 +130,14 @@ def compare(size: dict, dtype, dname: str, repeats: int, torch) -> dict:
 
 
 # ---------------------------------------------------------------- where the time goes
-def profile(size: dict, dtype, repeats: int, torch) -> dict:
+def profile(size: dict, dtype, repeats: int, timed: dict) -> dict:
     """Per-layer kernels at ``size``, each jitted alone (so each writes its result to memory, as
     the unfused dense pipeline does): the queries and scores contraction, the softmax, the tilted
     mean and output contraction, the whole layer field (``mft.field``) and its backward
-    (``jax.vjp`` of ``mft.field``; its time minus the field's). Times are per layer; ``× L`` they
-    model the programs, which are timed again beside them."""
+    (``jax.vjp`` of ``mft.field``; its time minus the field's). ``× L`` they model the programs,
+    whose times ``timed`` (from :func:`compare`, the same run) are put beside them."""
     arrays = models.instance(**size, dtype=dtype)
-    B, n, d, M, L = (size[k] for k in ("B", "n", "d", "M", "L"))
+    n, M, L = size["n"], size["M"], size["L"]
     A, V = jnp.asarray(arrays["A"][0]), jnp.asarray(arrays["V"][0])
     x, a = jnp.asarray(arrays["x"]), jnp.asarray(arrays["a"])
     z = jnp.concatenate([x, jnp.asarray(arrays["xi"])[:, None]], axis=1)
@@ -155,7 +155,7 @@ def profile(size: dict, dtype, repeats: int, torch) -> dict:
     )
 
     def layer_field(A, V, z):
-        return mft.field(A, V, mft.empirical(z[:, :n], a), z)
+        return mft.field(A, V, mft.EmpiricalMeasure(z[:, :n], a), z)
 
     field = jax.jit(layer_field)
     lam = jnp.ones_like(z)
@@ -174,27 +174,22 @@ def profile(size: dict, dtype, repeats: int, torch) -> dict:
         "layer field (mft.field, fused by XLA)": lambda: field(A, V, z),
         "layer field + backward (jax.vjp of mft.field)": lambda: field_vjp(A, V, z, lam),
     }
-    th, mu, xi, tg = models.jax_inputs(arrays)
-    ours = models.mft_programs()
-    parts["whole forward (L layers)"] = lambda: ours["forward"](th, mu, xi, tg)
-    parts["whole forward+gradient (L layers)"] = lambda: ours["autodiff"](th, mu, xi, tg)
     timings = common.interleaved(parts, repeats=repeats)
     per_layer = {k: v["median_s"] for k, v in timings.items()}
     fwd = per_layer["layer field (mft.field, fused by XLA)"]
     bwd = per_layer["layer field + backward (jax.vjp of mft.field)"] - fwd
     model = {
-        "forward = L x field": L * fwd,
-        "forward+gradient = L x (2 field + backward)": L * (2 * fwd + bwd),
+        "forward: L x field": L * fwd,
+        "forward: measured": timed["mft forward"]["median_s"],
+        "forward+gradient: L x (2 field + backward)": L * (2 * fwd + bwd),
+        "forward+gradient: measured": timed["mft gradient (autodiff)"]["median_s"],
     }
-    out = {"per_call_s": per_layer, "backward_per_layer_s": bwd, "model_s": model, "L": L}
-    if torch is not None:
-        tp = models.torch_programs(torch, arrays)
-        t = common.interleaved(tp, repeats=repeats)
-        out["torch"] = {
-            "forward_s": t["forward"]["median_s"],
-            "gradient_s": t["gradient"]["median_s"],
-            "backward_share": 1 - t["forward"]["median_s"] / t["gradient"]["median_s"],
-        }
+    out = {"per_layer_s": per_layer, "backward_per_layer_s": bwd, "model_s": model, "L": L}
+    if "PyTorch gradient" in timed:
+        f, g = timed["PyTorch forward"]["median_s"], timed["PyTorch gradient"]["median_s"]
+        out["torch"] = {"forward_s": f, "gradient_s": g, "backward_share": 1 - f / g}
+    p = timed["plain JAX forward"]["median_s"], timed["plain JAX gradient"]["median_s"]
+    out["plain"] = {"forward_s": p[0], "gradient_s": p[1], "backward_share": 1 - p[0] / p[1]}
     return out
 
 
@@ -206,7 +201,9 @@ def run(quick: bool = False) -> dict:
     if torch is not None:
         torch.set_num_threads(threads)
     results = [compare(size, dt, dn, repeats, torch) for dn, dt in DTYPES.items()]
-    profiles = {dn: profile(size, dt, repeats, torch) for dn, dt in DTYPES.items()}
+    profiles = {
+        r["dtype"]: profile(size, DTYPES[r["dtype"]], repeats, r["timings"]) for r in results
+    }
 
     findings = []
     for r in results:
@@ -250,18 +247,22 @@ def tables(size, results, profiles) -> list[dict]:
         header += [f"{r['dtype']} median ms", "first call s", "rel. diff"]
     ratio_rows = [[k] + [r["ratios"].get(k) for r in results] for k in results[0]["ratios"]]
     prof_rows = []
-    for k in profiles["float64"]["per_call_s"]:
-        prof_rows.append([k] + [profiles[d]["per_call_s"][k] * 1e3 for d in profiles])
+    for k in profiles["float64"]["per_layer_s"]:
+        prof_rows.append([k] + [profiles[d]["per_layer_s"][k] * 1e3 for d in profiles])
     prof_rows.append(
-        ["backward alone, per layer"] + [p["backward_per_layer_s"] * 1e3 for p in profiles.values()]
+        ["backward alone (vjp minus field)"]
+        + [p["backward_per_layer_s"] * 1e3 for p in profiles.values()]
     )
-    for k in profiles["float64"]["model_s"]:
-        prof_rows.append([f"model: {k}"] + [p["model_s"][k] * 1e3 for p in profiles.values()])
-    if "torch" in profiles["float64"]:
-        prof_rows.append(
-            ["PyTorch: share of forward+gradient in the backward"]
-            + [p["torch"]["backward_share"] for p in profiles.values()]
-        )
+    whole_rows = [
+        [k] + [p["model_s"][k] * 1e3 for p in profiles.values()]
+        for k in profiles["float64"]["model_s"]
+    ]
+    for peer, label in (("plain", "plain JAX"), ("torch", "PyTorch")):
+        if peer in profiles["float64"]:
+            whole_rows.append(
+                [f"{label}: share of forward+gradient spent after the forward"]
+                + [p[peer]["backward_share"] for p in profiles.values()]
+            )
     return [
         {
             "title": f"Timings at {shape}, interleaved in one run",
@@ -277,9 +278,15 @@ def tables(size, results, profiles) -> list[dict]:
             "rows": ratio_rows,
         },
         {
-            "title": "Where the time goes: per-layer kernels, ms (each jitted alone)",
+            "title": "Where the time goes: one layer's kernels at this size, ms (each jitted "
+            "alone, so each writes its output to memory)",
             "header": ["kernel"] + list(profiles),
             "rows": prof_rows,
+        },
+        {
+            "title": "The programs modelled from the kernels (ms) and the peers' backward shares",
+            "header": ["quantity"] + list(profiles),
+            "rows": whole_rows,
         },
     ]
 
