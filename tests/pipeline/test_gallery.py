@@ -1,13 +1,14 @@
-"""``gallery.write_pages``: the Figures, Status and run-time pages, generated from a small book
-(an executed chapter, one figure's files, the timings) in a temporary folder."""
+"""``pages.write_pages``: the Figures, Status and run-time pages, generated from a small book
+(an executed chapter, its checks, one figure's files, the timings) in a temporary folder."""
 
 import json
 import shutil
 from pathlib import Path
 
 import pytest
+import yaml
 
-from mftransformer import gallery
+from mftransformer.companion import pages
 from mftransformer.experiments.checks import Check, Checks
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -29,6 +30,7 @@ BOUND = {
 }
 LINES = "\n".join([str(CHECKS.items[0]), BOUND["line"], *map(str, CHECKS.items[1:])]) + "\n"
 NAMES = ["depth_slope_euler", "adjoint_vs_autodiff", "fd_order", "width_slope"]
+CHECK_RECORDS = [CHECKS.as_dict()[0], BOUND, *CHECKS.as_dict()[1:]]
 
 
 def _cell(kind, source, **extra):
@@ -38,7 +40,6 @@ def _cell(kind, source, **extra):
 def _notebook():
     stdout = {"output_type": "stream", "name": "stdout", "text": LINES}
     figure = {"mystnb": {"figure": {"name": "ch1-depth-rate", "caption": "Error against depth."}}}
-    missing = {"mystnb": {"figure": {"name": "ch1-unsaved", "caption": "Never saved."}}}
     return {
         "nbformat": 4,
         "nbformat_minor": 5,
@@ -57,13 +58,6 @@ def _notebook():
                 metadata=figure,
                 outputs=[],
                 execution_count=2,
-            ),
-            _cell(
-                "code",
-                "fig = chapter.plot_other(result)",
-                metadata=missing,
-                outputs=[],
-                execution_count=3,
             ),
         ],
     }
@@ -103,8 +97,14 @@ def book(tmp_path) -> Path:
         "repository:\n  url: https://github.com/example/companion\n  branch: launch\n"
     )
     (book / "chapters" / "01-forward.ipynb").write_text(json.dumps(_notebook()))
+    checks = [{**c, "figure_id": "ch1-depth-rate"} for c in CHECK_RECORDS]
+    (book / "chapters" / "01-forward.checks.json").write_text(
+        json.dumps(
+            {"chapter": "forward", "notebook": "01-forward", "params_set": "ci", "checks": checks}
+        )
+    )
     figures = book / "_static" / "figures"
-    for ext in ("pdf", "svg", "png", "npz"):
+    for ext in ("pdf", "svg", "png", "npz"):  # the JSON is the provenance below
         (figures / f"ch1-depth-rate.{ext}").write_bytes(b"x")
     (figures / "ch1-depth-rate.json").write_text(json.dumps(_record()))
     (book / "_generated" / "timings.json").write_text(
@@ -118,38 +118,48 @@ def book(tmp_path) -> Path:
     return book
 
 
-def test_checks_are_read_from_the_check_cells(book):
-    summary = gallery.write_pages(book)
+def test_checks_are_read_from_the_checks_file_with_their_claims(book):
+    summary = pages.write_pages(book)
     rows = {r.name: r for r in summary["checks"]}
     assert list(rows) == NAMES
     slope = rows["depth_slope_euler"]
-    assert (slope.measured, slope.expected, slope.tolerance, slope.status, slope.params_set) == (
+    assert (slope.shown, slope.expected, slope.status, slope.params_set) == (
         "-1.01",
-        "-1.00",
-        "± 0.1",
+        "-1.00 ± 0.1",
         "PASS",
         "ci",
     )
-    # A bound is printed without the noise; the value comes from the figure's provenance.
-    assert rows["adjoint_vs_autodiff"].measured == "3.2e-15"
+    assert "Euler" in slope.doc and slope.section and not slope.sanity  # from the claims table
+    # A bound is printed without the noise; the value is the recorded measurement.
+    assert rows["adjoint_vs_autodiff"].shown == "3.2e-15"
     assert rows["adjoint_vs_autodiff"].expected.startswith("<")
     assert rows["fd_order"].expected == "in [50, 200]"
     assert rows["width_slope"].status == "FAIL"
 
 
 def test_status_page(book):
-    gallery.write_pages(book)
+    pages.write_pages(book)
     page = (book / "_generated" / "status.md").read_text()
     assert page.startswith("# Status of every check\n")
-    assert "**4 checks in 1 chapters: 1 FAIL.**" in page
-    assert "| `depth_slope_euler` | -1.01 | -1.00 | ± 0.1 | PASS | `ci` |" in page
+    assert "**4 checks in 1 chapters (4 tests of the results, 0 sanity checks): 1 FAIL.**" in page
+    row = next(line for line in page.splitlines() if line.startswith("| `depth_slope_euler`"))
+    assert "| -1.01 | -1.00 ± 0.1 | test of the result | PASS |" in row
+    assert "<ch1-depth-rate>`)" in row  # a link to the figure of its section
     assert "| **FAIL** |" in page
     assert "## 1. Push tokens through depth" in page
+    assert "parameter set `ci`, float64" in page
     assert "Not executed in this build: `02-adjoint`" in page
 
 
+def test_a_shown_figure_without_files_stops_the_build(book):
+    for ext in ("png", "npz"):
+        (book / "_static" / "figures" / f"ch1-depth-rate.{ext}").unlink()
+    with pytest.raises(pages.MissingFigureFiles, match=r"ch1-depth-rate .*missing \.png, \.npz"):
+        pages.write_pages(book)
+
+
 def test_figures_page(book):
-    gallery.write_pages(book)
+    pages.write_pages(book)
     page = (book / "_generated" / "figures.md").read_text()
     assert "### ch1-depth-rate" in page
     assert "![Error against depth.](../_static/figures/ch1-depth-rate.png)" in page
@@ -165,19 +175,20 @@ def test_figures_page(book):
     assert f"(https://github.com/example/companion/tree/{COMMIT})" in page
     assert "| run time | 12.3 s on cpu |" in page
     assert "`ci` (hash `abababababab`)" in page
-    # A figure that a chapter shows but never saved is reported, not silently dropped.
-    assert "### ch1-unsaved" in page and "did not call `save_figure`" in page
+    assert "python -m mftransformer reproduce book/_static/figures/ch1-depth-rate.json" in page
 
 
 def test_cite_this_figure(book):
-    gallery.write_pages(book)
+    pages.write_pages(book)
     page = (book / "_generated" / "figures.md").read_text()
     entry = page.split("```bibtex\n", 1)[1].split("\n```", 1)[0]
     assert entry.startswith("@misc{mftransformer:ch1-depth-rate,")
     assert entry.count("{") == entry.count("}")
-    assert "author  = {{The mftransformer companion authors}}" in entry
+    author = yaml.safe_load((ROOT / "CITATION.cff").read_text())["authors"][0]["name"]
+    assert f"author  = {{{{{author}}}}}" in entry  # an entity: braced, never split into names
+    # the release asset of this version, never the site that every deploy overwrites
     assert (
-        "url     = {https://mftransformer.github.io/mftransformer-companion/_static/figures/"
+        "url     = {https://github.com/example/companion/releases/download/v0.1.0/"
         "ch1-depth-rate.pdf}"
     ) in entry
     assert "version = {0.1.0}" in entry
@@ -186,18 +197,18 @@ def test_cite_this_figure(book):
 
 
 def test_timings_table(book):
-    gallery.write_pages(book)
+    pages.write_pages(book)
     page = (book / "_generated" / "timings.md").read_text()
     assert "on 2 CPU cores" in page
-    assert "| {doc}`/chapters/01-forward` | `ci` | 41.5 |" in page
-    assert "| `02-adjoint` | `ci` | 20.0 |" in page  # no executed page to link to
-    assert "| total | | 61.5 |" in page
+    assert "| {doc}`/chapters/01-forward` | `ci` | 41.5 | executed |" in page
+    assert "| `02-adjoint` | `ci` | 20.0 | executed |" in page  # no executed page to link to
+    assert "| total | | 61.5 | |" in page
 
 
 def test_empty_book_still_builds(tmp_path):
     book = tmp_path / "book"
     book.mkdir()
-    summary = gallery.write_pages(book)
+    summary = pages.write_pages(book)
     assert summary["figures"] == [] and summary["checks"] == []
     assert "run `make book`" in (book / "_generated" / "figures.md").read_text()
     assert "run `make book`" in (book / "_generated" / "status.md").read_text()
@@ -205,7 +216,7 @@ def test_empty_book_still_builds(tmp_path):
 
 
 def test_same_inputs_same_pages(book):
-    gallery.write_pages(book)
+    pages.write_pages(book)
     first = {p.name: p.read_bytes() for p in (book / "_generated").glob("*.md")}
-    gallery.write_pages(book)
+    pages.write_pages(book)
     assert first == {p.name: p.read_bytes() for p in (book / "_generated").glob("*.md")}

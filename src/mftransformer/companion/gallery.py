@@ -1,40 +1,37 @@
-"""The generated pages of the book: Figures, Status, and the run-time table of Reproduce.
+"""The Figures page: every figure with its caption, files, provenance, BibTeX and the command
+that reproduces it.
 
-``write_pages(book_dir)`` reads what the executed chapters left behind, and nothing else:
-
-- ``_static/figures/<id>.json``: the provenance of each figure (:func:`mftransformer.save_figure`);
-- ``chapters/<stem>.ipynb``: each figure's caption and position (the cell's ``mystnb.figure``
-  metadata), each check line (output of the cells starting with ``# NBVAL_CHECK_OUTPUT``) and the
-  parameter set papermill injected;
-- ``_generated/timings.json``: the wall time of each chapter, recorded by the pipeline;
-- ``CITATION.cff`` (next to ``book/``) and ``_config.yml``: who to cite and where the code lives;
-
-and writes ``_generated/figures.md``, ``_generated/status.md`` and ``_generated/timings.md``
-(included by ``reproduce.md``). Nothing in them is typed by hand, and the same inputs give the same
-bytes (no dates; sorted).
+It reads what the executed chapters left behind, and nothing else: ``_static/figures/<id>.json``
+(the provenance of each figure, :func:`mftransformer.save_figure`), each chapter's figure
+captions and positions (the cells' ``mystnb.figure`` metadata of ``chapters/<stem>.ipynb``),
+``CITATION.cff`` (next to ``book/``) and ``_config.yml`` (where the code lives). The same inputs
+give the same bytes (no dates; sorted). :func:`mftransformer.companion.pages.write_pages` writes
+it with the other generated pages.
 """
 
 import dataclasses
 import json
 import re
-import subprocess
 from pathlib import Path
 
 import yaml
 
+from . import environment
+from .figures import EXTENSIONS, FIGURE_ID
 from .files import git
-from .figures import FIGURE_ID
 from .params import CHAPTERS
+from .status import chapter_title
 
-__all__ = ["write_pages", "read_checks", "read_figures", "bibtex_entry", "CheckRow", "FigureEntry"]
+__all__ = [
+    "figures_page",
+    "read_figures",
+    "read_notebooks",
+    "bibtex_entry",
+    "FigureEntry",
+    "missing_files",
+    "read_yaml",
+]
 
-CHECK_MARK = "# NBVAL_CHECK_OUTPUT"
-#: ``name = shown (expected E): PASS`` or ``name E: PASS`` (a bound, printed without the noise).
-_LINE = re.compile(
-    r"^(?P<name>[A-Za-z_][\w.\-]*)"
-    r"(?: = (?P<shown>.+?) \(expected (?P<expected>.+)\)| (?P<bound>[<>] .+|in \[.+\]))"
-    r": (?P<status>PASS|FAIL)\s*$"
-)
 _LABELS = {
     "pdf": "PDF",
     "svg": "SVG",
@@ -43,20 +40,6 @@ _LABELS = {
     "csv": "data (CSV)",
     "json": "provenance (JSON)",
 }
-
-
-@dataclasses.dataclass(frozen=True)
-class CheckRow:
-    """One check line of an executed chapter."""
-
-    chapter: str
-    name: str
-    measured: str
-    expected: str
-    tolerance: str
-    status: str
-    params_set: str
-    line: str
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,41 +52,10 @@ class FigureEntry:
     record: dict | None
 
 
-def write_pages(book_dir: Path) -> dict:
-    """Write ``_generated/{figures,status,timings}.md`` under ``book_dir``.
-
-    Args:
-        book_dir: the book's folder (holding ``_config.yml``, ``chapters/``, ``_static/figures/``).
-
-    Returns:
-        ``{"figures": [FigureEntry], "checks": [CheckRow], "pages": [Path]}``.
-    """
-    book_dir = Path(book_dir)
-    out = book_dir / "_generated"
-    out.mkdir(parents=True, exist_ok=True)
-    config = _read_yaml(book_dir / "_config.yml")
-    cff = _read_yaml(book_dir.parent / "CITATION.cff")
-    notebooks = _notebooks(book_dir)
-    figures = read_figures(book_dir, notebooks)
-    checks = read_checks(notebooks, _measured(figures))
-    pages = {
-        "figures.md": _figures_page(figures, notebooks, config, cff, book_dir),
-        "status.md": _status_page(checks, notebooks),
-        "timings.md": _timings_page(book_dir / "_generated" / "timings.json", notebooks),
-    }
-    written = []
-    for name, text in pages.items():
-        path = out / name
-        if not path.exists() or path.read_text(encoding="utf-8") != text:
-            path.write_text(text, encoding="utf-8")
-        written.append(path)
-    return {"figures": figures, "checks": checks, "pages": written}
-
-
 def read_figures(book_dir: Path, notebooks: dict | None = None) -> list[FigureEntry]:
     """Every figure named in an executed chapter or saved under ``_static/figures``, in book
     order (chapter, then position in the chapter; figures no chapter shows come last)."""
-    notebooks = _notebooks(book_dir) if notebooks is None else notebooks
+    notebooks = read_notebooks(book_dir) if notebooks is None else notebooks
     shown = {}  # fig_id -> (stem, position, caption)
     for stem, nb in notebooks.items():
         for position, cell in enumerate(nb.get("cells", [])):
@@ -130,49 +82,21 @@ def read_figures(book_dir: Path, notebooks: dict | None = None) -> list[FigureEn
     return entries
 
 
-def read_checks(notebooks: dict, measured: dict | None = None) -> list[CheckRow]:
-    """Every check line printed by a ``# NBVAL_CHECK_OUTPUT`` cell of the executed chapters.
-
-    A check printed as a bound (``adjoint_vs_autodiff < 1e-12: PASS``) shows the value recorded
-    in ``measured`` (``{(stem, name): float}``, from the figures' provenance) when there is one.
-    """
-    measured = measured or {}
-    rows = []
-    for stem, nb in notebooks.items():
-        params_set = _params_set(nb)
-        for cell in nb.get("cells", []):
-            if cell.get("cell_type") != "code" or not _source(cell).lstrip().startswith(CHECK_MARK):
-                continue
-            for output in cell.get("outputs", []):
-                if output.get("output_type") != "stream" or output.get("name") != "stdout":
-                    continue
-                for line in _text(output).splitlines():
-                    row = _parse_check(stem, line.strip(), params_set)
-                    if (
-                        row is not None
-                        and row.measured.startswith("(")
-                        and (stem, row.name) in measured
-                    ):
-                        row = dataclasses.replace(row, measured=f"{measured[stem, row.name]:.2g}")
-                    if row is not None:
-                        rows.append(row)
-    return rows
-
-
 def bibtex_entry(
     fig_id: str,
     cff: dict,
     *,
     commit: str | None,
     year: str | None,
-    site_url: str | None,
+    url: str | None,
     params: str | None,
 ) -> str:
     """A "cite this figure" BibTeX entry from ``CITATION.cff`` and the figure id.
 
     The entry cites the companion (its authors, title and version from ``CITATION.cff``) at the
-    figure, with the stable URL of the figure's PDF, the commit and the parameter set; a note names
-    the paper (the preferred citation).
+    figure, with ``url`` (the figure's PDF attached to the release of this version, an address
+    that no deploy overwrites), the commit and the parameter set; a note names the paper (the
+    preferred citation).
     """
     authors = " and ".join(_bib_author(a) for a in cff.get("authors", [])) or "{Anonymous}"
     fields = [
@@ -183,8 +107,8 @@ def bibtex_entry(
         fields.append(("year", year))
     if cff.get("version"):
         fields.append(("version", str(cff["version"])))
-    if site_url:
-        fields.append(("url", f"{site_url.rstrip('/')}/_static/figures/{fig_id}.pdf"))
+    if url:
+        fields.append(("url", url))
     note = [f"Figure {fig_id}"]
     if params:
         note.append(f"parameter set {params}")
@@ -207,9 +131,9 @@ def bibtex_entry(
 
 
 # ---------------------------------------------------------------- pages
-def _figures_page(figures, notebooks, config, cff, book_dir) -> str:
+def figures_page(figures, notebooks, config, cff, book_dir) -> str:
+    """The Figures page (MyST) for ``figures`` (from :func:`read_figures`)."""
     repo = (config.get("repository") or {}).get("url", "").rstrip("/")
-    site = cff.get("url")
     lines = [
         "# Figures",
         "",
@@ -229,12 +153,12 @@ def _figures_page(figures, notebooks, config, cff, book_dir) -> str:
     for entry in figures:
         if entry.stem != current:
             current = entry.stem
-            lines += [f"## {_chapter_title(entry.stem, notebooks)}", ""]
-        lines += _figure_block(entry, notebooks, repo, site, cff, book_dir)
+            lines += [f"## {chapter_title(entry.stem, notebooks)}", ""]
+        lines += _figure_block(entry, notebooks, repo, cff, book_dir)
     return "\n".join(lines).rstrip() + "\n"
 
 
-def _figure_block(entry, notebooks, repo, site, cff, book_dir) -> list[str]:
+def _figure_block(entry, notebooks, repo, cff, book_dir) -> list[str]:
     fig_id, record = entry.fig_id, entry.record or {}
     lines = [f"### {fig_id}", ""]
     folder = book_dir / "_static" / "figures"
@@ -243,15 +167,8 @@ def _figure_block(entry, notebooks, repo, site, cff, book_dir) -> list[str]:
     if entry.caption:
         lines += [f"**Caption.** {entry.caption}", ""]
     if entry.stem in notebooks and entry.caption is not None:
-        lines += [f"Shown in {{ref}}`{_chapter_title(entry.stem, notebooks)} <{fig_id}>`.", ""]
+        lines += [f"Shown in {{ref}}`{chapter_title(entry.stem, notebooks)} <{fig_id}>`.", ""]
     if not entry.record:
-        lines += [
-            "```{warning}",
-            f"No files were saved for `{fig_id}`: its chapter shows it but",
-            "did not call `save_figure` for it.",
-            "```",
-            "",
-        ]
         return lines
     if entry.stem not in notebooks:
         lines += [
@@ -267,6 +184,14 @@ def _figure_block(entry, notebooks, repo, site, cff, book_dir) -> list[str]:
         for f in files
     ]
     lines += ["Download: " + " · ".join(links), ""]
+    lines += [
+        "Reproduce this figure from its provenance file alone (same commit and versions):",
+        "",
+        "```bash",
+        f"python -m mftransformer reproduce book/_static/figures/{fig_id}.json",
+        "```",
+        "",
+    ]
     lines += _provenance_table(record, repo)
     commit = record.get("git_commit")
     params = _params_text(record)
@@ -279,7 +204,7 @@ def _figure_block(entry, notebooks, repo, site, cff, book_dir) -> list[str]:
             cff,
             commit=commit,
             year=_commit_year(commit),
-            site_url=site,
+            url=_release_url(fig_id, book_dir),
             params=params.replace("`", "") if params else None,
         ),
         "```",
@@ -323,83 +248,30 @@ def _provenance_table(record, repo) -> list[str]:
     return ["| provenance | |", "|---|---|", *(f"| {k} | {_cell(v)} |" for k, v in rows), ""]
 
 
-def _status_page(checks, notebooks) -> str:
-    failed = [c for c in checks if c.status != "PASS"]
-    lines = [
-        "# Status of every check",
-        "",
-        "Every numerical check of every chapter, as printed by the executed notebooks of this",
-        "build (the cells marked `# NBVAL_CHECK_OUTPUT`). A check compares a measured value with",
-        "what the paper predicts, within a stated tolerance; a failing check stops its chapter,",
-        "so a built book normally shows only passes.",
-        "",
-        "This page is generated by `make book` from the executed chapters.",
-        "",
-    ]
-    missing = [s for s in CHAPTERS.values() if s not in notebooks]
-    if checks:
-        verdict = "all pass" if not failed else f"{len(failed)} FAIL"
-        lines += [
-            f"**{len(checks)} checks in {len({c.chapter for c in checks})} chapters: {verdict}.**",
-            "",
-        ]
-    else:
-        lines += ["No check has been run yet: run `make book`.", ""]
-    if missing and notebooks:
-        lines += ["Not executed in this build: " + ", ".join(f"`{s}`" for s in missing) + ".", ""]
-    for stem in [s for s in CHAPTERS.values() if s in notebooks]:
-        rows = [c for c in checks if c.chapter == stem]
-        lines += [f"## {_chapter_title(stem, notebooks)}", ""]
-        if not rows:
-            lines += ["This chapter printed no check.", ""]
-            continue
-        lines += [
-            f"Chapter: {{doc}}`/chapters/{stem}`.",
-            "",
-            "| check | measured | expected | tolerance | status | parameter set |",
-            "|---|---|---|---|---|---|",
-        ]
-        for c in rows:
-            status = "PASS" if c.status == "PASS" else "**FAIL**"
-            lines.append(
-                f"| `{c.name}` | {_cell(c.measured)} | {_cell(c.expected)} | "
-                f"{_cell(c.tolerance)} | {status} | `{c.params_set}` |"
-            )
-        lines.append("")
-    return "\n".join(lines).rstrip() + "\n"
-
-
-def _timings_page(path: Path, notebooks) -> str:
-    timings = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
-    if not timings:
-        return "No run has been recorded yet: `make book` records the run time of each chapter.\n"
-    cpus = sorted({str(t.get("cpus")) for t in timings.values() if t.get("cpus")})
-    lines = ["| chapter | parameter set | wall time (s) |", "|---|---|---|"]
-    total = 0.0
-    for stem in sorted(timings, key=lambda s: (s not in CHAPTERS.values(), s)):
-        t = timings[stem]
-        title = f"{{doc}}`/chapters/{stem}`" if stem in notebooks else f"`{stem}`"
-        lines.append(f"| {title} | `{t.get('params_set', '?')}` | {float(t['wall_s']):.1f} |")
-        total += float(t["wall_s"])
-    lines.append(f"| total | | {total:.1f} |")
-    where = f" on {', '.join(cpus)} CPU cores" if cpus else ""
-    return (
-        "Run time of each chapter (papermill execution, including compilation), as measured"
-        f" by the last `make book`{where}:\n\n" + "\n".join(lines) + "\n"
-    )
-
-
 # ---------------------------------------------------------------- private
-def _measured(figures) -> dict:
-    out = {}
+def missing_files(figures, notebooks, book_dir: Path) -> list[str]:
+    """``"<id> (shown in chapters/<stem>.ipynb; missing .png, ...)"`` for every figure that an
+    executed chapter shows but whose files are not all in ``_static/figures``."""
+    folder = Path(book_dir) / "_static" / "figures"
+    out = []
     for entry in figures:
-        for check in (entry.record or {}).get("checks") or []:
-            if isinstance(check, dict) and isinstance(check.get("measured"), int | float):
-                out[entry.stem, check["name"]] = float(check["measured"])
+        if entry.stem in notebooks and entry.caption is not None:
+            missing = [e for e in EXTENSIONS if not (folder / f"{entry.fig_id}.{e}").exists()]
+            if missing:
+                where = f"chapters/{entry.stem}.ipynb"
+                out.append(f"{entry.fig_id} (shown in {where}; missing .{', .'.join(missing)})")
     return out
 
 
-def _notebooks(book_dir: Path) -> dict:
+def _release_url(fig_id: str, book_dir: Path) -> str | None:
+    try:
+        return environment.release_asset_url(fig_id, "pdf", root=Path(book_dir).parent)
+    except (OSError, KeyError, TypeError, ValueError):
+        return None
+
+
+def read_notebooks(book_dir: Path) -> dict:
+    """``{stem: notebook JSON}`` of the executed chapters under ``book_dir``."""
     out = {}
     for stem in CHAPTERS.values():
         path = Path(book_dir) / "chapters" / f"{stem}.ipynb"
@@ -408,54 +280,9 @@ def _notebooks(book_dir: Path) -> dict:
     return out
 
 
-def _read_yaml(path: Path) -> dict:
+def read_yaml(path: Path) -> dict:
+    """A YAML file as a dict (empty when the file is absent)."""
     return (yaml.safe_load(path.read_text(encoding="utf-8")) or {}) if path.exists() else {}
-
-
-def _source(cell) -> str:
-    src = cell.get("source", "")
-    return "".join(src) if isinstance(src, list) else src
-
-
-def _text(output) -> str:
-    text = output.get("text", "")
-    return "".join(text) if isinstance(text, list) else text
-
-
-def _params_set(nb) -> str:
-    params = (nb.get("metadata", {}).get("papermill") or {}).get("parameters") or {}
-    name = params.get("params_set", "?")
-    return f"{name} + overrides" if params.get("overrides") else name
-
-
-def _parse_check(stem, line, params_set) -> CheckRow | None:
-    match = _LINE.match(line)
-    if match is None:
-        return None
-    if match["bound"]:
-        measured, expected, tolerance = "(below the bound)", match["bound"], "—"
-        if match["bound"].startswith(">"):
-            measured = "(above the bound)"
-        if match["bound"].startswith("in"):
-            measured = "(in the interval)"
-    else:
-        measured = match["shown"]
-        expected, _, tolerance = match["expected"].partition(" ± ")
-        tolerance = f"± {tolerance}" if tolerance else "—"
-    return CheckRow(
-        stem, match["name"], measured, expected, tolerance, match["status"], params_set, line
-    )
-
-
-def _chapter_title(stem, notebooks) -> str:
-    if stem is None:
-        return "Figures of no current chapter"
-    for cell in notebooks.get(stem, {}).get("cells", []):
-        if cell.get("cell_type") == "markdown":
-            for line in _source(cell).splitlines():
-                if line.startswith("# "):
-                    return f"{int(stem[:2])}. {line[2:].strip()}"
-    return stem
 
 
 def _params_text(record) -> str | None:
