@@ -195,7 +195,7 @@ def profile(size: dict, dtype, repeats: int, timed: dict) -> dict:
 
 def run(quick: bool = False) -> dict:
     size = QUICK_SIZE if quick else models.SIZES["S2"]
-    repeats = 3 if quick else 5
+    repeats = 3 if quick else 4  # rounds of all seven programs: about 45 s of each dtype at S2
     torch = models.torch_module()
     threads = common.cores()
     if torch is not None:

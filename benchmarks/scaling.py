@@ -1,8 +1,9 @@
 """How the solver's time and memory scale: time against n, M, L and B, gradient memory against L.
 
 Around a base size, one of (n, M, L, B) is doubled at a time; ``forward`` and ``forward+gradient``
-(``mft.forward``, ``mft.cot_gradient``) are timed (medians) and the log-log slope is fitted by
-least squares. Expected: 2 in n (the ``B·M·n²`` score tensor), 1 in M, L and B.
+(``mft.forward``, ``mft.cot_gradient``) are timed (medians; all points interleaved, one call of
+each per round) and the log-log slope is fitted by least squares. Expected: 2 in n (the
+``B·M·n²`` score tensor), 1 in M, L and B.
 
 Gradient memory against L is XLA's compiled memory analysis (``temp_size_in_bytes``: working
 buffers beyond arguments and outputs; compiled, never run) of ``mft.cot_gradient`` and of
@@ -50,17 +51,22 @@ def slope(xs, ys) -> float:
 
 
 def time_sweeps(base, sweeps, repeats) -> dict:
+    """Every point of every sweep, forward and forward+gradient, timed interleaved (one call of
+    each per round), so that a change of the machine's load spreads over all points alike."""
     programs = models.mft_programs()
+    calls = {}
+    for axis, values in sweeps.items():
+        for v in values:
+            args = models.jax_inputs(models.instance(**dict(base, **{axis: v})))
+            for name in ("forward", "autodiff"):
+                calls[axis, v, name] = lambda f=programs[name], a=args: f(*a)
+    t = common.interleaved(calls, repeats=repeats)
     out = {}
     for axis, values in sweeps.items():
-        rows = []
-        for v in values:
-            size = dict(base, **{axis: v})
-            args = models.jax_inputs(models.instance(**size))
-            row = {axis: v}
-            for name in ("forward", "autodiff"):
-                row[name] = common.median_time(programs[name], *args, repeats=repeats)
-            rows.append(row)
+        rows = [
+            {axis: v, **{name: t[axis, v, name]["median_s"] for name in ("forward", "autodiff")}}
+            for v in values
+        ]
         out[axis] = {
             "values": list(values),
             "rows": rows,
