@@ -25,6 +25,10 @@ RUNNER = r"""
 import json, sys
 from IPython.core.interactiveshell import InteractiveShell
 shell = InteractiveShell.instance()
+try:
+    shell.colors = "NoColor"  # plain tracebacks in the test report
+except Exception:
+    pass
 for i, source in enumerate(json.load(open(sys.argv[1]))):
     result = shell.run_cell(source, store_history=True)
     if not result.success:
