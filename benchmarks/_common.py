@@ -28,6 +28,17 @@ from mftransformer.companion.files import atomic_write, git
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
+def load_average() -> list[float] | None:
+    """The machine's 1-, 5- and 15-minute load averages (a shared machine's other work)."""
+    try:
+        return [round(v, 2) for v in os.getloadavg()]
+    except OSError:
+        return None
+
+
+_LOAD_AT_START = load_average()
+
+
 # ---------------------------------------------------------------- timing
 def ready(value):
     """Wait for ``value`` (a JAX pytree; anything else is returned as it is)."""
@@ -118,6 +129,8 @@ def provenance() -> dict:
             "device_kind": device.device_kind,
             "devices": len(jax.devices()),
             "allocator": "tcmalloc" if "tcmalloc" in preload else "default",
+            "load_average_start": _LOAD_AT_START,
+            "load_average_end": load_average(),
         },
         "versions": versions(),
         "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),

@@ -18,6 +18,8 @@ def _provenance(platform="cpu", kind="cpu"):
             "device_platform": platform,
             "device_kind": kind,
             "allocator": "tcmalloc",
+            "load_average_start": [1.5, 1.0, 0.5],
+            "load_average_end": [2.25, 1.0, 0.5],
         },
         "versions": {"jax": "0.10.2", "jaxlib": "0.10.2", "numpy": "2.4.6", "torch": None},
         "date": "2026-12-02T06:00:00Z",
@@ -35,7 +37,11 @@ def _machine(platform="cpu", kind="cpu"):
             {
                 "title": "Score entries per second",
                 "header": ["size", "program", "median ms", "fraction"],
-                "rows": [["S2", "forward|fused", 305.25, 0.6123], ["ci", "forward", 0.044, None]],
+                "rows": [
+                    ["S2", "forward|fused", 305.25, 0.6123],
+                    ["ci", "forward", 0.044, None],
+                    ["S2", "gradient", 1630.4, 1.0],
+                ],
                 "note": "E = B·M·(n+1)·n; <A z_k, z_j> costs 2d flops",
             }
         ],
@@ -90,6 +96,8 @@ def test_page_has_provenance_findings_and_tables(results):
     assert "|---|---|--:|--:|" in page
     assert "| S2 | forward\\|fused | 305 | 0.612 |" in page
     assert "| ci | forward | 0.044 | – |" in page
+    assert "| S2 | gradient | 1630 | 1 |" in page
+    assert "load average (1 min) 1.5 at the start and 2.2 at the end, on 2 cores" in page
     # Markdown syntax in text is escaped (no stray HTML tag or emphasis)
     assert "\\<A z\\_k, z\\_j\\>" in page
 

@@ -137,6 +137,13 @@ def _report_section(report: dict, figure_dir) -> list[str]:
             f"({_text(machine.get('device_kind', '?'))}), "
             f"allocator {_text(machine.get('allocator', '?'))}"
         )
+    start, end = machine.get("load_average_start"), machine.get("load_average_end")
+    if start and end:
+        facts.append(
+            f"load average (1 min) {start[0]:.1f} at the start and {end[0]:.1f} at the end, on "
+            f"{machine.get('cores', '?')} cores (other work on a shared machine slows the "
+            "timings; ratios taken side by side are the robust numbers)"
+        )
     if versions:
         facts.append(
             "versions: "
@@ -192,6 +199,8 @@ def _cell(value) -> str:
     if isinstance(value, float):
         if value != value:  # NaN
             return "–"
+        if 1e3 <= abs(value) < 1e9:
+            return f"{value:.0f}"
         return f"{value:.3g}"
     return _text(value)
 
