@@ -5,8 +5,9 @@ Figures are ``matplotlib.figure.Figure`` objects (no pyplot state). ``save_figur
 with the data as plotted, and ``<fig_id>.json`` with the provenance: figure id, chapter, parameter
 set, resolved parameters and their hash, seed, checks, the function that computed the data, git
 commit and dirty flag, package versions, the lock file's hash, the licence (CC BY 4.0), x64 flag,
-data hash, and a ``run`` block (wall time, device) that byte comparisons skip. Every file is written to a temporary name and renamed, and the
-bytes are stable: no dates in PDF/SVG, a fixed SVG hash salt, fixed zip timestamps, sorted JSON.
+data hash, and a ``run`` block (wall time, device) that byte comparisons skip. Every file is
+written to a temporary name and renamed, and the bytes are stable: no dates in PDF/SVG, a fixed
+SVG hash salt, fixed zip timestamps, sorted JSON.
 """
 
 import hashlib
