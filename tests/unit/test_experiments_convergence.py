@@ -1,9 +1,9 @@
-"""Chapter 5 experiments at small size: lazy theory helpers, each experiment's checks, errors."""
+"""Chapter 5 experiments at small size: each experiment's checks and errors (the lazy theory
+itself is tested with the solver, tests/unit/test_lazy.py)."""
 
 import jax
 import numpy as np
 import pytest
-from tolerances import LAZY_PREDICTION_RTOL
 
 import mftransformer as mft
 from mftransformer.experiments import convergence as chapter
@@ -15,46 +15,6 @@ KEY = jax.random.key(0)
 def ci(section, **overrides):
     """A ``ci`` section of the chapter, with ``overrides`` (validated by its schema)."""
     return getattr(mft.params.load("convergence", "ci", {section: overrides}), section)
-
-
-def test_lazy_prediction_matches_the_linear_iteration():
-    rng = np.random.default_rng(0)
-    B = rng.standard_normal((4, 4))
-    K, r0, N, eta = B @ B.T + 0.1 * np.eye(4), rng.standard_normal(4), 4, 0.1
-    r, R = r0.copy(), []
-    for _ in range(50):
-        R.append(r @ r / (2 * N))
-        r = r - eta * K @ r / N
-    pred = chapter.lazy_prediction(K, r0, eta * np.arange(50), eta=eta, N=N)
-    np.testing.assert_allclose(pred, R, rtol=LAZY_PREDICTION_RTOL)
-    flow = chapter.lazy_prediction(K, r0, np.array([0.0, 1.0]), eta=None, N=N)
-    assert flow[0] == pytest.approx(r0 @ r0 / (2 * N), rel=1e-14)
-
-
-def test_gd_rate_tends_to_the_flow_rate():
-    lam, N = 0.3, 4
-    rates = [float(chapter.gd_rate(lam, eta=eta, N=N)) for eta in (0.1, 0.01, 0.001)]
-    errors = np.abs(np.array(rates) - 2 * lam / N)
-    assert np.all(np.diff(np.log10(errors)) < -0.9), f"O(eta) approach expected: {errors}"
-
-
-def test_plateau_bb_is_eps_squared_over_20():
-    eps = 1e-2
-    R_inf, c = chapter.plateau(np.eye(2), -eps * np.ones(2), N=2, null=(-2, 1))
-    assert R_inf == pytest.approx(eps**2 / 20, rel=1e-14)
-    assert np.linalg.norm(c) == pytest.approx(1.0)
-    K = np.array([[4.0, -2.0], [-2.0, 1.0]])  # null vector (1, 2)/sqrt(5)
-    R_k, c_k = chapter.plateau(K, np.array([1.0, 2.0]), N=2)
-    assert R_k == pytest.approx(5 / 4, rel=1e-12)
-
-
-def test_theory_helper_errors():
-    with pytest.raises(ParameterError, match="gd_rate: eta \\* lambda / N = 1.5; allowed < 1"):
-        chapter.gd_rate(3.0, eta=2.0, N=4)
-    with pytest.raises(ParameterError, match=r"lazy_prediction: K has shape \(3, 3\)"):
-        chapter.lazy_prediction(np.eye(3), np.ones(2), np.zeros(1), eta=0.1, N=2)
-    with pytest.raises(ParameterError, match="plateau: null = \\(1, 2, 3\\); allowed a nonzero"):
-        chapter.plateau(np.eye(2), np.ones(2), N=2, null=(1, 2, 3))
 
 
 def _injective(**kw):

@@ -328,14 +328,25 @@ def result_type(cls):
 
 
 def experiment(fn):
-    """Decorate ``fn(params, *, key) -> Result``: records its wall time and ``module:qualname``."""
+    """Decorate ``fn(params, *, key) -> Result``: records its wall time and ``module:qualname``.
+
+    While the results store is on (``$MFT_RESULTS_DIR``, set by the pipeline unless ``--force``),
+    a result already computed for the same function, parameter section, key and code is taken
+    from it (:mod:`mftransformer.companion.results`); its ``wall_s`` is the original's.
+    """
+    source = f"{fn.__module__}:{fn.__qualname__}"
+
+    def timed(p, *, key):
+        start = time.perf_counter()
+        result = fn(p, key=key)
+        return dataclasses.replace(result, wall_s=time.perf_counter() - start, source=source)
+
+    timed.__module__, timed.__qualname__ = fn.__module__, fn.__qualname__
 
     @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        start = time.perf_counter()
-        result = fn(*args, **kwargs)
-        return dataclasses.replace(
-            result, wall_s=time.perf_counter() - start, source=f"{fn.__module__}:{fn.__qualname__}"
-        )
+    def wrapper(p, *, key):
+        from ..companion import results
+
+        return results.cached_call(timed, p, key=key)
 
     return wrapper

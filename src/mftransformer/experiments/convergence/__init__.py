@@ -3,8 +3,8 @@
 - :mod:`.params`: the schema (section ``convergence`` of ``notebooks/params/*.yaml``).
 - :mod:`.claims`: the claims table, ``CLAIMS``.
 - :mod:`.setting`: data, silent heads and small-loss labels; snapshots and fitted rates.
-- :mod:`.run`: the lazy theory (:func:`gd_rate`, :func:`lazy_prediction`, :func:`plateau`) and
-  the experiments on one data set, :func:`injective` and :func:`stall`.
+- :mod:`.run`: the experiments on one data set, :func:`injective` and :func:`stall`; the lazy
+  theory they compare with is the solver's (:mod:`mftransformer.solver.lazy`).
 - :mod:`.scaling`: :func:`sweep` (the initial loss grows) and :func:`width_depth`.
 - :mod:`.plots`: ``plot_<what>(result) -> Figure``.
 """
@@ -22,10 +22,7 @@ from .plots import plot_injective, plot_stall, plot_sweep, plot_width_depth
 from .run import (
     InjectiveResult,
     StallResult,
-    gd_rate,
     injective,
-    lazy_prediction,
-    plateau,
     stall,
 )
 from .scaling import SweepResult, WidthDepthResult, sweep, width_depth
@@ -38,9 +35,6 @@ __all__ = [
     "StallParams",
     "SweepParams",
     "WidthDepthParams",
-    "gd_rate",
-    "lazy_prediction",
-    "plateau",
     "injective",
     "stall",
     "sweep",

@@ -26,7 +26,7 @@ import math
 import numpy as np
 
 from ...solver import gradflow, ntk
-from ...solver.errors import ParameterError
+from ...solver.lazy import gd_rate, lazy_prediction, plateau
 from ..checks import Check, Checks, Result, experiment, result_type
 from . import setting
 from .claims import CLAIMS
@@ -36,9 +36,6 @@ __all__ = [
     "SECOND_MODE_SUPPRESSION",
     "TRANSIENT_SUPPRESSION",
     "EROSION_SUPPRESSION",
-    "gd_rate",
-    "lazy_prediction",
-    "plateau",
     "injective",
     "InjectiveResult",
     "stall",
@@ -90,85 +87,6 @@ class StallResult(Result):
     lam_T: float
     N: int
     eps: float
-
-
-# ---------------------------------------------------------------- lazy theory
-def gd_rate(lam, *, eta: float, N: int):
-    """Decay rate of ``R`` along a mode of eigenvalue ``λ`` under gradient descent.
-
-    .. math::
-
-        -\\frac2\\eta\\log\\Big(1 - \\frac{\\eta\\lambda}N\\Big)
-        \\xrightarrow[\\eta\\to0]{} \\frac{2\\lambda}N
-
-    Raises:
-        ParameterError: ``η λ / N ≥ 1`` (the mode does not decay monotonically).
-    """
-    lam = np.asarray(lam, float)
-    if np.any(eta * lam / N >= 1):
-        raise ParameterError(
-            f"gd_rate: eta * lambda / N = {float(np.max(eta * lam / N)):.3g}; allowed < 1. "
-            f"Lower eta below N / lambda_max = {N / float(np.max(lam)):.3g}."
-        )
-    return -2.0 * np.log1p(-eta * lam / N) / eta
-
-
-def lazy_prediction(K, r0, t, *, eta: float | None, N: int):
-    """The linearised risk ``R_lin(t)`` from ``K(ν_0)`` and ``r_0`` (MATH.md §6).
-
-    .. math::
-
-        R_{\\rm lin}(t) = \\frac1{2N}\\sum_k \\Big(1 - \\frac{\\eta\\lambda_k}N\\Big)^{2t/\\eta}
-            (u_k^\\top r_0)^2
-
-    (``e^{−2λ_k t/N}`` for the flow, ``η = None``).
-
-    Args:
-        K: the NTK ``(N d_out, N d_out)``; r0: initial residual ``(N d_out,)``; t: times ``(T,)``.
-        eta: gradient-descent step, or None for the flow.
-        N: number of inputs (the ``1/N`` of the risk).
-
-    Raises:
-        ParameterError: shapes of ``K`` and ``r0`` that do not match.
-    """
-    K, r0, t = np.asarray(K, float), np.asarray(r0, float).reshape(-1), np.asarray(t, float)
-    if K.shape != (r0.size, r0.size):
-        raise ParameterError(
-            f"lazy_prediction: K has shape {K.shape} and r0 has {r0.size} entries; allowed K "
-            f"({r0.size}, {r0.size})."
-        )
-    lam, U = np.linalg.eigh(0.5 * (K + K.T))
-    lam = np.clip(lam, 0.0, None)
-    if eta is None:
-        rates = 2.0 * lam / N
-    else:
-        rates = -2.0 * np.log1p(-np.minimum(eta * lam / N, 1 - 1e-300)) / eta
-    coeff = (U.T @ r0) ** 2
-    return np.exp(-np.outer(t, rates)) @ coeff / (2 * N)
-
-
-def plateau(K, r0, *, N: int, null=None):
-    """Stall level ``R^lin_∞ = |P_{ker K} r_0|² / 2N`` (MATH.md §6), and the unit null vector.
-
-    With ``null`` (a predicted combination ``c``) the level is ``(cᵀ r_0)² / 2N`` with
-    ``c/|c|``; otherwise the eigenvector of the smallest eigenvalue of ``K`` is used.
-
-    Raises:
-        ParameterError: ``null`` of the wrong length or zero.
-    """
-    r0 = np.asarray(r0, float).reshape(-1)
-    if null is None:
-        _, U = np.linalg.eigh(0.5 * (np.asarray(K) + np.asarray(K).T))
-        c = U[:, 0]
-    else:
-        c = np.asarray(null, float).reshape(-1)
-        if c.size != r0.size or not np.any(c):
-            raise ParameterError(
-                f"plateau: null = {tuple(np.asarray(null).tolist())}; allowed a nonzero vector of "
-                f"length {r0.size} (one entry per output)."
-            )
-        c = c / np.linalg.norm(c)
-    return float((c @ r0) ** 2 / (2 * N)), c
 
 
 # ---------------------------------------------------------------- experiments

@@ -11,11 +11,12 @@ import numpy as np
 
 from ...solver import gradflow, ntk, tasks
 from ...solver.errors import ParameterError
+from ...solver.lazy import gd_rate, lazy_prediction
 from ..checks import Check, Checks, Result, experiment, fit_loglog, result_type
 from . import setting
 from .claims import CLAIMS
 from .params import SweepParams, WidthDepthParams
-from .run import SECOND_MODE_SUPPRESSION, gd_rate, lazy_prediction
+from .run import SECOND_MODE_SUPPRESSION
 from .setting import HEADS, NOISE
 
 __all__ = ["sweep", "SweepResult", "width_depth", "WidthDepthResult"]
