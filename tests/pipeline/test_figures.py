@@ -263,23 +263,47 @@ def test_plotted_by_names_the_plot_function(outdir):
 
 
 def test_every_chapter_figure_is_saved_under_its_name():
-    """A figure cell's MyST name is the id it saves (file stem, label, gallery entry), ids are
-    unique across the book, and ``save_figure`` is the only way figures are written."""
+    """A figure id is written once, in the ``save_figure`` call; the pipeline names the figure
+    cell from it (file stem, label, gallery entry); ids are unique across the book, and
+    ``save_figure`` is the only way figures are written."""
     import re
 
     import jupytext
 
+    from mftransformer.companion.execute import name_figures
+
     root = Path(__file__).resolve().parents[2]
     seen = {}
     for source in sorted((root / "notebooks").glob("[0-9][0-9]-*.md")):
-        for cell in jupytext.read(source).cells:
+        assert not re.search(r"\bname: ch\d", source.read_text()), f"{source.name}: id twice"
+        notebook = jupytext.read(source)
+        name_figures(notebook, source.name)
+        for cell in notebook.cells:
             name = cell.metadata.get("mystnb", {}).get("figure", {}).get("name")
             assert "savefig(" not in cell.source, f"{source.name}: use mft.save_figure"
             if cell.cell_type != "code" or name is None:
                 continue
-            saved = re.findall(r"save_figure\(\s*\w+\s*,\s*[\"']([^\"']+)[\"']", cell.source)
-            assert saved == [name], f"{source.name}: figure '{name}' saves {saved}"
             assert figures.FIGURE_ID.match(name), name
             assert figures.chapter_number(name) == int(source.name[:2]), name
             assert name not in seen, f"figure id '{name}' in {source.name} and {seen.get(name)}"
             seen[name] = source.name
+    assert len(seen) >= 20, sorted(seen)
+
+
+@pytest.mark.parametrize(
+    ("source", "message"),
+    [
+        ("fig = plot(r)\nfig", r"found \[\]"),
+        ('mft.save_figure(a, "ch1-a")\nmft.save_figure(b, "ch1-b")', r"found \['ch1-a', 'ch1-b'\]"),
+    ],
+)
+def test_a_figure_cell_must_save_exactly_one_figure(source, message):
+    import jupytext
+
+    from mftransformer.companion.execute import name_figures
+    from mftransformer.solver.errors import ParameterError
+
+    text = "```{code-cell} ipython3\n---\nmystnb:\n  figure:\n    caption: c\n---\n"
+    notebook = jupytext.reads(text + source + "\n```\n", fmt="md:myst")
+    with pytest.raises(ParameterError, match=message):
+        name_figures(notebook, "x.md")

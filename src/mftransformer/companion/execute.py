@@ -13,6 +13,7 @@ import dataclasses
 import fcntl
 import json
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -24,7 +25,13 @@ from . import cache, results
 from .files import atomic_write
 from .params import CHAPTERS
 
-__all__ = ["ChapterRun", "execute", "check_parameters_cell", "NOTEBOOK_PARAMETERS"]
+__all__ = [
+    "ChapterRun",
+    "execute",
+    "check_parameters_cell",
+    "name_figures",
+    "NOTEBOOK_PARAMETERS",
+]
 
 #: The only names a notebook's ``parameters`` cell may hold.
 NOTEBOOK_PARAMETERS = ("params_set", "overrides")
@@ -57,6 +64,7 @@ def execute(root: Path, config, *, force: bool = False) -> ChapterRun:
         )
     notebook = jupytext.read(source)
     check_parameters_cell(notebook, source.relative_to(root))
+    name_figures(notebook, source.relative_to(root))
     key = cache.chapter_key(root, config, source)
     with _ChapterLock(root, stem):
         entry = None if force else cache.lookup(root, key)
@@ -98,7 +106,33 @@ def check_parameters_cell(notebook, where):
         )
 
 
+def name_figures(notebook, where) -> None:
+    """Give each figure cell its MyST name from the id its ``save_figure`` call saves, so that a
+    page writes each figure id once (in the call); the name labels the figure for ``{ref}``.
+
+    Raises:
+        ParameterError: a figure cell that saves no figure or several, or whose name (if one is
+            written) differs from the id it saves.
+    """
+    for number, cell in enumerate(notebook.cells, 1):
+        figure = cell.get("metadata", {}).get("mystnb", {}).get("figure")
+        if cell.cell_type != "code" or not isinstance(figure, dict):
+            continue
+        saved = _SAVED_ID.findall(cell.source)
+        if len(saved) != 1 or figure.get("name", saved[0]) != saved[0]:
+            raise ParameterError(
+                f"pipeline: {where}, cell {number}: a figure cell must save exactly one figure "
+                f'with mft.save_figure(fig, "<id>", ...) (found {saved}'
+                + (f", name {figure['name']!r}" if "name" in figure else "")
+                + ")."
+            )
+        figure["name"] = saved[0]
+
+
 # ---------------------------------------------------------------- private
+_SAVED_ID = re.compile(r"save_figure\(\s*\w+\s*,\s*[\"']([^\"']+)[\"']")
+
+
 def _papermill(root: Path, notebook, config, staging: Path, *, force: bool) -> dict:
     """Execute into ``staging``; returns the timing record. Raises RuntimeError on failure.
 
