@@ -49,7 +49,6 @@ NUMERICAL_PACKAGES = (
     "numpy",
     "diffrax",
     "equinox",
-    "optax",
     "lineax",
     "matplotlib",
 )
