@@ -9,42 +9,12 @@
 - :mod:`.plots`: ``plot_<what>(result) -> Figure``.
 """
 
-from .claims import CLAIMS
-from .params import (
-    Descent,
-    InjectiveParams,
-    Params,
-    StallParams,
-    SweepParams,
-    WidthDepthParams,
-)
-from .plots import plot_injective, plot_stall, plot_sweep, plot_width_depth
-from .run import (
-    InjectiveResult,
-    StallResult,
-    injective,
-    stall,
-)
-from .scaling import SweepResult, WidthDepthResult, sweep, width_depth
+from . import claims, params, plots, run, scaling
+from .claims import *  # noqa: F403
+from .params import *  # noqa: F403
+from .plots import *  # noqa: F403
+from .run import *  # noqa: F403
+from .scaling import *  # noqa: F403
 
-__all__ = [
-    "CLAIMS",
-    "Params",
-    "Descent",
-    "InjectiveParams",
-    "StallParams",
-    "SweepParams",
-    "WidthDepthParams",
-    "injective",
-    "stall",
-    "sweep",
-    "width_depth",
-    "InjectiveResult",
-    "StallResult",
-    "SweepResult",
-    "WidthDepthResult",
-    "plot_injective",
-    "plot_stall",
-    "plot_sweep",
-    "plot_width_depth",
-]
+#: The chapter's public names: those of its modules (each module's ``__all__``).
+__all__ = [*claims.__all__, *params.__all__, *run.__all__, *scaling.__all__, *plots.__all__]

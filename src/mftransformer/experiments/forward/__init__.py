@@ -9,72 +9,11 @@
 - :mod:`.plots`: ``plot_<what>(result) -> Figure``.
 """
 
-from .claims import CLAIMS
-from .params import (
-    DepthParams,
-    FlowParams,
-    Params,
-    StabilityParams,
-    TokensParams,
-    TrajectoriesParams,
-    WidthParams,
-)
-from .plots import (
-    plot_depth,
-    plot_flow,
-    plot_stability,
-    plot_tokens,
-    plot_trajectories,
-    plot_width,
-)
-from .run import (
-    DATA,
-    DIRECTIONS,
-    HEADS,
-    SCHEMES,
-    DepthResult,
-    FlowResult,
-    StabilityResult,
-    TokensResult,
-    TrajectoriesResult,
-    WidthResult,
-    depth,
-    flow,
-    stability,
-    tokens,
-    trajectories,
-    width,
-)
+from . import claims, params, plots, run
+from .claims import *  # noqa: F403
+from .params import *  # noqa: F403
+from .plots import *  # noqa: F403
+from .run import *  # noqa: F403
 
-__all__ = [
-    "CLAIMS",
-    "Params",
-    "TrajectoriesParams",
-    "FlowParams",
-    "DepthParams",
-    "WidthParams",
-    "TokensParams",
-    "StabilityParams",
-    "DATA",
-    "HEADS",
-    "DIRECTIONS",
-    "SCHEMES",
-    "trajectories",
-    "flow",
-    "depth",
-    "width",
-    "tokens",
-    "stability",
-    "TrajectoriesResult",
-    "FlowResult",
-    "DepthResult",
-    "WidthResult",
-    "TokensResult",
-    "StabilityResult",
-    "plot_trajectories",
-    "plot_flow",
-    "plot_depth",
-    "plot_width",
-    "plot_tokens",
-    "plot_stability",
-]
+#: The chapter's public names: those of its modules (each module's ``__all__``).
+__all__ = [*claims.__all__, *params.__all__, *run.__all__, *plots.__all__]

@@ -2,67 +2,18 @@
 
 - :mod:`.params`: the schema (section ``gradflow`` of ``notebooks/params/*.yaml``).
 - :mod:`.claims`: the claims table, ``CLAIMS``.
-- :mod:`.run`: the task :func:`task`; the experiments :func:`energy` (``dissipation_order``,
-  ``energy_identity``, ...), :func:`meanfield` (``meanfield_spread``, ``meanfield_mean``),
-  :func:`depth` (``depth_consistency``), :func:`stability` (``stability_lipschitz``,
+- :mod:`.run`: the task :func:`task`; the experiments :func:`energy` (``dissipation_order``
+  ``energy_identity``, ...), :func:`meanfield` (``meanfield_spread``, ``meanfield_mean``)
+  :func:`depth` (``depth_consistency``), :func:`stability` (``stability_lipschitz``
   ``stability_growth``).
 - :mod:`.plots`: ``plot_<what>(result) -> Figure``.
 """
 
-from .claims import CLAIMS
-from .params import (
-    DepthParams,
-    EnergyParams,
-    MeanfieldParams,
-    Params,
-    Schedule,
-    StabilityParams,
-    Task,
-)
-from .plots import (
-    plot_depth,
-    plot_energy,
-    plot_heads,
-    plot_meanfield,
-    plot_stability,
-    plot_training,
-)
-from .run import (
-    CHUNK,
-    DepthResult,
-    EnergyResult,
-    MeanfieldResult,
-    StabilityResult,
-    depth,
-    energy,
-    meanfield,
-    stability,
-    task,
-)
+from . import claims, params, plots, run
+from .claims import *  # noqa: F403
+from .params import *  # noqa: F403
+from .plots import *  # noqa: F403
+from .run import *  # noqa: F403
 
-__all__ = [
-    "CLAIMS",
-    "Params",
-    "Task",
-    "Schedule",
-    "EnergyParams",
-    "MeanfieldParams",
-    "DepthParams",
-    "StabilityParams",
-    "CHUNK",
-    "task",
-    "energy",
-    "meanfield",
-    "depth",
-    "stability",
-    "EnergyResult",
-    "MeanfieldResult",
-    "DepthResult",
-    "StabilityResult",
-    "plot_training",
-    "plot_energy",
-    "plot_meanfield",
-    "plot_heads",
-    "plot_depth",
-    "plot_stability",
-]
+#: The chapter's public names: those of its modules (each module's ``__all__``).
+__all__ = [*claims.__all__, *params.__all__, *run.__all__, *plots.__all__]
