@@ -111,7 +111,13 @@ def book(tmp_path) -> Path:
         json.dumps(
             {
                 "01-forward": {"params_set": "ci", "wall_s": 41.5, "cpus": 2},
-                "02-adjoint": {"params_set": "ci", "wall_s": 20.0, "cpus": 2},
+                "02-adjoint": {
+                    "params_set": "ci",
+                    "wall_s": 20.0,
+                    "cpus": 2,
+                    "compilations": 7,
+                    "cached": True,
+                },
             }
         )
     )
@@ -200,9 +206,9 @@ def test_timings_table(book):
     pages.write_pages(book)
     page = (book / "_generated" / "timings.md").read_text()
     assert "on 2 CPU cores" in page
-    assert "| {doc}`/chapters/01-forward` | `ci` | 41.5 | executed |" in page
-    assert "| `02-adjoint` | `ci` | 20.0 | executed |" in page  # no executed page to link to
-    assert "| total | | 61.5 | |" in page
+    assert "| {doc}`/chapters/01-forward` | `ci` | 41.5 |  | executed |" in page
+    assert "| `02-adjoint` | `ci` | 20.0 | 7 | from the results cache |" in page  # no page
+    assert "| total | | 61.5 | | |" in page
 
 
 def test_empty_book_still_builds(tmp_path):

@@ -131,21 +131,28 @@ def timings_page(path: Path, notebooks) -> str:
     if not timings:
         return "No run has been recorded yet: `make book` records the run time of each chapter.\n"
     cpus = sorted({str(t.get("cpus")) for t in timings.values() if t.get("cpus")})
-    lines = ["| chapter | parameter set | wall time (s) | this build |", "|---|---|---|---|"]
+    lines = [
+        "| chapter | parameter set | wall time (s) | programs compiled | this build |",
+        "|---|---|---|---|---|",
+    ]
     total = 0.0
     for stem in sorted(timings, key=lambda s: (s not in CHAPTERS.values(), s)):
         t = timings[stem]
         title = f"{{doc}}`/chapters/{stem}`" if stem in notebooks else f"`{stem}`"
         how = "from the results cache" if t.get("cached") else "executed"
+        compiled = t.get("compilations", "")
         lines.append(
-            f"| {title} | `{t.get('params_set', '?')}` | {float(t['wall_s']):.1f} | {how} |"
+            f"| {title} | `{t.get('params_set', '?')}` | {float(t['wall_s']):.1f} | {compiled} "
+            f"| {how} |"
         )
         total += float(t["wall_s"])
-    lines.append(f"| total | | {total:.1f} | |")
+    lines.append(f"| total | | {total:.1f} | | |")
     where = f" on {', '.join(cpus)} CPU cores" if cpus else ""
     return (
         "Run time of each chapter (papermill execution, including compilation), as measured"
-        f" when it was last executed{where}:\n\n" + "\n".join(lines) + "\n"
+        f" when it was last executed{where}. *Programs compiled* counts the XLA programs that"
+        " JAX's persistent compilation cache (`book/_build/jax-cache`) did not hold yet: a"
+        " re-execution with a warm cache compiles none.\n\n" + "\n".join(lines) + "\n"
     )
 
 
