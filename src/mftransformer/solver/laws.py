@@ -31,7 +31,6 @@ from .errors import ParameterError
 from .measures import (
     EmpiricalMeasure,
     center,
-    check_weights,
     convolve,
     log_weights,
     lse_box,
@@ -41,6 +40,7 @@ from .measures import (
     pad,
 )
 from .types import Array, Float
+from .validate import as_float, as_queries, check_arrays, check_law, check_sizes, float_field
 
 __all__ = [
     "Law",
@@ -60,11 +60,6 @@ __all__ = [
 
 #: query arrays may be NumPy or JAX
 _In = Array | np.ndarray
-
-
-def _float(v):
-    """Field converter: laws hold JAX float arrays (float64 under ``mft.configure()``)."""
-    return jnp.asarray(v, dtype=float)
 
 
 class Law(eqx.Module):
@@ -103,7 +98,7 @@ class Law(eqx.Module):
 
     def lse(self, q: Float[_In, "*K d"]) -> Float[Array, "*K"]:
         """``LSE_μ(q)`` at one query ``(d,)`` or a batch ``(..., d)``; ``LSE_μ(0) = 0``."""
-        return _lse_batch(self, q)
+        return _lse_batch(self, as_queries(q, "Law.lse", self.d))
 
     #: deprecated alias (one release) of :meth:`lse`, which now takes batches itself
     lse_at = lse
@@ -111,7 +106,7 @@ class Law(eqx.Module):
     def tilted(self, q: Float[_In, "*K d"]):
         """``(m_μ(q), C_μ(q))``, the mean ``(..., d)`` and covariance ``(..., d, d)`` of
         ``μ^q(dy) ∝ e^{⟨q, y⟩} μ(dy)``: the gradient and Hessian of ``LSE_μ`` at ``q``."""
-        return _tilted_of_batch(self, q)
+        return _tilted_of_batch(self, as_queries(q, "Law.tilted", self.d))
 
 
 class Discrete(Law):
@@ -125,8 +120,8 @@ class Discrete(Law):
         w = \\mathrm{softmax}(\\langle q, x\\rangle + \\log a)
     """
 
-    x: Float[Array, "n d"] = eqx.field(converter=_float)
-    a: Float[Array, " n"] = eqx.field(converter=_float)
+    x: Float[Array, "n d"] = eqx.field(converter=float_field)
+    a: Float[Array, " n"] = eqx.field(converter=float_field)
 
     @classmethod
     def of(cls, mu: EmpiricalMeasure, b: int) -> "Discrete":
@@ -155,6 +150,9 @@ class Discrete(Law):
         _, m, C = tilted_stats(jnp.eye(self.d)[None], self.measure, q[None])
         return m[0, 0], C[0, 0]
 
+    def __check_init__(self):
+        check_arrays("Discrete", x=(self.x, "n d"), a=(self.a, "n"))
+
     def mean(self):
         return self.measure.mean()[0]
 
@@ -171,8 +169,8 @@ class Discrete(Law):
 class Gaussian(Law):
     """``N(m, Σ)``: ``LSE(q) = ⟨m, q⟩ + ½ qᵀ Σ q``, ``m_μ(q) = m + Σ q``, ``C_μ(q) = Σ``."""
 
-    m: Float[Array, " d"] = eqx.field(converter=_float)
-    Sigma: Float[Array, "d d"] = eqx.field(converter=_float)
+    m: Float[Array, " d"] = eqx.field(converter=float_field)
+    Sigma: Float[Array, "d d"] = eqx.field(converter=float_field)
 
     @property
     def d(self) -> int:
@@ -180,6 +178,9 @@ class Gaussian(Law):
 
     def _lse(self, q):
         return lse_gaussian(self.m, self.Sigma, q)
+
+    def __check_init__(self):
+        check_arrays("Gaussian", m=(self.m, "d"), Sigma=(self.Sigma, "d d"))
 
     def _tilted(self, q):
         return self.m + self.Sigma @ q, self.Sigma
@@ -200,12 +201,15 @@ class Box(Law):
     """The uniform law on ``Π_j [low_j, high_j]``: ``LSE(q) = Σ_j low_j q_j + φ(ℓ_j q_j)`` with
     ``ℓ = high − low`` and ``φ(t) = log((e^t − 1)/t)``; ``(m, C)`` by autodiff."""
 
-    low: Float[Array, " d"] = eqx.field(converter=_float)
-    high: Float[Array, " d"] = eqx.field(converter=_float)
+    low: Float[Array, " d"] = eqx.field(converter=float_field)
+    high: Float[Array, " d"] = eqx.field(converter=float_field)
 
     @property
     def d(self) -> int:
         return self.low.shape[-1]
+
+    def __check_init__(self):
+        check_arrays("Box", low=(self.low, "d"), high=(self.high, "d"))
 
     def _lse(self, q):
         return lse_box(self.low, self.high, q)
@@ -227,13 +231,17 @@ class Mixture(Law):
     """``Σ_c π_c N(m_c, Σ_c)``: ``weights`` ``(K,)``, ``means`` ``(K, d)``, ``covs`` ``(K, d, d)``;
     ``LSE(q) = logsumexp_c(log π_c + ⟨m_c, q⟩ + ½ qᵀ Σ_c q)``, ``(m, C)`` by autodiff."""
 
-    weights: Float[Array, " K"] = eqx.field(converter=_float)
-    means: Float[Array, "K d"] = eqx.field(converter=_float)
-    covs: Float[Array, "K d d"] = eqx.field(converter=_float)
+    weights: Float[Array, " K"] = eqx.field(converter=float_field)
+    means: Float[Array, "K d"] = eqx.field(converter=float_field)
+    covs: Float[Array, "K d d"] = eqx.field(converter=float_field)
 
     @property
     def d(self) -> int:
         return self.means.shape[-1]
+
+    def __check_init__(self):
+        arrays = {"weights": (self.weights, "K"), "means": (self.means, "K d")}
+        check_arrays("Mixture", **arrays, covs=(self.covs, "K d d"))
 
     def _lse(self, q):
         return lse_mixture(self.weights, self.means, self.covs, q)
@@ -287,7 +295,7 @@ def laws_of(measures, where: str = "laws_of") -> list:
             "(LSE functions of measures on different spaces cannot be compared)."
         )
     for i, law in enumerate(laws):
-        _validate(law, f"{where}: input {i}")
+        check_law(law, f"{where}: input {i}")
     return laws
 
 
@@ -315,6 +323,8 @@ def sample(law: Law, n: int, *, key) -> Discrete:
     published with; no compilation per ``n``). The batched JAX-key samplers of whole empirical
     measures are ``measures.sample_gaussian``, ``sample_box``, ``sample_mixture``.
     """
+    check_sizes("sample", n=n)
+    (law,) = laws_of(law, "sample")
     rng = generator(key, 0)
     if isinstance(law, Gaussian):
         chol = np.linalg.cholesky(np.asarray(law.Sigma))
@@ -337,7 +347,7 @@ def sample(law: Law, n: int, *, key) -> Discrete:
 # ---------------------------------------------------------------- building blocks
 def dirac(x) -> Discrete:
     """``δ_x``: its LSE is the linear function ``⟨x, q⟩``."""
-    x = np.atleast_1d(np.asarray(x, float))
+    x = np.atleast_1d(np.asarray(as_float(x, "dirac", "x", ndim=(0, 1)), float))
     return Discrete(x[None], np.ones(1))
 
 
@@ -349,8 +359,9 @@ def bernoulli(p: float, d: int = 2) -> Discrete:
 def binomial(k: int, p: float, d: int = 2) -> Discrete:
     """Binomial(``k``, ``p``) on ``{0, e_1, ..., k e_1}``: the ``k``-fold convolution of
     Bernoulli(``p``), so ``LSE_{Bin(k,p)} = k LSE_{Bern(p)}``."""
-    if not 0 < p < 1:
-        raise ParameterError(f"binomial: p = {p}; allowed 0 < p < 1.")
+    check_sizes("binomial", k=k, d=d)
+    if not (isinstance(p, int | float | np.floating) and 0 < p < 1):
+        raise ParameterError(f"binomial: p = {p!r}; allowed 0 < p < 1.")
     j = np.arange(k + 1)
     w = np.array([math.comb(k, i) for i in j]) * p**j * (1 - p) ** (k - j)
     x = np.zeros((k + 1, d))
@@ -382,17 +393,3 @@ def _tilted_of_batch(law, q):
     q = jnp.asarray(q, float)
     m, C = law._tilted_batch(q.reshape(-1, law.d))
     return m.reshape(q.shape), C.reshape(*q.shape, law.d)
-
-
-def _validate(law, where):
-    if isinstance(law, (Discrete, Mixture)):
-        check_weights(law.a if isinstance(law, Discrete) else law.weights, where)
-    if isinstance(law, Box) and np.any(np.asarray(law.high) < np.asarray(law.low)):
-        raise ParameterError(f"{where}: box with high < low; allowed low <= high on every axis.")
-    covs = (
-        [law.Sigma] if isinstance(law, Gaussian) else law.covs if isinstance(law, Mixture) else []
-    )
-    for S in covs:
-        S = np.asarray(S)
-        if not np.allclose(S, S.T, atol=1e-12) or np.linalg.eigvalsh(0.5 * (S + S.T))[0] < -1e-12:
-            raise ParameterError(f"{where}: covariance is not symmetric PSD; allowed Σ = Σᵀ ⪰ 0.")

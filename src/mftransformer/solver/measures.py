@@ -13,8 +13,17 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .errors import ParameterError
+from .errors import ParameterError, is_traced
 from .types import Array, Float
+from .validate import (
+    WEIGHT_SUM_ATOL,
+    array_field,
+    as_float,
+    check_finite,
+    check_sizes,
+    check_tokens,
+    check_weights,
+)
 
 __all__ = [
     "WEIGHT_SUM_ATOL",
@@ -34,10 +43,8 @@ __all__ = [
     "lse_gaussian",
     "lse_box",
     "lse_mixture",
+    "mixture_arrays",
 ]
-
-#: tolerance on the sum of the weights of one context (empirical measures and laws alike).
-WEIGHT_SUM_ATOL = 1e-6
 
 
 class EmpiricalMeasure(eqx.Module):
@@ -48,15 +55,21 @@ class EmpiricalMeasure(eqx.Module):
         a: weights, ``(B, n)``, non-negative, each row summing to one (zero = padding).
     """
 
-    x: Float[Array, "B n d"]
-    a: Float[Array, "B n"]
+    x: Float[Array, "B n d"] = eqx.field(converter=array_field)
+    a: Float[Array, "B n"] = eqx.field(converter=array_field)
 
     def __check_init__(self):
-        if self.x.ndim != 3 or self.a.ndim != 2 or self.x.shape[:2] != self.a.shape:
+        if not (hasattr(self.x, "shape") and hasattr(self.a, "shape")):
+            return  # a pytree of placeholders (eqx.filter, eval_shape)
+        if len(self.x.shape) != 3 or len(self.a.shape) != 2 or self.x.shape[:2] != self.a.shape:
             raise ParameterError(
                 f"EmpiricalMeasure: x has shape {tuple(self.x.shape)} and a has shape "
                 f"{tuple(self.a.shape)}; allowed x (B, n, d) with a (B, n)."
             )
+        if isinstance(self.x, jax.Array | np.ndarray) and not is_traced(self.x):
+            check_finite(self.x, "EmpiricalMeasure", "x")
+        if isinstance(self.a, jax.Array | np.ndarray) and not is_traced(self.a):
+            check_weights(self.a, "EmpiricalMeasure", "Normalise a by its row sums.")
 
     @property
     def loga(self) -> Float[Array, "B n"]:
@@ -91,31 +104,6 @@ def log_weights(a):
     return jnp.where(positive, jnp.log(jnp.where(positive, a, 1.0)), -jnp.inf)
 
 
-def check_weights(a, where: str, fix: str = "Normalise the weights.") -> None:
-    """Raise unless the weights of every context are ``>= 0``, finite and sum to one.
-
-    .. math::
-
-        a_k \\ge 0,\\qquad \\Big|\\sum_k a_k - 1\\Big| \\le \\mathtt{WEIGHT\\_SUM\\_ATOL}
-
-    Args:
-        a: weights ``(n,)`` or ``(B, n)`` (a host-side check on static input).
-        where: the caller, first word of the message; fix: the advice that ends it.
-
-    Raises:
-        ParameterError: negative or non-finite entries, or a sum off one by more than the tolerance.
-    """
-    a = np.asarray(a)
-    if np.any(a < 0) or not np.all(np.isfinite(a)):
-        raise ParameterError(f"{where}: weights have negative or non-finite entries; allowed >= 0.")
-    sums = np.atleast_1d(a.sum(axis=-1))
-    worst = float(sums[np.argmax(np.abs(sums - 1))])
-    if abs(worst - 1) > WEIGHT_SUM_ATOL:
-        raise ParameterError(
-            f"{where}: weights sum to {worst:.6g}; allowed sum 1 (± {WEIGHT_SUM_ATOL:g}). {fix}"
-        )
-
-
 def empirical(x, a=None) -> EmpiricalMeasure:
     """Build a validated :class:`EmpiricalMeasure` from arrays.
 
@@ -131,15 +119,13 @@ def empirical(x, a=None) -> EmpiricalMeasure:
     >>> mu.x.shape, mu.a.shape
     ((1, 3, 2), (1, 3))
     """
-    x = jnp.asarray(x)
+    x = as_float(x, "empirical", "x", ndim=(2, 3), allowed="(n, d) or (B, n, d)")
     if x.ndim == 2:
         x = x[None]
-    if x.ndim != 3:
-        raise ParameterError(
-            f"empirical: x has shape {tuple(x.shape)}; allowed (n, d) or (B, n, d)."
-        )
+    check_tokens(x.shape, "empirical")
     if a is None:
         a = jnp.full(x.shape[:2], 1.0 / x.shape[1], dtype=x.dtype)
+    a = as_float(a, "empirical", "a", ndim=(1, 2), allowed=f"{x.shape[1:2]} or {x.shape[:2]}")
     a = jnp.asarray(a, dtype=x.dtype)
     if a.ndim == 1:
         a = a[None]
@@ -162,8 +148,16 @@ def sample_gaussian(key, B: int, n: int, d: int, mean=None, cov=None) -> Empiric
         mean: ``(d,)`` or ``(B, d)``; zero by default.
         cov: ``(d, d)``; identity by default.
     """
-    mean = jnp.zeros(d) if mean is None else jnp.asarray(mean, dtype=float)
-    cov = jnp.eye(d) if cov is None else jnp.asarray(cov, dtype=float)
+    check_sizes("sample_gaussian", B=B, n=n, d=d)
+    mean = jnp.zeros(d) if mean is None else _vector("sample_gaussian", "mean", mean, d, B)
+    if cov is None:
+        cov = jnp.eye(d)
+    else:
+        cov = as_float(cov, "sample_gaussian", "cov", ndim=2, allowed=f"({d}, {d})")
+        if cov.shape != (d, d):
+            raise ParameterError(
+                f"sample_gaussian: cov has shape {tuple(cov.shape)}; allowed ({d}, {d})."
+            )
     chol = jnp.linalg.cholesky(cov)
     g = jax.random.normal(key, (B, n, d))
     x = g @ chol.T + jnp.broadcast_to(mean, (B, d))[:, None, :]
@@ -172,7 +166,14 @@ def sample_gaussian(key, B: int, n: int, d: int, mean=None, cov=None) -> Empiric
 
 def sample_box(key, B: int, n: int, low, high) -> EmpiricalMeasure:
     """n i.i.d. uniform samples of the box ``Π_j [low_j, high_j]`` per context."""
-    low, high = jnp.atleast_1d(jnp.asarray(low, float)), jnp.atleast_1d(jnp.asarray(high, float))
+    check_sizes("sample_box", B=B, n=n)
+    low = jnp.atleast_1d(as_float(low, "sample_box", "low", ndim=(0, 1)))
+    high = jnp.atleast_1d(as_float(high, "sample_box", "high", ndim=(0, 1)))
+    if low.shape != high.shape or np.any(np.asarray(high) < np.asarray(low)):
+        raise ParameterError(
+            f"sample_box: low has shape {tuple(low.shape)} and high {tuple(high.shape)}; "
+            "allowed equal shapes (d,) with low <= high."
+        )
     u = jax.random.uniform(key, (B, n, low.shape[-1]))
     return EmpiricalMeasure(
         low[None, None, :] + (high - low)[None, None, :] * u, jnp.full((B, n), 1.0 / n)
@@ -185,7 +186,8 @@ def sample_mixture(key, B: int, n: int, weights, means, covs) -> EmpiricalMeasur
     Args:
         weights: ``(K,)`` mixture weights π; means: ``(K, d)``; covs: ``(K, d, d)``.
     """
-    weights, means, covs = (jnp.asarray(v, float) for v in (weights, means, covs))
+    check_sizes("sample_mixture", B=B, n=n)
+    weights, means, covs = mixture_arrays("sample_mixture", weights, means, covs)
     k_comp, k_noise = jax.random.split(key)
     comp = jax.random.categorical(k_comp, jnp.log(weights), shape=(B, n))
     chol = jnp.linalg.cholesky(covs)
@@ -196,6 +198,7 @@ def sample_mixture(key, B: int, n: int, weights, means, covs) -> EmpiricalMeasur
 
 def sample_cloud(key, B: int, n: int, d: int, scale: float = 1.0) -> EmpiricalMeasure:
     """Discrete contexts: n atoms ``~ N(0, scale² I)`` with Dirichlet(1) weights."""
+    check_sizes("sample_cloud", B=B, n=n, d=d)
     k_x, k_a = jax.random.split(key)
     x = scale * jax.random.normal(k_x, (B, n, d))
     a = jax.random.dirichlet(k_a, jnp.ones(n), shape=(B,))
@@ -206,7 +209,7 @@ def sample_cloud(key, B: int, n: int, d: int, scale: float = 1.0) -> EmpiricalMe
 def pad(mu: EmpiricalMeasure, n: int) -> EmpiricalMeasure:
     """Append zero-weight atoms (at the origin) up to ``n`` atoms per context."""
     extra = n - mu.n
-    if extra < 0:
+    if isinstance(n, bool) or not isinstance(n, int | np.integer) or extra < 0:
         raise ParameterError(f"pad: n = {n}; allowed n >= {mu.n} (the current number of atoms).")
     x = jnp.concatenate([mu.x, jnp.zeros((mu.B, extra, mu.d), mu.x.dtype)], axis=1)
     a = jnp.concatenate([mu.a, jnp.zeros((mu.B, extra), mu.a.dtype)], axis=1)
@@ -220,7 +223,8 @@ def center(mu: EmpiricalMeasure) -> EmpiricalMeasure:
 
 def translate(mu: EmpiricalMeasure, b) -> EmpiricalMeasure:
     """Translate every atom by ``b`` (``(d,)`` or ``(B, d)``): ``LSE`` gains ``⟨b, q⟩``."""
-    b = jnp.broadcast_to(jnp.asarray(b, mu.x.dtype), (mu.B, mu.d))
+    b = _vector("translate", "b", b, mu.d, mu.B).astype(mu.x.dtype)
+    b = jnp.broadcast_to(b, (mu.B, mu.d))
     return EmpiricalMeasure(mu.x + b[:, None, :], mu.a)
 
 
@@ -276,3 +280,28 @@ def lse_mixture(weights, means, covs, q):
     return jax.nn.logsumexp(
         jnp.log(weights) + means @ q + 0.5 * jnp.einsum("i,cij,j->c", q, covs, q)
     )
+
+
+def mixture_arrays(where: str, weights, means, covs):
+    """Validated mixture arrays: weights ``(K,)`` summing to one, means ``(K, d)``, covs
+    ``(K, d, d)``, all finite."""
+    weights = as_float(weights, where, "weights", ndim=1, allowed="(K,)")
+    means = as_float(means, where, "means", ndim=2, allowed="(K, d)")
+    covs = as_float(covs, where, "covs", ndim=3, allowed="(K, d, d)")
+    K, d = means.shape
+    if weights.shape != (K,) or covs.shape != (K, d, d):
+        raise ParameterError(
+            f"{where}: weights {tuple(weights.shape)}, means {tuple(means.shape)}, covs "
+            f"{tuple(covs.shape)}; allowed (K,), (K, d), (K, d, d) with one K and d."
+        )
+    check_weights(weights, where, "Normalise the mixture weights.", name="weights")
+    return weights, means, covs
+
+
+def _vector(where, name, value, d, B):
+    value = as_float(value, where, name, ndim=(1, 2), allowed=f"({d},) or ({B}, {d})")
+    if value.shape not in ((d,), (B, d)):
+        raise ParameterError(
+            f"{where}: {name} has shape {tuple(value.shape)}; allowed ({d},) or ({B}, {d})."
+        )
+    return value
