@@ -40,6 +40,7 @@ from .laws import (
     stack,
 )
 from .measures import WEIGHT_SUM_ATOL
+from .validate import check_sizes
 
 __all__ = [
     "Family",
@@ -104,6 +105,7 @@ class Spec:
 def clouds(B: int, n: int, d: int = 2, *, key) -> list:
     """``B`` discrete laws of ``n`` atoms ``~ N(0, I_d)`` with Dirichlet(1) weights (generic
     clouds)."""
+    check_sizes("clouds", B=B, n=n, d=d)
     return _clouds(key, _CLOUDS, B, n, d)
 
 
@@ -208,7 +210,7 @@ def family(name: str, *, key) -> Family:
     >>> fam.affine, fam.null
     ('dependent', (-2, 1))
     """
-    if name not in TABLE:
+    if not isinstance(name, str) or name not in TABLE:
         raise ParameterError(
             f"family: name = {name!r}; allowed {list(FAMILIES)}.{suggest(name, FAMILIES)}"
         )

@@ -16,7 +16,8 @@ For task C (``R = |r|²/2N``) near ``ν_0`` the residual evolves as ``ṙ = −K
 
 import numpy as np
 
-from .errors import ParameterError
+from .errors import ParameterError, check_positive
+from .validate import as_float, check_sizes
 
 __all__ = ["gd_rate", "lazy_prediction", "plateau"]
 
@@ -42,7 +43,8 @@ def gd_rate(lam, *, eta: float, N: int):
     >>> round(float(gd_rate(0.5, eta=0.1, N=4)), 4)  # 2λ/N = 0.25, plus O(η)
     0.2516
     """
-    lam = np.asarray(lam, float)
+    lam = np.asarray(as_float(lam, "gd_rate", "lam"), float)
+    _check_step("gd_rate", eta, N)
     if np.any(eta * lam / N >= 1):
         raise ParameterError(
             f"gd_rate: eta * lambda / N = {float(np.max(eta * lam / N)):.3g}; allowed < 1. "
@@ -73,7 +75,12 @@ def lazy_prediction(K, r0, t, *, eta: float | None, N: int):
     Raises:
         ParameterError: shapes of ``K`` and ``r0`` that do not match.
     """
-    K, r0, t = np.asarray(K, float), np.asarray(r0, float).reshape(-1), np.asarray(t, float)
+    K, r0, t = (
+        np.asarray(as_float(v, "lazy_prediction", n), float)
+        for v, n in ((K, "K"), (r0, "r0"), (t, "t"))
+    )
+    r0 = r0.reshape(-1)
+    _check_step("lazy_prediction", eta, N)
     if K.shape != (r0.size, r0.size):
         raise ParameterError(
             f"lazy_prediction: K has shape {K.shape} and r0 has {r0.size} entries; allowed K "
@@ -111,12 +118,19 @@ def plateau(K, r0, *, N: int, null=None):
     Raises:
         ParameterError: ``null`` of the wrong length or zero.
     """
-    r0 = np.asarray(r0, float).reshape(-1)
+    r0 = np.asarray(as_float(r0, "plateau", "r0"), float).reshape(-1)
+    K = np.asarray(as_float(K, "plateau", "K", ndim=2), float)
+    check_sizes("plateau", N=N)
+    if K.shape != (r0.size, r0.size):
+        raise ParameterError(
+            f"plateau: K has shape {K.shape} and r0 has {r0.size} entries; allowed K "
+            f"({r0.size}, {r0.size})."
+        )
     if null is None:
-        _, U = np.linalg.eigh(0.5 * (np.asarray(K) + np.asarray(K).T))
+        _, U = np.linalg.eigh(0.5 * (K + K.T))
         c = U[:, 0]
     else:
-        c = np.asarray(null, float).reshape(-1)
+        c = np.asarray(as_float(null, "plateau", "null"), float).reshape(-1)
         if c.size != r0.size or not np.any(c):
             raise ParameterError(
                 f"plateau: null = {tuple(np.asarray(null).tolist())}; allowed a nonzero vector of "
@@ -124,3 +138,9 @@ def plateau(K, r0, *, N: int, null=None):
             )
         c = c / np.linalg.norm(c)
     return float((c @ r0) ** 2 / (2 * N)), c
+
+
+def _check_step(where, eta, N):
+    check_sizes(where, N=N)
+    if eta is not None:
+        check_positive(where, "eta", eta)

@@ -24,8 +24,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .errors import ParameterError, suggest
+from .errors import ParameterError, check_positive, suggest
 from .laws import Discrete, laws_of
+from .validate import as_float, check_sizes
 
 __all__ = [
     "LSEReport",
@@ -140,8 +141,13 @@ def lse_independence(
     >>> lse_independence([bernoulli(0.3), binomial(2, 0.3)], key=jax.random.key(0)).verdict
     'dependent'
     """
-    laws = laws_of(measures, "lse_independence")
     _check_options(modulo)
+    laws = laws_of(measures, "lse_independence")
+    check_positive("lse_independence", "max_bytes", max_bytes)
+    if queries is None:
+        check_sizes("lse_independence", K=K)
+    if scale is not None:
+        check_positive("lse_independence", "scale", scale)
     if centre:
         laws = [law.centred() for law in laws]
     n_removed = laws[0].d + 1 if modulo == "affine" else 1
@@ -181,7 +187,7 @@ def _queries(laws, queries, K, scale, key, n_removed, modulo, max_bytes):
             scale = 3.0 / R if R > 0 else 3.0
         n_queries = K
     else:
-        queries = jnp.asarray(queries, float)
+        queries = jnp.asarray(as_float(queries, "lse_independence", "queries"), float)
         if queries.ndim != 2 or queries.shape[1] != d:
             raise ParameterError(
                 f"lse_independence: queries have shape {tuple(queries.shape)}; allowed (K, {d})."

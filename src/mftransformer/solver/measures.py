@@ -44,6 +44,7 @@ __all__ = [
     "lse_box",
     "lse_mixture",
     "mixture_arrays",
+    "require_measure",
 ]
 
 
@@ -305,3 +306,14 @@ def _vector(where, name, value, d, B):
             f"{where}: {name} has shape {tuple(value.shape)}; allowed ({d},) or ({B}, {d})."
         )
     return value
+
+
+def require_measure(mu, where: str, name: str = "mu") -> EmpiricalMeasure:
+    """``mu`` if it is an :class:`EmpiricalMeasure`; a :class:`ParameterError` naming its type
+    (and the constructor to use) otherwise."""
+    if not isinstance(mu, EmpiricalMeasure):
+        raise ParameterError(
+            f"{where}: {name} of type {type(mu).__name__}; allowed EmpiricalMeasure. Build it "
+            "with mft.empirical(x, a)."
+        )
+    return mu

@@ -34,13 +34,14 @@ import jax.numpy as jnp
 import numpy as np
 
 from .attention import Heads
-from .errors import ParameterError
+from .errors import ParameterError, check_positive
 from .forward import forward
 from .laws import Discrete, laws_of
 from .lazy import gd_rate, lazy_prediction, plateau
 from .lse_test import DEPENDENT_BELOW, INDEPENDENT_ABOVE, MAX_BYTES, LSEReport, lse_independence
-from .measures import EmpiricalMeasure
+from .measures import EmpiricalMeasure, require_measure
 from .types import Array, Float
+from .validate import as_float, check_heads, check_sizes
 
 __all__ = [
     "NTK",
@@ -102,7 +103,8 @@ def ntk_jacobian(theta: Heads, mu: EmpiricalMeasure, xi, W, *, max_bytes: int = 
     Raises:
         ParameterError: inconsistent shapes, or a budget too small even for one column.
     """
-    xi, W = _check_inputs(theta, mu.B, mu.d, xi, W, "ntk_jacobian")
+    require_measure(mu, "ntk_jacobian")
+    xi, W = _check_inputs(theta, mu.B, mu.d, xi, W, "ntk_jacobian", max_bytes)
     N, d_out = mu.B, W.shape[0]
     P = 2 * theta.A.size
     per_column = 8 * (4 * P + 6 * N * theta.M * (mu.n + 1) * (mu.n + mu.d))
@@ -149,7 +151,7 @@ def ntk_silent(theta: Heads, mu, xi, W, *, max_bytes: int = MAX_BYTES) -> NTK:
     """
     laws = laws_of(mu, "ntk_silent")
     N, d = len(laws), laws[0].d
-    xi, W = _check_inputs(theta, N, d, xi, W, "ntk_silent")
+    xi, W = _check_inputs(theta, N, d, xi, W, "ntk_silent", max_bytes)
     A, V = np.asarray(theta.A), np.asarray(theta.V)
     half = theta.M // 2
     if theta.M % 2 or not (
@@ -209,8 +211,11 @@ def ntk_infinite_width(
     """
     laws = laws_of(mu, "ntk_infinite_width")
     N, d = len(laws), laws[0].d
-    xi0 = np.asarray(xi0, float).reshape(-1)
-    W = np.atleast_2d(np.asarray(W, float))
+    check_sizes("ntk_infinite_width", nodes=nodes)
+    check_positive("ntk_infinite_width", "sigma_A", sigma_A)
+    check_positive("ntk_infinite_width", "sigma_V", sigma_V)
+    xi0 = np.asarray(as_float(xi0, "ntk_infinite_width", "xi0"), float).reshape(-1)
+    W = np.atleast_2d(np.asarray(as_float(W, "ntk_infinite_width", "W"), float))
     if xi0.shape != (d,) or W.shape[1] != d:
         raise ParameterError(
             f"ntk_infinite_width: xi0 has shape {tuple(xi0.shape)} and W {tuple(W.shape)}; "
@@ -245,8 +250,14 @@ def ntk_infinite_width(
 
 
 def spectrum(K) -> np.ndarray:
-    """Eigenvalues, ascending, of the symmetric part ``(K + Kᵀ)/2`` (``eigvalsh``)."""
-    K = np.asarray(K)
+    """Eigenvalues, ascending, of the symmetric part ``(K + Kᵀ)/2`` (``eigvalsh``).
+
+    Raises:
+        ParameterError: ``K`` not square, or with non-finite entries.
+    """
+    K = np.asarray(as_float(K, "spectrum", "K", ndim=2, allowed="a square matrix (n, n)"))
+    if K.shape[0] != K.shape[1] or K.size == 0:
+        raise ParameterError(f"spectrum: K has shape {K.shape}; allowed a square matrix (n, n).")
     return np.linalg.eigvalsh(0.5 * (K + K.T))
 
 
@@ -263,9 +274,11 @@ def rank_bound(N: int, d_out: int, P: int, d: int) -> int:
 
 
 # ---------------------------------------------------------------- private
-def _check_inputs(theta, N, d, xi, W, where):
-    xi = np.asarray(xi, float)
-    W = np.atleast_2d(np.asarray(W, float))
+def _check_inputs(theta, N, d, xi, W, where, max_bytes):
+    check_heads(theta, where, (Heads,))
+    check_positive(where, "max_bytes", max_bytes)
+    xi = np.asarray(as_float(xi, where, "xi"), float)
+    W = np.atleast_2d(np.asarray(as_float(W, where, "W"), float))
     if theta.d != d or xi.shape != (N, d) or W.ndim != 2 or W.shape[1] != d:
         raise ParameterError(
             f"{where}: heads have d = {theta.d}, xi has shape {tuple(xi.shape)} and W has shape "

@@ -19,8 +19,9 @@ from .adjoint import Targets
 from .attention import Heads, SmoothHeads
 from .errors import ParameterError
 from .forward import forward
-from .measures import EmpiricalMeasure
+from .measures import EmpiricalMeasure, require_measure
 from .types import Array, Float
+from .validate import array_field, as_float, check_finite, check_heads, check_sizes
 
 __all__ = [
     "generic_init",
@@ -40,6 +41,8 @@ def generic_init(
 ) -> Heads:
     """I.i.d. Gaussian heads ``(L, M, d, d)``, ``A ~ N(0, σ_A²/d)`` and ``V ~ N(0, σ_V²/d)``."""
     _check_sizes("generic_init", L=L, M=M, d=d)
+    _check_scale("generic_init", "sigma_A", sigma_A)
+    _check_scale("generic_init", "sigma_V", sigma_V)
     k_A, k_V = jax.random.split(key)
     scale = 1.0 / jnp.sqrt(d)
     A = sigma_A * scale * jax.random.normal(k_A, (L, M, d, d))
@@ -69,6 +72,7 @@ def silent_init(
 def smooth_heads(M: int, d: int, *, key, scale: float = 0.8) -> SmoothHeads:
     """Depth-smooth heads ``θ_m(s) = θ⁰_m + sin(πs) θ¹_m`` with i.i.d. ``N(0, scale²)`` entries."""
     _check_sizes("smooth_heads", M=M, d=d)
+    _check_scale("smooth_heads", "scale", scale)
     keys = jax.random.split(key, 4)
     A0, A1, V0, V1 = (scale * jax.random.normal(k, (M, d, d)) for k in keys)
     return SmoothHeads(A0, A1, V0, V1)
@@ -90,12 +94,16 @@ class HeadMixture(eqx.Module):
         sigma: standard deviation ``σ`` of every entry of ``V`` around ``V̄_a``.
     """
 
-    A_bar: Float[Array, "K d d"]
-    V_bar: Float[Array, "K d d"]
+    A_bar: Float[Array, "K d d"] = eqx.field(converter=array_field)
+    V_bar: Float[Array, "K d d"] = eqx.field(converter=array_field)
     sigma: float = eqx.field(static=True)
 
     def __check_init__(self):
-        if self.A_bar.shape != self.V_bar.shape or self.A_bar.ndim != 3:
+        if not (hasattr(self.A_bar, "shape") and hasattr(self.V_bar, "shape")):
+            return
+        check_finite(self.A_bar, "HeadMixture", "A_bar")
+        check_finite(self.V_bar, "HeadMixture", "V_bar")
+        if self.A_bar.shape != self.V_bar.shape or len(self.A_bar.shape) != 3:
             raise ParameterError(
                 f"HeadMixture: A_bar has shape {tuple(self.A_bar.shape)} and V_bar has shape "
                 f"{tuple(self.V_bar.shape)}; allowed equal shapes (K, d, d)."
@@ -149,8 +157,7 @@ def readout(theta: Heads, mu: EmpiricalMeasure, xi, W) -> jax.Array:
         theta: heads ``(L, M, d, d)``; mu: ``N`` contexts; xi: queries ``ξ_0`` ``(N, d)``;
         W: readout ``(d_out, d)``.
     """
-    W = jnp.asarray(W, mu.x.dtype)
-    _check_readout("readout", mu, W)
+    W = _readout_inputs("readout", theta, mu, W)
     return forward(theta, mu, xi).queries[:, 0] @ W.T
 
 
@@ -182,19 +189,18 @@ def small_loss_targets(
         ParameterError: negative or non-finite ``eps``; both or neither of ``key``, ``zeta``;
             ``zeta`` of the wrong shape.
     """
-    if not (isinstance(eps, int | float) and eps >= 0 and eps < float("inf")):
-        raise ParameterError(f"small_loss_targets: eps = {eps!r}; allowed a finite float >= 0.")
+    _check_scale("small_loss_targets", "eps", eps)
     if (key is None) == (zeta is None):
         raise ParameterError(
             "small_loss_targets: give exactly one of key (draws ζ ~ N(0, I)) and zeta (a fixed "
             f"direction); got key={'set' if key is not None else None}, "
             f"zeta={'set' if zeta is not None else None}."
         )
-    W = jnp.asarray(W, mu.x.dtype)
+    W = _readout_inputs("small_loss_targets", theta, mu, W)
     Y0 = readout(theta, mu, xi, W)
     if zeta is None:
         zeta = jax.random.normal(key, Y0.shape, Y0.dtype)
-    zeta = jnp.asarray(zeta, Y0.dtype)
+    zeta = jnp.asarray(as_float(zeta, "small_loss_targets", "zeta"), Y0.dtype)
     if zeta.shape != Y0.shape:
         raise ParameterError(
             f"small_loss_targets: zeta has shape {tuple(zeta.shape)}; allowed {tuple(Y0.shape)} "
@@ -258,10 +264,9 @@ def teacher_student(
             f"teacher_student: M = {M}; allowed a multiple of M_star = {M_star} (each teacher head "
             "is copied M/M_star times)."
         )
-    if not (isinstance(delta, int | float) and delta >= 0 and delta < float("inf")):
-        raise ParameterError(f"teacher_student: delta = {delta!r}; allowed a finite float >= 0.")
-    W = jnp.asarray(W, mu.x.dtype)
-    _check_readout("teacher_student", mu, W)
+    _check_scale("teacher_student", "delta", delta)
+    _check_scale("teacher_student", "scale", scale)
+    W = _readout_inputs("teacher_student", None, mu, W)
     k_teacher, k_student = jax.random.split(key)
     teacher = smooth_heads(M_star, mu.d, key=k_teacher, scale=scale).discretise(L)
     result = forward(teacher, mu, xi)
@@ -280,7 +285,20 @@ def _check_readout(where, mu, W):
         raise ParameterError(f"{where}: W has shape {tuple(W.shape)}; allowed (d_out, {mu.d}).")
 
 
-def _check_sizes(where, **sizes):
-    for name, value in sizes.items():
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise ParameterError(f"{where}: {name} = {value!r}; allowed integer >= 1.")
+def _readout_inputs(where, theta, mu, W):
+    """Validated ``(theta, mu, W)`` of a task-C function: heads, a measure, a finite readout."""
+    if theta is not None:
+        check_heads(theta, where, (Heads, SmoothHeads))
+    require_measure(mu, where)
+    W = as_float(W, where, "W", ndim=(1, 2), allowed=f"(d_out, {mu.d})")
+    W = jnp.asarray(W, mu.x.dtype)
+    _check_readout(where, mu, W)
+    return W
+
+
+def _check_scale(where, name, value):
+    if not (isinstance(value, int | float) and 0 <= value < float("inf")):
+        raise ParameterError(f"{where}: {name} = {value!r}; allowed a finite float >= 0.")
+
+
+_check_sizes = check_sizes

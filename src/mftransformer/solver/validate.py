@@ -37,6 +37,7 @@ __all__ = [
     "as_queries",
     "float_field",
     "check_law",
+    "check_heads",
 ]
 
 #: tolerance on the sum of the weights of one context (empirical measures and laws alike).
@@ -275,3 +276,16 @@ def check_law(law, where: str) -> None:
         S = np.asarray(S)
         if not np.allclose(S, S.T, atol=1e-12) or np.linalg.eigvalsh(0.5 * (S + S.T))[0] < -1e-12:
             raise ParameterError(f"{where}: covariance is not symmetric PSD; allowed Σ = Σᵀ ⪰ 0.")
+
+
+def check_heads(theta, where: str, kinds=None) -> None:
+    """Raise unless ``theta`` is one of ``kinds`` (head classes) with finite parameters."""
+    if kinds is not None and not isinstance(theta, kinds):
+        names = " or ".join(k.__name__ for k in kinds)
+        raise ParameterError(
+            f"{where}: theta of type {type(theta).__name__}; allowed {names} (mft.Heads(A, V) "
+            "with A, V of shape (L, M, d, d))."
+        )
+    for name in ("A", "V", "A0", "A1", "V0", "V1"):
+        if hasattr(theta, name):
+            check_finite(getattr(theta, name), where, f"theta.{name}")
