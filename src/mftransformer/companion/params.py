@@ -28,7 +28,7 @@ from ..experiments.convergence.params import Params as ConvergenceParams
 from ..experiments.forward.params import Params as ForwardParams
 from ..experiments.gradflow.params import Params as GradflowParams
 from ..experiments.ntk.params import Params as NTKParams
-from ..experiments.schema import param
+from ..experiments.schema import check_rules, param
 from ..solver.errors import ParameterError, suggest
 
 __all__ = [
@@ -40,6 +40,8 @@ __all__ = [
     "params_dir",
     "available_sets",
     "describe",
+    "read_yaml",
+    "parse_overrides",
 ]
 
 #: chapter name -> notebook stem
@@ -132,18 +134,22 @@ def available_sets() -> list[str]:
     return sorted(p.stem for p in params_dir().glob("*.yaml"))
 
 
-def load(chapter: str, params_set: str = "ci", overrides: dict | None = None) -> Config:
+def load(chapter: str, params_set: str = "ci", overrides: dict | str | None = None) -> Config:
     """Load, merge and validate one chapter's parameters.
 
     Args:
         chapter: one of :data:`CHAPTERS` (``"forward"``, ...).
         params_set: the name of a file ``notebooks/params/<name>.yaml`` (``"ci"``, ``"full"``).
         overrides: nested dict merged over the section (``{"depth": {"Ls": [4, 8]}}``) or dotted
-            keys (``{"depth.Ls": [4, 8]}``).
+            keys (``{"depth.Ls": [4, 8]}``); or the same as a YAML/JSON string (papermill's
+            ``-p overrides '{...}'``).
 
     Raises:
-        ParameterError: unknown chapter, set or key; missing key; wrong type; out of range.
+        ParameterError: unknown chapter, set or key; missing key; wrong type; out of range; a
+            broken cross-field rule (odd ``M`` for silent pairs); a YAML syntax error (one line
+            with the file, line and column).
     """
+    overrides = parse_overrides(overrides)
     if chapter not in CHAPTERS:
         raise ParameterError(
             f"params: chapter = {chapter!r}; allowed {list(CHAPTERS)}.{suggest(chapter, CHAPTERS)}"
@@ -153,14 +159,49 @@ def load(chapter: str, params_set: str = "ci", overrides: dict | None = None) ->
         raise ParameterError(
             f"params: params_set = {params_set!r}; allowed {sets}.{suggest(params_set, sets)}"
         )
-    with open(params_dir() / f"{params_set}.yaml") as fh:
-        document = yaml.load(fh, Loader=YamlLoader) or {}
+    path = params_dir() / f"{params_set}.yaml"
+    document = read_yaml(path.read_text(), str(path)) or {}
+    if not isinstance(document, dict):
+        raise ParameterError(
+            f"params: {path} holds a {type(document).__name__}; allowed a mapping."
+        )
     if chapter not in document:
         raise ParameterError(f"params '{params_set}': no section '{chapter}' in {params_set}.yaml.")
     raw = _merge(document[chapter], _nest(overrides or {}))
     label = f"params '{params_set}'" + (" + overrides" if overrides else "")
     values = _build(SCHEMAS[chapter], raw, label, [chapter])
     return Config(chapter, params_set, dict(overrides or {}), values)
+
+
+def read_yaml(text: str, source: str):
+    """Parse YAML (this module's loader); a syntax error becomes one :class:`ParameterError` line
+    ``<source>:<line>:<column>: <problem>``."""
+    try:
+        return yaml.load(text, Loader=YamlLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f":{mark.line + 1}:{mark.column + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ParameterError(
+            f"params: {source}{at}: YAML syntax error ({problem}); allowed valid YAML. Fix the "
+            "file or the value at that position."
+        ) from None
+
+
+def parse_overrides(overrides) -> dict:
+    """Overrides as a dict: a dict, None, or a YAML/JSON string of a mapping (papermill passes
+    ``-p overrides '{"depth": {"Ls": [4, 8]}}'`` as text)."""
+    if overrides is None:
+        return {}
+    if isinstance(overrides, str):
+        overrides = read_yaml(overrides, "overrides") if overrides.strip() else {}
+        overrides = {} if overrides is None else overrides
+    if not isinstance(overrides, dict):
+        raise ParameterError(
+            f"params: overrides = {overrides!r}; allowed a mapping (dict or a YAML/JSON string "
+            'such as \'{"depth": {"Ls": [4, 8]}}\').'
+        )
+    return overrides
 
 
 def describe(chapter: str) -> list[tuple[str, str, str, str]]:
@@ -226,7 +267,14 @@ def _build(schema, raw, label, path):
             kwargs[name] = _build(tp, raw[name], label, [*path, name])
         else:
             kwargs[name] = _coerce(raw[name], tp, field.metadata, f"{where}: {name}")
-    return schema(**kwargs)
+    values = schema(**kwargs)
+    try:
+        check_rules(values, where)
+    except ParameterError:
+        raise
+    except ValueError as exc:  # the schemas are standard library only: they raise ValueError
+        raise ParameterError(str(exc)) from None
+    return values
 
 
 def _type_name(tp) -> str:
@@ -271,6 +319,8 @@ def _check_range(value, meta, where, tp):
             raise ParameterError(
                 f"{where} = {value!r}; allowed {tp.__name__} {sign} {bound} ({meta['doc']})."
             )
+    if meta.get("even") and tp is int and value % 2:
+        raise ParameterError(f"{where} = {value!r}; allowed an even integer ({meta['doc']}).")
     choices = meta.get("choices")
     if choices is not None and value not in choices:
         raise ParameterError(
@@ -286,6 +336,8 @@ def _range_text(meta) -> str:
     ]
     if meta.get("choices") is not None:
         parts.append("one of " + ", ".join(map(str, meta["choices"])))
+    if meta.get("even"):
+        parts.append("even")
     return ", ".join(parts)
 
 

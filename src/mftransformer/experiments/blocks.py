@@ -4,6 +4,10 @@ A chapter's experiment section inherits the blocks it uses (``class TokensParams
 HeadInit)``), so a parameter file keeps flat keys (``sigma_A``, not ``heads.sigma_A``) and every
 section that draws heads documents and bounds ``sigma_A`` the same way. A section whose field
 means something else (a mixture's ``sigma_A``) declares its own.
+
+A block's cross-field rules (``rules(self, where)``) run when a parameter file is loaded
+(:func:`~mftransformer.experiments.schema.check_rules`), so a broken one is refused before the
+run, not ten seconds into it.
 """
 
 import dataclasses
@@ -41,7 +45,7 @@ class PairedNetwork:
     """A network of silent pairs: ``L`` layers of an even number ``M`` of heads."""
 
     L: int = param("layers", ge=1)
-    M: int = param("heads per layer (even: mirrored pairs)", ge=2)
+    M: int = param("heads per layer (even: mirrored pairs)", ge=2, even=True)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,6 +70,17 @@ class Readout:
 
     xi0: tuple[float, ...] = param("the common query xi_0 (d numbers)")
     W: tuple[float, ...] = param("the readout W (d numbers, d_out = 1)")
+
+    def rules(self, where):
+        """``xi0`` and ``W`` have ``d`` entries each (``d`` of the section when it has one)."""
+        d = getattr(self, "d", len(self.xi0))
+        for name in ("xi0", "W"):
+            value = getattr(self, name)
+            if len(value) != d:
+                raise ValueError(
+                    f"{where}: {name} = {list(value)}; allowed {d} numbers (one per token "
+                    f"dimension, d = {d}). Give xi0 and W d entries each."
+                )
 
 
 @dataclasses.dataclass(frozen=True)

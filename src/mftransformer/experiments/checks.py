@@ -327,13 +327,20 @@ def result_type(cls):
     return dataclasses.dataclass(frozen=True, kw_only=True)(cls)
 
 
-def experiment(fn):
+def experiment(fn=None, *, float64: bool = True):
     """Decorate ``fn(params, *, key) -> Result``: records its wall time and ``module:qualname``.
 
     While the results store is on (``$MFT_RESULTS_DIR``, set by the pipeline unless ``--force``),
     a result already computed for the same function, parameter section, key and code is taken
     from it (:mod:`mftransformer.companion.results`); its ``wall_s`` is the original's.
+
+    An experiment compares with theory in float64: called while ``jax_enable_x64`` is off it
+    raises :class:`~mftransformer.solver.errors.ParameterError` before computing anything (a
+    float32 run would print a FAIL that looks like the paper's claim failing). ``float64=False``
+    (``@experiment(float64=False)``) exempts one whose check does not depend on the precision.
     """
+    if fn is None:
+        return functools.partial(experiment, float64=float64)
     source = f"{fn.__module__}:{fn.__qualname__}"
 
     def timed(p, *, key):
@@ -345,8 +352,16 @@ def experiment(fn):
 
     @functools.wraps(fn)
     def wrapper(p, *, key):
-        from ..companion import results
+        import jax
 
+        from ..companion import results
+        from ..solver.errors import ParameterError
+
+        if float64 and not jax.config.jax_enable_x64:
+            raise ParameterError(
+                f"{fn.__qualname__}: jax_enable_x64 = False; allowed True (chapter experiments "
+                "compare with theory in float64: call mft.configure() first)."
+            )
         return results.cached_call(timed, p, key=key)
 
     return wrapper
