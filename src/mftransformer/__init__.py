@@ -23,7 +23,7 @@ def configure(x64: bool = True) -> None:
 from .companion import params  # noqa: E402
 from .companion.figures import save_figure  # noqa: E402
 from .companion.store import train_chunked  # noqa: E402
-from .solver import adjoint, families, gradflow, ntk, tasks  # noqa: E402
+from .solver import adjoint, families, gradflow, ntk, sharding, streaming, tasks  # noqa: E402
 from .solver.adjoint import (  # noqa: E402
     Targets,
     continuous_adjoint,
@@ -63,6 +63,8 @@ from .solver.measures import (  # noqa: E402
     sample_mixture,
 )
 from .solver.ntk import NTK, lse_independence, ntk_jacobian, ntk_silent, spectrum  # noqa: E402
+from .solver.sharding import auto_mesh, resolve_mesh  # noqa: E402
+from .solver.streaming import resolve_chunk  # noqa: E402
 
 # The public API is every name imported above: the import lines are its one list. Sub-packages
 # (solver, companion, experiments), bound as a side effect of importing from them, are not in it.

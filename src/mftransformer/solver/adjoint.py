@@ -14,6 +14,8 @@ Three ways compute it (``cot_gradient(method=...)``): ``jax.grad`` through the c
 states (``"exact"``, §3.3); and the continuous adjoint ODE integrated backwards together with the
 state, memory independent of depth, accurate to the scheme's order (``"continuous"``, §3.2).
 ``local_only=True`` drops the interaction term (the frozen-context ablation: not a gradient).
+The risk itself is in :mod:`.risk` (re-exported here); ``chunk`` and ``mesh`` choose the attention
+kernel (:mod:`.streaming`) and the devices (:mod:`.sharding`) for every method.
 """
 
 from functools import partial
@@ -24,9 +26,12 @@ import jax.numpy as jnp
 
 from .attention import Heads, SmoothHeads, meanfield_scale, state_field, state_vjp
 from .errors import ParameterError, check_choice, first_nonfinite, is_traced, nonfinite_guard
-from .forward import forward, forward_depth, initial_state
+from .forward import forward, forward_depth
 from .measures import EmpiricalMeasure
+from .risk import Targets, check_targets, risk, terminal_risk
 from .schemes import SCHEMES
+from .sharding import place, resolve_mesh
+from .streaming import resolve_chunk
 from .types import Array, Float, Int
 
 __all__ = [
@@ -44,57 +49,6 @@ GRADIENT_METHODS = ("autodiff", "exact", "continuous")
 _EXACT_SCHEMES = ("euler", "heun")
 
 
-class Targets(eqx.Module):
-    """Targets of the risk: token targets ``T`` (task T) and/or a readout ``W`` with labels ``y``
-    (task C). Either part may be None.
-
-    Args:
-        T: ``(B, n, d)`` token targets.
-        W: ``(d_out, d)`` fixed linear readout of the query.
-        y: ``(B, d_out)`` labels.
-    """
-
-    T: Float[Array, "B n d"] | None = None
-    W: Float[Array, "d_out d"] | None = None
-    y: Float[Array, "B d_out"] | None = None
-
-    def __check_init__(self):
-        if (self.W is None) != (self.y is None):
-            raise ParameterError("Targets: W and y must be given together (task C); got only one.")
-        if self.T is None and self.W is None:
-            raise ParameterError("Targets: neither T nor (W, y) given; allowed at least one task.")
-
-
-def risk(
-    theta: Heads,
-    mu: EmpiricalMeasure,
-    xi: Float[Array, "B d"] | None,
-    targets: Targets,
-    *,
-    scheme: str = "euler",
-) -> Float[Array, ""]:
-    """The empirical risk ``R(ν)`` of the depth-L network (Model: eq. (risk)).
-
-    Raises:
-        ParameterError: targets whose shapes do not match the inputs (both shapes named).
-    """
-    _check_targets(mu, xi, targets)
-    return terminal_risk(forward(theta, mu, xi, scheme=scheme).z, mu, targets)
-
-
-def terminal_risk(z: Float[Array, "B nk d"], mu: EmpiricalMeasure, targets: Targets):
-    """``R`` as a function of the final states ``z^L`` (atoms then queries), as in :func:`risk`;
-    its gradient is the adjoint's terminal value ``λ^L`` (MATH.md §3.3)."""
-    tokens, queries, N = z[:, : mu.n], z[:, mu.n :], mu.B
-    R = jnp.zeros((), z.dtype)
-    if targets.T is not None:
-        R = R + 0.5 * jnp.sum(mu.a * jnp.sum((tokens - targets.T) ** 2, axis=-1)) / N
-    if targets.W is not None:
-        r = queries[:, 0] @ targets.W.T - targets.y
-        R = R + 0.5 * jnp.sum(r**2) / N
-    return R
-
-
 def cot_gradient(
     theta: Heads | SmoothHeads,
     mu: EmpiricalMeasure,
@@ -106,6 +60,8 @@ def cot_gradient(
     L: int | None = None,
     local_only: bool = False,
     throw: bool = True,
+    chunk: int | None = None,
+    mesh=None,
 ) -> tuple[Float[Array, ""], Heads]:
     """Risk and COT gradient at the particles, ``(R, L M ∇_θ R)``, the gradient as :class:`Heads`.
 
@@ -124,13 +80,16 @@ def cot_gradient(
         local_only: frozen-context ablation (``"exact"``, ``"continuous"`` only; not a gradient).
         throw: raise if the states, adjoint or gradient become non-finite; with False they are
             returned as they are (a training scan reads its own first non-finite step).
+        chunk, mesh: the attention kernel and the devices, as in
+            :func:`~mftransformer.solver.forward.forward` (every method streams and shards).
 
     Raises:
-        ParameterError: unknown method, bad shapes or options.
+        ParameterError: unknown method, bad shapes or options, a bad ``chunk`` or mesh.
         SolveFailed: non-finite states, adjoint or gradient (names the quantity and layer).
     """
     check_choice("cot_gradient", "method", method, GRADIENT_METHODS)
-    options = {"scheme": scheme, "local_only": local_only, "throw": throw}
+    options = {"scheme": scheme, "local_only": local_only, "throw": throw, "chunk": chunk}
+    options["mesh"] = mesh
     if method == "exact":
         out = discrete_adjoint(theta, mu, xi, targets, **options)
         return out.risk, out.grad
@@ -142,8 +101,9 @@ def cot_gradient(
             "cot_gradient: local_only = True with method = 'autodiff'; allowed with 'exact' or "
             "'continuous' (jax.grad always includes the interaction term)."
         )
-    _check_targets(mu, xi, targets)
-    R, g = _risk_and_grad(theta, mu, xi, targets, scheme, throw)
+    check_targets(mu, xi, targets)
+    theta, mu, xi, chunk, mesh = _devices("cot_gradient", theta, mu, xi, chunk, mesh)
+    R, g = _risk_and_grad(theta, mu, xi, targets, scheme, throw, chunk, mesh)
     scale = meanfield_scale(theta)
     return R, jax.tree_util.tree_map(lambda v: scale * v, g)
 
@@ -179,6 +139,8 @@ def discrete_adjoint(
     local_only: bool = False,
     trace: bool = False,
     throw: bool = True,
+    chunk: int | None = None,
+    mesh=None,
 ) -> AdjointResult:
     """Exact gradient of the depth-L network by its discrete adjoint (MATH.md §3.3).
 
@@ -206,9 +168,10 @@ def discrete_adjoint(
             result is then not a gradient).
         trace: also return ``z^ℓ`` and ``λ^ℓ`` for ``ℓ = 0..L``.
         throw: raise :class:`SolveFailed` on non-finite values (else only report them).
+        chunk, mesh: as in :func:`~mftransformer.solver.forward.forward`.
 
     Raises:
-        ParameterError: bad shapes, scheme or heads.
+        ParameterError: bad shapes, scheme or heads, a bad ``chunk`` or mesh.
         SolveFailed: non-finite token states, adjoint or gradient (names the quantity and layer).
     """
     where = f"discrete_adjoint(scheme={scheme!r})"
@@ -219,8 +182,10 @@ def discrete_adjoint(
         )
     check_choice(where, "scheme", scheme, _EXACT_SCHEMES)
     forward_depth(theta, mu, None, scheme)
-    _check_targets(mu, xi, targets)
-    out = _exact_core(theta, mu, xi, targets, scheme=scheme, local_only=local_only, trace=trace)
+    check_targets(mu, xi, targets)
+    theta, mu, xi, chunk, mesh = _devices(where, theta, mu, xi, chunk, mesh)
+    options = {"local_only": local_only, "trace": trace, "chunk": chunk, "mesh": mesh}
+    out = _exact_core(theta, mu, xi, targets, scheme=scheme, **options)
     return _finish(out, where, throw)
 
 
@@ -235,6 +200,8 @@ def continuous_adjoint(
     local_only: bool = False,
     trace: bool = False,
     throw: bool = True,
+    chunk: int | None = None,
+    mesh=None,
 ) -> AdjointResult:
     """COT gradient from the continuous adjoint ODE, integrated backwards with the state (§3.2).
 
@@ -260,59 +227,45 @@ def continuous_adjoint(
         local_only: drop the interaction term (ablation).
         trace: also return ``z(s_ℓ)`` and ``λ(s_ℓ)`` (this stores the trajectory).
         throw: raise :class:`SolveFailed` on non-finite values (else only report them).
+        chunk, mesh: as in :func:`~mftransformer.solver.forward.forward`.
 
     Raises:
-        ParameterError: bad shapes, scheme or ``L``.
+        ParameterError: bad shapes, scheme or ``L``, a bad ``chunk`` or mesh.
         SolveFailed: non-finite token states, adjoint or gradient (names the quantity and layer).
     """
     where = f"continuous_adjoint(scheme={scheme!r})"
     L = forward_depth(theta, mu, L, scheme)
-    _check_targets(mu, xi, targets)
-    out = _continuous_core(
-        theta, mu, xi, targets, L=L, scheme=scheme, local_only=local_only, trace=trace
-    )
+    check_targets(mu, xi, targets)
+    theta, mu, xi, chunk, mesh = _devices(where, theta, mu, xi, chunk, mesh)
+    options = {"local_only": local_only, "trace": trace, "chunk": chunk, "mesh": mesh}
+    out = _continuous_core(theta, mu, xi, targets, L=L, scheme=scheme, **options)
     return _finish(out, where, throw)
 
 
-# aliases until experiments/adjoint.py switches
-_initial_state = initial_state
-_terminal = terminal_risk
-
-
 # ---------------------------------------------------------------- private
+def _devices(where, theta, mu, xi, chunk, mesh):
+    """The resolved ``chunk`` and mesh, and the inputs placed on the mesh."""
+    chunk = resolve_chunk(chunk, mu.n, where)
+    mesh = resolve_mesh(mesh, mu.B, theta.M, where)
+    theta, (mu, xi) = place(mesh, theta, (mu, xi))
+    return theta, mu, xi, chunk, mesh
+
+
 @eqx.filter_jit
-def _risk_and_grad(theta, mu, xi, targets, scheme, throw):
+def _risk_and_grad(theta, mu, xi, targets, scheme, throw, chunk, mesh):
     def R(th):
-        return terminal_risk(forward(th, mu, xi, scheme=scheme, throw=throw).z, mu, targets)
+        z = forward(th, mu, xi, scheme=scheme, throw=throw, chunk=chunk, mesh=mesh).z
+        return terminal_risk(z, mu, targets)
 
     return jax.value_and_grad(R)(theta)
 
 
-def _check_targets(mu, xi, targets):
-    if targets.T is not None and targets.T.shape != mu.x.shape:
-        raise ParameterError(
-            f"risk: targets.T has shape {tuple(targets.T.shape)} but mu.x has shape "
-            f"{tuple(mu.x.shape)}; allowed equal shapes."
-        )
-    if targets.W is not None:
-        if xi is None:
-            raise ParameterError("risk: task C (W, y) needs queries xi; got xi = None.")
-        if targets.W.ndim != 2 or targets.W.shape[1] != mu.d:
-            raise ParameterError(
-                f"risk: targets.W has shape {tuple(targets.W.shape)}; allowed (d_out, {mu.d})."
-            )
-        if targets.y.shape != (mu.B, targets.W.shape[0]):
-            raise ParameterError(
-                f"risk: targets.y has shape {tuple(targets.y.shape)}; allowed "
-                f"({mu.B}, {targets.W.shape[0]}) = (B, d_out)."
-            )
-
-
-@partial(jax.jit, static_argnames=("scheme", "local_only", "trace"))
-def _exact_core(theta, mu, xi, targets, *, scheme, local_only, trace):
+@partial(jax.jit, static_argnames=("scheme", "local_only", "trace", "chunk", "mesh"))
+def _exact_core(theta, mu, xi, targets, *, scheme, local_only, trace, chunk, mesh):
     L, n, loga = theta.L, mu.n, mu.loga
     h = 1.0 / L
-    fwd = forward(theta, mu, xi, scheme=scheme, trace=True, throw=False)
+    fwd = forward(theta, mu, xi, scheme=scheme, trace=True, throw=False, chunk=chunk, mesh=mesh)
+    devices = {"local_only": local_only, "chunk": chunk, "mesh": mesh}
     zs, zL = fwd.trajectory[:-1], fwd.z  # the states z^ℓ before each layer, and z^L
     R, lamL = jax.value_and_grad(terminal_risk)(zL, mu, targets)
 
@@ -321,14 +274,14 @@ def _exact_core(theta, mu, xi, targets, *, scheme, local_only, trace):
         l, z = inputs
         A, V = theta.A[l], theta.V[l]
         if scheme == "euler":
-            _, vjp, gA, gV = state_vjp(A, V, z, loga, n, lam_next, local_only=local_only)
+            _, vjp, gA, gV = state_vjp(A, V, z, loga, n, lam_next, **devices)
             lam = lam_next + h * vjp
         else:  # heun, layer ℓ's heads in both stages (MATH.md §3.3)
-            y = z + h * state_field(A, V, z, loga, n)
-            _, vjp_y, gA1, gV1 = state_vjp(A, V, y, loga, n, lam_next, local_only=local_only)
+            y = z + h * state_field(A, V, z, loga, n, chunk=chunk, mesh=mesh)
+            _, vjp_y, gA1, gV1 = state_vjp(A, V, y, loga, n, lam_next, **devices)
             lam_y = 0.5 * h * vjp_y
             lam_half = 0.5 * lam_next + lam_y
-            _, vjp_z, gA2, gV2 = state_vjp(A, V, z, loga, n, lam_half, local_only=local_only)
+            _, vjp_z, gA2, gV2 = state_vjp(A, V, z, loga, n, lam_half, **devices)
             lam = lam_next + lam_y + h * vjp_z
             gA, gV = 0.5 * gA1 + gA2, 0.5 * gV1 + gV2
         bad_lam = first_nonfinite(bad_lam, l, lam)
@@ -344,10 +297,11 @@ def _exact_core(theta, mu, xi, targets, *, scheme, local_only, trace):
     return R, Heads(gA, gV), lam0, states, lams, (fwd.first_bad_layer, bad_lam, bad_g)
 
 
-@partial(jax.jit, static_argnames=("L", "scheme", "local_only", "trace"))
-def _continuous_core(theta, mu, xi, targets, *, L, scheme, local_only, trace):
+@partial(jax.jit, static_argnames=("L", "scheme", "local_only", "trace", "chunk", "mesh"))
+def _continuous_core(theta, mu, xi, targets, *, L, scheme, local_only, trace, chunk, mesh):
     n, loga, h = mu.n, mu.loga, 1.0 / L
-    fwd = forward(theta, mu, xi, L=L, scheme=scheme, throw=False)
+    fwd = forward(theta, mu, xi, L=L, scheme=scheme, throw=False, chunk=chunk, mesh=mesh)
+    devices = {"chunk": chunk, "mesh": mesh}
     R, lam1 = jax.value_and_grad(terminal_risk)(fwd.z, mu, targets)
 
     def backward_step(carry, l):
@@ -355,13 +309,13 @@ def _continuous_core(theta, mu, xi, targets, *, L, scheme, local_only, trace):
 
         def rhs(c, y):  # (ż, λ̇) = (Φ_s(z), −DΦ_s(z)ᵀλ) at s = s_{ℓ+1} − c h
             (z_c, lam_c), (A, V) = y, theta.layer(l, 1.0 - c, L)
-            phi, vjp, _, _ = state_vjp(A, V, z_c, loga, n, lam_c, local_only=local_only)
+            phi, vjp, _, _ = state_vjp(A, V, z_c, loga, n, lam_c, local_only=local_only, **devices)
             return phi, -vjp
 
         # one step of size −h of the same scheme, from s_{ℓ+1} down to s_ℓ
         z, lam = SCHEMES[scheme].step(rhs, (z, lam), -h)
         A, V = theta.layer(l, 0.0, L)
-        _, _, gA, gV = state_vjp(A, V, z, loga, n, lam, local_only=True)
+        _, _, gA, gV = state_vjp(A, V, z, loga, n, lam, local_only=True, **devices)
         bad_lam = first_nonfinite(bad_lam, l, lam)
         bad_g = first_nonfinite(bad_g, l, gA, gV)
         return (z, lam, bad_lam, bad_g), (gA, gV, z if trace else None, lam if trace else None)

@@ -12,7 +12,9 @@ axis contracted with ``einsum`` (faster than ``vmap`` over heads), and every log
 max-subtracted softmax with ``log a_j`` added, so padding (``a_j = 0``) is never a key.
 
 :class:`LayerField` holds one layer's heads and its kernels, written for one context; the public
-functions ``vmap`` them once over the batch.
+functions ``vmap`` them once over the batch. Above a size threshold the kernels stream (memory
+linear in ``n``, :mod:`.streaming`, keyword ``chunk``); the layer-level functions shard heads and
+batch over a device mesh (:mod:`.sharding`, keyword ``mesh``).
 """
 
 from functools import partial
@@ -22,7 +24,10 @@ import jax
 import jax.numpy as jnp
 
 from .errors import ParameterError
+from .heads import Heads, SmoothHeads, meanfield_scale
 from .measures import EmpiricalMeasure, lse_discrete
+from .sharding import sharded
+from .streaming import online_mean, over_points, resolve_chunk
 from .types import Array, Float
 
 __all__ = [
@@ -40,107 +45,6 @@ __all__ = [
     "state_field",
     "state_vjp",
 ]
-
-
-class Heads(eqx.Module):
-    """Layer-wise head parameters ``θ_{ℓm} = (A_{ℓm}, V_{ℓm})``: the network's ``ν^{L,M}``.
-
-    Args:
-        A: attention matrices (``A = Kᵀ Q / √k``), ``(L, M, d, d)``.
-        V: value matrices, ``(L, M, d, d)``.
-
-    Layer ``ℓ`` covers depths ``s ∈ [ℓ/L, (ℓ+1)/L)``; every stage of a multi-stage scheme on that
-    layer uses the same heads (``ν_s`` is constant there).
-    """
-
-    A: Float[Array, "L M d d"]
-    V: Float[Array, "L M d d"]
-
-    def __check_init__(self):
-        if self.A.shape != self.V.shape or self.A.ndim != 4 or self.A.shape[-1] != self.A.shape[-2]:
-            raise ParameterError(
-                f"Heads: A has shape {tuple(self.A.shape)} and V has shape {tuple(self.V.shape)}; "
-                "allowed equal shapes (L, M, d, d)."
-            )
-
-    @property
-    def L(self) -> int:
-        return self.A.shape[0]
-
-    @property
-    def M(self) -> int:
-        return self.A.shape[1]
-
-    @property
-    def d(self) -> int:
-        return self.A.shape[-1]
-
-    def layer(self, l, c: float, L: int):
-        """Heads ``(A, V)``, each ``(M, d, d)``, used at depth ``s = (l + c)/L``: layer ``l``'s."""
-        del c, L
-        return self.A[l], self.V[l]
-
-
-class SmoothHeads(eqx.Module):
-    """Heads varying smoothly with depth: ``θ_m(s) = θ⁰_m + sin(π s) θ¹_m`` (MATH.md §2).
-
-    A smooth ``ν_s`` is what gives Heun and RK4 their orders in depth. Any depth discretisation
-    ``L`` samples it: Euler at ``s_ℓ``, Heun also at ``s_{ℓ+1}``, RK4 also at ``s_ℓ + h/2``.
-
-    Args:
-        A0, A1, V0, V1: ``(M, d, d)`` each.
-    """
-
-    A0: Float[Array, "M d d"]
-    A1: Float[Array, "M d d"]
-    V0: Float[Array, "M d d"]
-    V1: Float[Array, "M d d"]
-
-    def __check_init__(self):
-        shapes = {tuple(v.shape) for v in (self.A0, self.A1, self.V0, self.V1)}
-        if len(shapes) != 1 or self.A0.ndim != 3:
-            raise ParameterError(
-                f"SmoothHeads: A0, A1, V0, V1 have shapes {sorted(shapes)}; allowed one shape "
-                "(M, d, d)."
-            )
-
-    @property
-    def M(self) -> int:
-        return self.A0.shape[0]
-
-    @property
-    def d(self) -> int:
-        return self.A0.shape[-1]
-
-    def at(self, s):
-        """``(A(s), V(s))``, each ``(M, d, d)``."""
-        w = jnp.sin(jnp.pi * s)
-        return self.A0 + w * self.A1, self.V0 + w * self.V1
-
-    def layer(self, l, c: float, L: int):
-        """Heads at depth ``s = (l + c)/L``."""
-        return self.at((l + c) / L)
-
-    def discretise(self, L: int) -> Heads:
-        """The layer-wise network ``θ_{ℓm} = θ_m(ℓ/L)`` (what the Euler scheme sees)."""
-        A, V = jax.vmap(self.at)(jnp.arange(L) / L)
-        return Heads(A, V)
-
-
-def meanfield_scale(theta: Heads) -> int:
-    """The mean-field factor ``L M``: the COT gradient at the particles is ``L M ∇_θ R^{L,M}``.
-
-    .. math::
-
-        \\nabla_\\theta \\frac{\\delta R}{\\delta\\nu}(s_\\ell, \\theta_{\\ell m})
-            = L M\\, \\nabla_{\\theta_{\\ell m}} R^{L,M}
-
-    Each particle carries mass ``1/(LM)`` of ``ν^{L,M}``, so this one factor also gives the
-    learning rate ``η L M`` and the norm ``‖g‖² = (1/LM) Σ |g_{ℓm}|²`` (MATH.md §4, §8.3). Heads
-    with leading batch axes (snapshots) are read from their last four axes ``(L, M, d, d)``.
-    """
-    L, M = theta.A.shape[-4:-2]
-    return L * M
 
 
 # ---------------------------------------------------------------- the field object
@@ -171,13 +75,26 @@ class LayerField(eqx.Module):
         w_{mkj} = \\mathrm{softmax}_j(\\langle A_m z_k, x_j\\rangle + \\log a_j)
 
     :meth:`apply` (the field), :meth:`vjp` (its transpose derivative, MATH.md §3.3) and
-    :meth:`param_grad` (§3.1d) share one kernel, :meth:`tilt`, the only place where the softmax
-    and the tilted mean are written. Methods take one context (``x`` ``(n, d)``, ``loga``
-    ``(n,)``, points ``z`` ``(k, d)``); the public functions below ``vmap`` them over the batch.
+    :meth:`param_grad` (§3.1d) share one kernel, :meth:`tilt`, the only place where the dense
+    softmax and tilted mean are written (the streamed field's online softmax is
+    :func:`~mftransformer.solver.streaming.online_mean`). Methods take one context (``x``
+    ``(n, d)``, ``loga`` ``(n,)``, points ``z`` ``(k, d)``); the public functions below ``vmap``
+    them over the batch.
+
+    Attributes:
+        chunk: 0 for the dense kernel, else the block size of the streamed one (:mod:`.streaming`).
+        heads: the ``M`` of ``1/M`` when ``A`` holds a shard of the heads (None: ``A.shape[0]``).
     """
 
     A: Float[Array, "M d d"]
     V: Float[Array, "M d d"] | None = None  # not needed by tilt and tilted_stats
+    chunk: int = eqx.field(static=True, default=0)
+    heads: int | None = eqx.field(static=True, default=None)
+
+    @property
+    def scale(self) -> int:
+        """The ``M`` of the field's ``1/M``."""
+        return self.A.shape[0] if self.heads is None else self.heads
 
     def tilt(self, x, loga, z):
         """``(Az, w, m)``: queries ``A_m z_k`` ``(M,k,d)``, weights ``w`` ``(M,k,n)``, tilted
@@ -189,18 +106,39 @@ class LayerField(eqx.Module):
         return Az, w, m
 
     def apply(self, x, loga, z) -> Float[Array, "k d"]:
-        """``F(z_k, μ)`` at every point (no covariance formed)."""
+        """``F(z_k, μ)`` at every point (no covariance formed); streamed if ``chunk``."""
+        if self.chunk:
+
+            def block(zc):
+                Az = jnp.einsum("mij,kj->mki", self.A, zc)
+                m = online_mean(Az, x, loga, self.chunk)
+                return (jnp.einsum("mij,mkj->ki", self.V, m) / self.scale,), ()
+
+            (phi,), _ = over_points(block, self.chunk, 1, 0, z)
+            return phi
         _, _, m = self.tilt(x, loga, z)
-        return jnp.einsum("mij,mkj->ki", self.V, m) / self.A.shape[0]
+        return jnp.einsum("mij,mkj->ki", self.V, m) / self.scale
 
     def vjp(self, x, loga, z, lam, *, local_only: bool = False) -> Linearisation:
         """The field, ``(∂_z F)ᵀλ``, ``(∂_x F)ᵀλ`` and the head gradients at cotangents ``lam``.
 
         With ``u_k = Vᵀλ_k`` and ``C_k u_k = Σ_j w_kj (x_j − m_k)⟨x_j − m_k, u_k⟩``: local term
         ``(1/M) Σ_m Aᵀ C_k u_k``, interaction ``(1/M) Σ_m Σ_k w_kj (u_k + A z_k ⟨x_j − m_k, u_k⟩)``,
-        ``∇_A G = Σ_k C_k u_k z_kᵀ``, ``∇_V G = Σ_k λ_k m_kᵀ`` (MATH.md §3.1d, §3.3).
+        ``∇_A G = Σ_k C_k u_k z_kᵀ``, ``∇_V G = Σ_k λ_k m_kᵀ`` (MATH.md §3.1d, §3.3). Streamed
+        over blocks of points if ``chunk`` (the last three are sums over points, carried).
         """
-        A, V, M = self.A, self.V, self.A.shape[0]
+        if self.chunk:
+
+            def block(zc, lamc):
+                out = self._vjp_dense(x, loga, zc, lamc, local_only)
+                return (out.phi, out.lam_z), (out.lam_x, out.gA, out.gV)
+
+            (phi, lam_z), (lam_x, gA, gV) = over_points(block, self.chunk, 2, 3, z, lam)
+            return Linearisation(phi=phi, lam_z=lam_z, lam_x=lam_x, gA=gA, gV=gV)
+        return self._vjp_dense(x, loga, z, lam, local_only)
+
+    def _vjp_dense(self, x, loga, z, lam, local_only):
+        A, V, M = self.A, self.V, self.scale
         Az, w, m = self.tilt(x, loga, z)
         u = jnp.einsum("mji,kj->mki", V, lam)  # u_k = Vᵀ λ_k
         # s_kj = ⟨x_j − m_k, u_k⟩
@@ -223,7 +161,8 @@ class LayerField(eqx.Module):
         return out.gA, out.gV
 
     def tilted_stats(self, x, loga, z):
-        """``(w, m, C)`` with ``C_{mk} = Σ_j w_{mkj}(x_j − m_{mk})(x_j − m_{mk})ᵀ``."""
+        """``(w, m, C)`` with ``C_{mk} = Σ_j w_{mkj}(x_j − m_{mk})(x_j − m_{mk})ᵀ``: dense always
+        (it returns ``w`` ``(M, k, n)`` itself)."""
         _, w, m = self.tilt(x, loga, z)
         dx = x[None, None, :, :] - m[:, :, None, :]
         return w, m, jnp.einsum("mkn,mkni,mknj->mkij", w, dx, dx)
@@ -266,33 +205,56 @@ def field(
     V: Float[Array, "M d d"],
     mu: EmpiricalMeasure,
     z: Float[Array, "B k d"],
+    *,
+    chunk: int | None = None,
 ):
     """The multi-head field ``F(z, μ) = (1/M) Σ_m V_m m_μ(A_m z)``; returns ``(B, k, d)``.
 
     Model: eq. (field). Args: ``A, V`` heads of one layer ``(M, d, d)``; ``mu`` the keys;
-    ``z`` the points where the field is evaluated (atoms and/or queries).
+    ``z`` the points where the field is evaluated (atoms and/or queries); ``chunk`` None
+    (automatic), 0 (dense) or a block size (streamed, :mod:`.streaming`).
     """
     _check_points(A, mu, z, "field")
-    return jax.vmap(LayerField(A, V).apply)(mu.x, mu.loga, z)
+    layer = LayerField(A, V, resolve_chunk(chunk, mu.n, "field"))
+    return jax.vmap(layer.apply)(mu.x, mu.loga, z)
 
 
-def state_field(A, V, z: Float[Array, "B nk d"], loga: Float[Array, "B n"], n: int):
+def state_field(
+    A, V, z: Float[Array, "B nk d"], loga: Float[Array, "B n"], n: int, *, chunk=None, mesh=None
+):
     """``Φ(z)``: the field on a batch of network states, the first ``n`` points being the keys.
 
     Args: one layer's heads ``A, V`` ``(M, d, d)``; states ``z`` (atoms then queries); ``loga``
-    the atoms' log-weights; ``n`` the number of atoms. Returns ``(B, n + k, d)``.
+    the atoms' log-weights; ``n`` the number of atoms; ``chunk`` as in :func:`field`; ``mesh``
+    a resolved mesh or None (:func:`~mftransformer.solver.sharding.sharded`: the head sum is
+    one ``psum``). Returns ``(B, n + k, d)``.
     """
-    return jax.vmap(LayerField(A, V).apply)(z[:, :n], loga, z)
+    c, M = resolve_chunk(chunk, n, "state_field"), A.shape[0]
+
+    def local(A, V, z, loga):
+        return (jax.vmap(LayerField(A, V, c, M).apply)(z[:, :n], loga, z),), ()
+
+    (phi,), _ = sharded(mesh, local, (A, V), (z, loga), (1, 0))
+    return phi
 
 
-def state_vjp(A, V, z, loga, n: int, lam, *, local_only: bool = False):
+def state_vjp(A, V, z, loga, n: int, lam, *, local_only: bool = False, chunk=None, mesh=None):
     """``(Φ(z), DΦ(z)ᵀλ, ∇_A G, ∇_V G)`` on a batch of network states (MATH.md §3.3).
 
     The keys are the states' first ``n`` points, so ``DΦᵀλ`` is the local term plus the
     interaction term added to those rows; the head gradients are summed over the batch.
+    ``chunk`` and ``mesh`` as in :func:`state_field` (the batch sum is a ``psum`` over
+    ``"batch"``).
     """
-    out = jax.vmap(partial(LayerField(A, V).vjp, local_only=local_only))(z[:, :n], loga, z, lam)
-    return out.phi, out.lam_z.at[:, :n].add(out.lam_x), out.gA.sum(0), out.gV.sum(0)
+    c, M = resolve_chunk(chunk, n, "state_vjp"), A.shape[0]
+
+    def local(A, V, z, loga, lam):
+        vjp = partial(LayerField(A, V, c, M).vjp, local_only=local_only)
+        out = jax.vmap(vjp)(z[:, :n], loga, z, lam)
+        return (out.phi, out.lam_z.at[:, :n].add(out.lam_x)), (out.gA.sum(0), out.gV.sum(0))
+
+    (phi, vjp), (gA, gV) = sharded(mesh, local, (A, V), (z, loga, lam), (2, 2))
+    return phi, vjp, gA, gV
 
 
 def _check_points(A, mu, z, where):
@@ -312,6 +274,7 @@ def field_vjp(
     lam: Float[Array, "B k d"],
     *,
     local_only: bool = False,
+    chunk: int | None = None,
 ):
     """Transpose of the field's derivative, ``(∂_z F)ᵀ λ`` and ``(∂_x F)ᵀ λ`` (MATH.md §3.3).
 
@@ -334,6 +297,7 @@ def field_vjp(
         z: points ``(B, k, d)`` where the field is evaluated.
         lam: cotangents ``λ`` ``(B, k, d)``.
         local_only: drop the interaction term (the frozen-context ablation; not a gradient).
+        chunk: None (automatic), 0 (dense) or a block size (streamed, :mod:`.streaming`).
 
     Returns:
         ``(lam_z (B, k, d), lam_x (B, n, d))``.
@@ -346,7 +310,8 @@ def field_vjp(
         raise ParameterError(
             f"field_vjp: lam has shape {tuple(lam.shape)}; allowed the shape of z {tuple(z.shape)}."
         )
-    out = jax.vmap(partial(LayerField(A, V).vjp, local_only=local_only))(mu.x, mu.loga, z, lam)
+    layer = LayerField(A, V, resolve_chunk(chunk, mu.n, "field_vjp"))
+    out = jax.vmap(partial(layer.vjp, local_only=local_only))(mu.x, mu.loga, z, lam)
     return out.lam_z, out.lam_x
 
 
@@ -356,6 +321,8 @@ def head_param_grad(
     mu: EmpiricalMeasure,
     z: Float[Array, "B k d"],
     lam: Float[Array, "B k d"],
+    *,
+    chunk: int | None = None,
 ):
     """Per-head gradient of ``G(θ) = Σ_b Σ_k ⟨λ_k, Γ_θ(μ, z_k)⟩`` at each head (MATH.md §3.1d).
 
@@ -378,5 +345,6 @@ def head_param_grad(
             f"head_param_grad: lam has shape {tuple(lam.shape)}; allowed the shape of z "
             f"{tuple(z.shape)}."
         )
-    gA, gV = jax.vmap(LayerField(A, V).param_grad)(mu.x, mu.loga, z, lam)
+    layer = LayerField(A, V, resolve_chunk(chunk, mu.n, "head_param_grad"))
+    gA, gV = jax.vmap(layer.param_grad)(mu.x, mu.loga, z, lam)
     return gA.sum(0), gV.sum(0)

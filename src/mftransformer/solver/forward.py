@@ -27,6 +27,8 @@ from .attention import Heads, SmoothHeads, state_field
 from .errors import ParameterError, first_nonfinite, nonfinite_guard, suggest
 from .measures import EmpiricalMeasure
 from .schemes import SCHEMES
+from .sharding import place, resolve_mesh
+from .streaming import resolve_chunk
 from .types import Array, Float, Int
 
 __all__ = [
@@ -83,6 +85,8 @@ def forward(
     trace: bool = False,
     checkpoint: bool = True,
     throw: bool = True,
+    chunk: int | None = None,
+    mesh=None,
 ) -> ForwardResult:
     """Push contexts and queries through the depth-``L`` network (or scheme on a smooth ``ν``).
 
@@ -104,12 +108,17 @@ def forward(
             states ``z^ℓ`` and recomputes each layer's attention (memory flat in the attention,
             MATH.md §3.4); False stores every layer's residuals (what plain autodiff does).
         throw: raise :class:`SolveFailed` if states become non-finite (else only report it).
+        chunk: attention kernel: None (automatic: streamed from ``STREAM_MIN_N`` atoms on), 0
+            (dense) or a block size (streamed, memory linear in ``n``; :mod:`.streaming`).
+        mesh: devices: None (automatic: the heads and batch sharded when several devices are
+            visible), ``"off"`` or a ``Mesh`` with axes ``("batch", "heads")`` (:mod:`.sharding`).
 
     Returns:
         :class:`ForwardResult`.
 
     Raises:
-        ParameterError: unknown scheme, bad ``L``, inconsistent shapes (all shapes named).
+        ParameterError: unknown scheme, bad ``L``, inconsistent shapes (all shapes named), a bad
+            ``chunk``, a mesh that does not divide ``B`` or ``M``.
         SolveFailed: non-finite states (names the first such layer).
 
     >>> mu = empirical(jnp.array([[0.0, 0.0], [1.0, 0.0]]))
@@ -118,10 +127,12 @@ def forward(
     (1, 2, 2)
     """
     L = forward_depth(theta, mu, L, scheme)
+    chunk = resolve_chunk(chunk, mu.n, "forward")
+    mesh = resolve_mesh(mesh, mu.B, theta.M, "forward")
+    theta, (mu, xi) = place(mesh, theta, (mu, xi))
     z0 = initial_state(mu, xi)
-    z, first_bad, traj = _forward_scan(
-        theta, z0, mu.loga, L=L, n=mu.n, scheme=scheme, trace=trace, checkpoint=checkpoint
-    )
+    options = {"trace": trace, "checkpoint": checkpoint, "chunk": chunk, "mesh": mesh}
+    z, first_bad, traj = _forward_scan(theta, z0, mu.loga, L=L, n=mu.n, scheme=scheme, **options)
     z = nonfinite_guard(z, first_bad, "forward: token states", "layer", throw)
     return ForwardResult(z=z, trajectory=traj, first_bad_layer=first_bad, n=mu.n)
 
@@ -284,7 +295,9 @@ def initial_state(mu: EmpiricalMeasure, xi) -> Float[Array, "B nk d"]:
     return jnp.concatenate([mu.x, xi], axis=1)
 
 
-def layer_step(theta: Heads | SmoothHeads, l, z, loga, L: int, n: int, scheme: str):
+def layer_step(
+    theta: Heads | SmoothHeads, l, z, loga, L: int, n: int, scheme: str, *, chunk=None, mesh=None
+):
     """One step of the explicit scheme (:mod:`.schemes`) of size ``h = 1/L`` from depth ``l/L``.
 
     .. math::
@@ -293,26 +306,23 @@ def layer_step(theta: Heads | SmoothHeads, l, z, loga, L: int, n: int, scheme: s
 
     Args: heads ``theta``; layer index ``l``; states ``z`` ``(B, n + k, d)``; the atoms'
     log-weights ``loga`` ``(B, n)``; depth ``L``; number of atoms ``n``; ``scheme`` a name of
-    ``SCHEMES``. Layer-wise heads use layer ``l``'s heads in every stage (MATH.md §2).
+    ``SCHEMES``; ``chunk`` and ``mesh`` (resolved) as in :func:`forward`. Layer-wise heads use
+    layer ``l``'s heads in every stage (MATH.md §2).
     """
 
     def phi(c, y):
         A, V = theta.layer(l, c, L)
-        return state_field(A, V, y, loga, n)
+        return state_field(A, V, y, loga, n, chunk=chunk, mesh=mesh)
 
     return SCHEMES[scheme].step(phi, z, 1.0 / L)
 
 
-# alias until experiments/adjoint.py switches
-_layer = layer_step
-
-
 # ---------------------------------------------------------------- private
-@partial(jax.jit, static_argnames=("L", "n", "scheme", "trace", "checkpoint"))
-def _forward_scan(theta, z0, loga, *, L, n, scheme, trace, checkpoint):
+@partial(jax.jit, static_argnames=("L", "n", "scheme", "trace", "checkpoint", "chunk", "mesh"))
+def _forward_scan(theta, z0, loga, *, L, n, scheme, trace, checkpoint, chunk=None, mesh=None):
     def body(carry, l):
         z, first_bad = carry
-        z_next = layer_step(theta, l, z, loga, L, n, scheme)
+        z_next = layer_step(theta, l, z, loga, L, n, scheme, chunk=chunk, mesh=mesh)
         first_bad = first_nonfinite(first_bad, l + 1, z_next)
         # the state before the layer: the trajectory's first L entries are then one operand, so
         # the exact adjoint's slice trajectory[:-1] is free (no copy of the states)

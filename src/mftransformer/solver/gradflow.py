@@ -49,6 +49,8 @@ from .errors import (
     is_traced,
 )
 from .measures import EmpiricalMeasure
+from .sharding import place, resolve_mesh
+from .streaming import resolve_chunk
 from .types import Array, Float, Int
 
 __all__ = [
@@ -153,6 +155,8 @@ def train(
     scheme: str = "euler",
     t0: float = 0.0,
     throw: bool = True,
+    chunk: int | None = None,
+    mesh=None,
 ) -> TrainingHistory:
     """Mean-field gradient descent for ``steps`` steps: a jitted ``lax.scan`` of :func:`gd_step`.
 
@@ -174,12 +178,14 @@ def train(
         scheme: forward scheme (``"euler"`` is the network).
         t0: time of ``θ⁰``.
         throw: raise :class:`SolveFailed` if the risk became non-finite.
+        chunk, mesh: the attention kernel and the devices, as in
+            :func:`~mftransformer.solver.forward.forward` (the heads stay sharded across steps).
 
     Returns:
         :class:`TrainingHistory` with ``K + 1`` entries (the last at the final heads).
 
     Raises:
-        ParameterError: bad ``eta``, ``steps``, ``snapshot_every`` or ``method``.
+        ParameterError: bad ``eta``, ``steps``, ``snapshot_every``, ``method``, ``chunk`` or mesh.
         SolveFailed: the risk or its gradient became non-finite (names the step; the heads are
             frozen from that step on).
     """
@@ -187,15 +193,13 @@ def train(
     check_steps("train", steps, snapshot_every)
     check_choice("train", "method", method, GRADIENT_METHODS)
     every = steps if snapshot_every is None else snapshot_every
-    args = (
-        theta0,
-        mu,
-        xi,
-        targets,
-        jnp.asarray(eta, theta0.A.dtype),
-        jnp.asarray(t0, theta0.A.dtype),
-    )
-    hist = _train_scan(*args, steps=steps, every=every, method=method, scheme=scheme)
+    chunk = resolve_chunk(chunk, mu.n, "train")
+    mesh = resolve_mesh(mesh, mu.B, theta0.M, "train")
+    theta0, (mu, xi) = place(mesh, theta0, (mu, xi))
+    dtype = theta0.A.dtype
+    args = (theta0, mu, xi, targets, jnp.asarray(eta, dtype), jnp.asarray(t0, dtype))
+    options = {"method": method, "scheme": scheme, "chunk": chunk, "mesh": mesh}
+    hist = _train_scan(*args, steps=steps, every=every, **options)
     return hist.raise_if_diverged("train", eta) if throw else hist
 
 
@@ -258,14 +262,15 @@ def flow(
 
 
 # ---------------------------------------------------------------- private
-def _risk_grad(theta, mu, xi, targets, method, scheme):
+def _risk_grad(theta, mu, xi, targets, method, scheme, chunk=None, mesh=None):
     # throw=False: a non-finite risk or gradient is data here, read by the scan's first_bad_step
-    R, g = cot_gradient(theta, mu, xi, targets, method=method, scheme=scheme, throw=False)
+    options = {"method": method, "scheme": scheme, "chunk": chunk, "mesh": mesh}
+    R, g = cot_gradient(theta, mu, xi, targets, throw=False, **options)
     return R, g, cot_norm2(g)
 
 
-@partial(jax.jit, static_argnames=("steps", "every", "method", "scheme"))
-def _train_scan(theta0, mu, xi, targets, eta, t0, *, steps, every, method, scheme):
+@partial(jax.jit, static_argnames=("steps", "every", "method", "scheme", "chunk", "mesh"))
+def _train_scan(theta0, mu, xi, targets, eta, t0, *, steps, every, method, scheme, chunk, mesh):
     # one flat scan over k = 0..K evaluating the gradient once per step: the gradient program is
     # traced once (compile time), the last iteration only records R and ‖g‖² at θ^K
     n_snaps = steps // every + 1
@@ -279,7 +284,7 @@ def _train_scan(theta0, mu, xi, targets, eta, t0, *, steps, every, method, schem
             lambda s: s,
             snaps,
         )
-        R, g, g2 = _risk_grad(theta, mu, xi, targets, method, scheme)
+        R, g, g2 = _risk_grad(theta, mu, xi, targets, method, scheme, chunk, mesh)
         first_bad = first_nonfinite(first_bad, k, R, g2)
         new = gd_step(theta, g, eta=eta)
         # freeze at the first non-finite step (the history keeps where the run broke) and at K

@@ -1,0 +1,130 @@
+"""Streaming attention: the layer field and its adjoint with memory linear in the number of tokens.
+
+The dense kernel (:meth:`~mftransformer.solver.attention.LayerField.tilt`) forms the score tensor
+``(M, k, n)`` of one context; with ``k = n + 1`` points that is ``n²`` per head. Two streamed forms
+keep every temporary at ``M c n`` or less for a chunk size ``c``:
+
+* **the field** (forward pass): the points are taken ``c`` at a time, and for each block the keys
+  are taken ``c`` at a time with an *online softmax* (running maximum ``r``, running sum ``S`` of
+  the weights, running weighted sum ``P`` of the keys), so the forward temporaries are
+  ``(M, c, c)``:
+
+  .. math::
+
+      s_{kj} = \\langle A z_k, x_j\\rangle + \\log a_j,\\qquad
+      r' = \\max(r, \\max_{j\\in J} s_{kj}),\\qquad
+      S' = e^{r - r'} S + \\sum_{j\\in J} e^{s_{kj} - r'},\\qquad
+      P' = e^{r - r'} P + \\sum_{j\\in J} e^{s_{kj} - r'} x_j,
+
+  and ``m_k = P/S`` after the last key block ``J`` (``LSE = r + log S``). Under ``jax.grad`` each
+  point block is recomputed (``jax.checkpoint``), so the backward pass holds ``(M, c, n)``.
+* **the adjoint** (:meth:`vjp`, :meth:`param_grad`: ``m``, ``C u``, the interaction term): these
+  stream over the *query* axis, the simpler form that is still linear in memory. Each block of
+  ``c`` points sees all ``n`` keys through the dense kernel (``(M, c, n)``), and the quantities
+  summed over points (the interaction term ``(∂_x F)ᵀλ`` and the head gradients) are carried
+  across blocks; the rows of ``w`` are those of the dense kernel, so only the order of these
+  sums changes.
+
+Padding is exact: keys are padded with ``x = 0``, ``log a = −∞`` (weight ``e^{−∞} = 0``, and a
+block that is all padding is skipped by the ``r = −∞`` guard); points are padded with ``z = 0``,
+``λ = 0``, whose rows are dropped and whose contributions to the sums are exactly zero.
+
+Chosen automatically (``chunk=None``) when the context has at least :data:`STREAM_MIN_N` atoms,
+with blocks of :data:`DEFAULT_CHUNK`; ``chunk=0`` forces the dense kernel, ``chunk=c`` streams
+with blocks of ``c``. The numbers behind both constants: ``benchmarks/chunked.py``.
+"""
+
+import jax
+import jax.numpy as jnp
+
+from .errors import ParameterError
+
+__all__ = ["STREAM_MIN_N", "DEFAULT_CHUNK", "resolve_chunk", "online_mean", "over_points"]
+
+#: Stream from this many context atoms on. ``benchmarks/chunked.py`` (2 CPU cores, float64,
+#: M = 8, d = 4, one layer's field): dense and streamed take the same time at n ≈ 1024; above,
+#: the dense score tensor (M (n+1) n × 8 bytes per context, 67 MB at n = 1024) makes it slower,
+#: and its memory grows as n² while the streamed one grows as n.
+STREAM_MIN_N = 1024
+#: Block size of the streamed kernels (points and keys): 256 was the fastest of 64..1024 at
+#: n = 2048 in ``benchmarks/chunked.py``.
+DEFAULT_CHUNK = 256
+
+
+def resolve_chunk(chunk, n: int, where: str = "attention") -> int:
+    """The block size used for a context of ``n`` atoms: 0 means the dense kernel.
+
+    Args: ``chunk`` None (automatic: :data:`DEFAULT_CHUNK` if ``n >= STREAM_MIN_N``, else 0),
+    0 (dense) or an integer ``>= 1`` (stream with blocks of that size).
+
+    Raises:
+        ParameterError: anything else.
+    """
+    if chunk is None:
+        return DEFAULT_CHUNK if n >= STREAM_MIN_N else 0
+    if isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 0:
+        raise ParameterError(
+            f"{where}: chunk = {chunk!r}; allowed None (automatic), 0 (dense) or an integer >= 1 "
+            "(the block size of the streamed kernel)."
+        )
+    return chunk
+
+
+def _blocks(v, c: int, fill):
+    """``v`` ``(n, ...)`` padded with ``fill`` to a multiple of ``c``, as ``(n/c, c, ...)``."""
+    pad = -v.shape[0] % c
+    if pad:
+        v = jnp.concatenate([v, jnp.full((pad, *v.shape[1:]), fill, v.dtype)])
+    return v.reshape(v.shape[0] // c, c, *v.shape[1:])
+
+
+def online_mean(Az, x, loga, c: int):
+    """Tilted means ``m_{mk} = Σ_j w_{mkj} x_j`` of queries ``Az`` ``(M, k, d)`` by an online
+    softmax over key blocks of ``c`` (module docstring); returns ``(M, k, d)``."""
+    xs, las = _blocks(x, c, 0.0), _blocks(loga, c, -jnp.inf)
+
+    def step(carry, block):
+        r, S, P = carry
+        xj, lj = block
+        s = jnp.einsum("mki,ni->mkn", Az, xj) + lj[None, None, :]
+        # the maximum only shifts the exponent: m does not depend on it, so no gradient through it
+        r_new = jnp.maximum(r, jax.lax.stop_gradient(jnp.max(s, axis=-1)))
+        shift = jnp.where(jnp.isfinite(r_new), r_new, 0.0)  # a block of padding only: r = −∞
+        scale = jnp.exp(r - shift)
+        p = jnp.exp(s - shift[..., None])
+        S = scale * S + jnp.sum(p, axis=-1)
+        P = scale[..., None] * P + jnp.einsum("mkn,ni->mki", p, xj)
+        return (r_new, S, P), None
+
+    M, k, _ = Az.shape
+    init = (jnp.full((M, k), -jnp.inf, Az.dtype), jnp.zeros((M, k), Az.dtype), jnp.zeros_like(Az))
+    (_, S, P), _ = jax.lax.scan(step, init, (xs, las))
+    return P / S[..., None]
+
+
+def over_points(fn, c: int, rows, sums, *args):
+    """Apply ``fn`` to blocks of ``c`` points and reassemble: ``rows`` outputs are per point,
+    ``sums`` outputs are summed over points.
+
+    ``fn(*blocks) -> (tuple of row outputs (c, ...), tuple of summed outputs)``; ``args`` are the
+    per-point inputs ``(k, ...)`` (padded with zeros, whose contributions must vanish).
+    ``rows``/``sums`` are the numbers of each kind. With no summed output the blocks are a
+    ``lax.map`` whose body is recomputed under ``jax.grad`` (``jax.checkpoint``): the backward
+    pass then holds one block's temporaries, not all of them.
+    """
+    k = args[0].shape[0]
+    blocks = tuple(_blocks(a, c, 0.0) for a in args)
+    if sums == 0:
+        out, _ = jax.lax.map(jax.checkpoint(lambda b: fn(*b)), blocks)
+        return tuple(o.reshape(-1, *o.shape[2:])[:k] for o in out), ()
+
+    shapes = jax.eval_shape(lambda b: fn(*b)[1], tuple(b[0] for b in blocks))
+    init = tuple(jnp.zeros(s.shape, s.dtype) for s in shapes)
+
+    def step(acc, b):
+        r, s = fn(*b)
+        return tuple(a + v for a, v in zip(acc, s, strict=True)), r
+
+    acc, out = jax.lax.scan(step, init, blocks)
+    assert len(out) == rows and len(acc) == sums, "over_points: fn returned other output counts"
+    return tuple(o.reshape(-1, *o.shape[2:])[:k] for o in out), acc
