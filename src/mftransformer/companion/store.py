@@ -8,6 +8,7 @@ bit-identical to an uninterrupted one.
 
 import hashlib
 import io
+import json
 import os
 from pathlib import Path
 
@@ -19,11 +20,12 @@ from ..solver.adjoint import GRADIENT_METHODS, Targets
 from ..solver.attention import Heads
 from ..solver.errors import ParameterError, check_choice, check_positive, check_steps
 from ..solver.gradflow import DEFAULT_METHOD, TrainingHistory, train
-from ..solver.measures import EmpiricalMeasure
+from ..solver.measures import EmpiricalMeasure, require_measure
 from ..solver.types import Array, Float
+from ..solver.validate import check_heads
 from .files import atomic_write
 
-__all__ = ["train_chunked", "run_hash"]
+__all__ = ["train_chunked", "run_hash", "run_fields"]
 
 
 def train_chunked(
@@ -71,11 +73,21 @@ def train_chunked(
     inner = snapshot_every if snapshot_every is not None and chunk % snapshot_every == 0 else None
     path = None if checkpoint is None else Path(checkpoint)
     digest = "" if path is None else run_hash(theta0, mu, xi, targets, **settings)
+    _check_inputs(theta0, mu, path)
+    fields = "" if path is None else json.dumps(run_fields(theta0, mu, xi, targets, **settings))
     resume = path is not None and path.exists()
-    state = _load_state(path, digest, steps) if resume else _first_state(theta0)
+    state = _load_state(path, digest, steps, fields) if resume else _first_state(theta0)
     run = {"eta": eta, "method": method, "scheme": scheme, "snapshot_every": inner}
     state = _run_chunks(
-        state, (mu, xi, targets), run, steps, chunk, snapshot_every, progress, path, digest
+        state,
+        (mu, xi, targets),
+        run,
+        steps,
+        chunk,
+        snapshot_every,
+        progress,
+        path,
+        (digest, fields),
     )
     return _history_from_state(state, eta).raise_if_diverged("train_chunked", eta)
 
@@ -95,8 +107,45 @@ def run_hash(theta0, mu, xi, targets, **settings) -> str:
     return h.hexdigest()
 
 
+def run_fields(theta0, mu, xi, targets, **settings) -> dict:
+    """What :func:`run_hash` hashes, one entry per input: a short hash with the shape and dtype
+    of each array (``None`` where absent) and the value of each setting; a refused checkpoint
+    names the entries that differ."""
+    arrays = {"theta0.A": theta0.A, "theta0.V": theta0.V, "mu.x": mu.x, "mu.a": mu.a, "xi": xi}
+    arrays |= {"targets.T": targets.T, "targets.W": targets.W, "targets.y": targets.y}
+    out = {name: None if a is None else _array_id(a) for name, a in arrays.items()}
+    return out | {name: repr(value) for name, value in sorted(settings.items())}
+
+
 # ---------------------------------------------------------------- private
-def _run_chunks(state, data, run, steps, chunk, snapshot_every, progress, path, digest):
+def _array_id(a) -> str:
+    a = np.ascontiguousarray(np.asarray(a))
+    return f"{a.dtype}{list(a.shape)} #{hashlib.sha256(a.tobytes()).hexdigest()[:12]}"
+
+
+def _check_inputs(theta0, mu, path):
+    check_heads(theta0, "train_chunked", (Heads,))
+    require_measure(mu, "train_chunked")
+    if path is not None and not path.parent.is_dir():
+        raise ParameterError(
+            f"train_chunked: checkpoint = {str(path)!r}; allowed a file in an existing folder "
+            f"(folder {str(path.parent)!r} does not exist). Create the folder first."
+        )
+
+
+def _differences(saved_fields: str, fields: str) -> str:
+    """``name: saved ≠ now`` for each entry of :func:`run_fields` that differs."""
+    try:
+        saved, now = json.loads(saved_fields), json.loads(fields)
+    except ValueError:
+        return ""
+    diff = [
+        f"{k} = {saved.get(k)} (saved) ≠ {now.get(k)} (now)" for k in now if saved.get(k) != now[k]
+    ]
+    return "; ".join(diff)
+
+
+def _run_chunks(state, data, run, steps, chunk, snapshot_every, progress, path, ids):
     """Advance ``state`` chunk by chunk to ``steps`` (or the first bad step), saving each."""
     from tqdm import tqdm  # plain text bars: tqdm.auto warns inside notebooks without ipywidgets
 
@@ -107,7 +156,7 @@ def _run_chunks(state, data, run, steps, chunk, snapshot_every, progress, path, 
             part = train(theta, *data, steps=chunk, throw=False, **run)
             state = _extend_state(state, part, chunk, snapshot_every or steps)
             if path is not None:
-                _save_state(path, state, digest)
+                _save_state(path, state, *ids)
             bar.update(chunk)
     return state
 
@@ -165,25 +214,29 @@ def _extend_state(state, part, chunk, snapshot_every):
     }
 
 
-def _save_state(path, state, digest):
+def _save_state(path, state, digest, fields=""):
     buffer = io.BytesIO()
-    np.savez(buffer, digest=np.array(digest), **{k: np.asarray(v) for k, v in state.items()})
+    arrays = {k: np.asarray(v) for k, v in state.items()}
+    np.savez(buffer, digest=np.array(digest), fields=np.array(fields), **arrays)
     atomic_write(path, buffer.getvalue())
 
 
-def _load_state(path, digest, steps):
+def _load_state(path, digest, steps, fields=""):
     try:
         with np.load(path) as f:
             saved = str(f["digest"])
-            state = {k: f[k] for k in f.files if k != "digest"}
+            saved_fields = str(f["fields"]) if "fields" in f.files else ""
+            state = {k: f[k] for k in f.files if k not in ("digest", "fields")}
     except Exception as exc:  # a truncated or foreign file
         raise ParameterError(
             f"train_chunked: checkpoint {path} is unreadable ({exc}); delete it to start afresh."
         ) from None
     if saved != digest:
+        differ = _differences(saved_fields, fields)
+        differ = f": {differ}" if differ else f" (hash {saved[:12]} ≠ {digest[:12]})"
         raise ParameterError(
-            f"train_chunked: checkpoint {path} was written for other parameters (hash "
-            f"{saved[:12]} ≠ {digest[:12]}); delete it or choose another checkpoint path."
+            f"train_chunked: checkpoint {path} was written for other parameters{differ}; delete "
+            "it or choose another checkpoint path."
         )
     state["k"], state["first_bad"] = int(state["k"]), int(state["first_bad"])
     if state["k"] > steps:

@@ -60,8 +60,15 @@ class EmpiricalMeasure(eqx.Module):
     a: Float[Array, "B n"] = eqx.field(converter=array_field)
 
     def __check_init__(self):
-        if not (hasattr(self.x, "shape") and hasattr(self.a, "shape")):
-            return  # a pytree of placeholders (eqx.filter, eval_shape)
+        for name in ("x", "a"):
+            value = getattr(self, name)
+            dtype = getattr(value, "dtype", None)
+            if not hasattr(value, "shape") or dtype is None or np.dtype(dtype).kind not in "iuf":
+                shown = "None" if value is None else f"of type {type(value).__name__} ({dtype})"
+                raise ParameterError(
+                    f"EmpiricalMeasure: {name} = {shown}; allowed an array of real numbers "
+                    "(x (B, n, d), a (B, n))."
+                )
         if len(self.x.shape) != 3 or len(self.a.shape) != 2 or self.x.shape[:2] != self.a.shape:
             raise ParameterError(
                 f"EmpiricalMeasure: x has shape {tuple(self.x.shape)} and a has shape "

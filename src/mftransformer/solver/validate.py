@@ -142,8 +142,11 @@ def array_field(value):
     if isinstance(value, jax.Array) or is_traced(value) or value is None:
         return value
     if isinstance(value, list | tuple | np.ndarray | np.generic | int | float):
-        host = np.asarray(value)
-        check_precision("array input", host if isinstance(value, np.ndarray) else value)
+        check_precision("array input", value)
+        try:
+            host = np.asarray(value)
+        except (TypeError, ValueError):
+            return value  # ragged: left for the module's check to name
         if host.dtype.kind in "iub":
             return jnp.asarray(host, dtype=default_float())
         return jnp.asarray(host) if host.dtype.kind in "f" else value
@@ -225,12 +228,16 @@ def check_sizes(where: str, **sizes) -> None:
 def check_arrays(where: str, **arrays) -> None:
     """Raise unless each array matches its axes and holds finite values: ``name=(array, "n d")``
     means rank 2 with axes ``n`` and ``d``; a letter has one size >= 1 across all arrays (host
-    data; placeholders without a shape are skipped).
+    data; traced values are checked for shapes only).
 
     >>> check_arrays("Discrete", x=(np.zeros((3, 2)), "n d"), a=(np.ones(3) / 3, "n"))
     """
-    if any(not hasattr(v, "shape") for v, _ in arrays.values()):
-        return
+    for name, (value, spec) in arrays.items():
+        if not hasattr(value, "shape") or getattr(value, "dtype", np.dtype("f")).kind not in "iuf":
+            shown = "None" if value is None else f"of type {type(value).__name__}"
+            raise ParameterError(
+                f"{where}: {name} = {shown}; allowed an array of real numbers ({spec})."
+            )
     sizes: dict = {}
     ok = True
     for value, spec in arrays.values():
@@ -260,7 +267,11 @@ def float_field(value):
     """An ``eqx.field`` converter to the session's float (float64 under ``mft.configure()``);
     float64 NumPy input while float64 is off warns once."""
     check_precision("laws", value)
-    return jnp.asarray(value, dtype=default_float())
+    try:
+        kind = value.dtype.kind if hasattr(value, "dtype") else np.asarray(value).dtype.kind
+    except (TypeError, ValueError):
+        return value  # left for check_arrays to name
+    return jnp.asarray(value, dtype=default_float()) if kind in _REAL_KINDS else value
 
 
 def check_law(law, where: str) -> None:
