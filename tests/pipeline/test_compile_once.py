@@ -33,7 +33,7 @@ def counting():
         jax.monitoring.unregister_event_duration_listener(listener)
 
 
-def _inputs(seed, B=2, n=5, d=2, M=2, L=3):
+def _inputs(seed, B=3, n=7, d=2, M=2, L=3):  # the shapes of ADJOINT["interaction"]
     rng = np.random.default_rng(seed)
     theta = mft.Heads(
         jnp.asarray(0.5 * rng.standard_normal((L, M, d, d))),
