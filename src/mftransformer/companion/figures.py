@@ -31,7 +31,13 @@ from .files import atomic_write, git
 
 __all__ = [
     "COLORS",
+    "MARKERS",
+    "LINESTYLES",
+    "STYLE_FILE",
     "new_figure",
+    "house_style",
+    "tidy",
+    "display_width_px",
     "save_figure",
     "figure_dir",
     "forget",
@@ -41,31 +47,21 @@ __all__ = [
     "EXTENSIONS",
 ]
 
-#: Okabe–Ito colour-blind-safe palette.
-COLORS = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442", "#000000"]
+#: The house style as a matplotlib style file (shipped with the package).
+STYLE_FILE = Path(__file__).with_name("mftransformer.mplstyle")
 
-#: rcParams of the house style (mathtext, Type 42 fonts, no dates, fixed SVG salt).
-STYLE = {
-    "figure.dpi": 100,
-    "savefig.dpi": 200,
-    "font.size": 9,
-    "axes.titlesize": 9,
-    "axes.labelsize": 9,
-    "legend.fontsize": 8,
-    "xtick.labelsize": 8,
-    "ytick.labelsize": 8,
-    "axes.grid": True,
-    "grid.alpha": 0.3,
-    "axes.prop_cycle": matplotlib.cycler(color=COLORS),
-    "lines.linewidth": 1.4,
-    "lines.markersize": 4,
-    "text.usetex": False,
-    "mathtext.fontset": "dejavusans",
-    "pdf.fonttype": 42,
-    "ps.fonttype": 42,
-    "svg.fonttype": "path",
-    "svg.hashsalt": "mftransformer",
-}
+#: rcParams of the house style, read from :data:`STYLE_FILE` (print sizes, 8 pt text, mathtext,
+#: Okabe–Ito colours with a line style per colour, Type 42 fonts, no dates, fixed SVG salt).
+STYLE = dict(matplotlib.rc_params_from_file(STYLE_FILE, use_default_template=False))
+
+#: Okabe–Ito colour-blind-safe palette (the order of the style's colour cycle, ``C0``...).
+COLORS = list(STYLE["axes.prop_cycle"].by_key()["color"])
+#: A marker and a line style per colour of :data:`COLORS`, so that series read in grey too.
+MARKERS = ["o", "s", "^", "D", "v", "P", "X", "*"]
+LINESTYLES = list(STYLE["axes.prop_cycle"].by_key()["linestyle"])
+
+#: CSS pixels per inch: a figure is shown in the page at its print width.
+CSS_DPI = 96
 
 #: A figure id: ``ch<k>-<slug>``, lower-case words joined by hyphens (a portable file name).
 FIGURE_ID = re.compile(r"^ch[1-9]-[a-z0-9]+(?:-[a-z0-9]+)*$")
@@ -74,13 +70,16 @@ _MAX_ID = 64
 #: The files written for one figure, in the order the gallery lists them.
 EXTENSIONS = ("pdf", "svg", "png", "npz", "json")
 
-_WIDTHS = {"column": 3.4, "page": 7.0}
+#: Print widths (inches): one journal column and a full page.
+WIDTHS = {"column": 3.4, "page": 7.0}
+_WIDTHS = WIDTHS
 #: fig_id -> what made it in this process: (plot function, experiment, {params hash: data hash}).
 _SAVED: dict[str, tuple] = {}
 
 
-def new_figure(ncols: int = 1, nrows: int = 1, *, width: str = "column", height: float = 2.6, **kw):
-    """A new ``Figure`` and its axes in the house style; ``width`` is ``"column"`` or ``"page"``.
+def new_figure(ncols: int = 1, nrows: int = 1, *, width: str = "column", height: float = 2.4, **kw):
+    """A new ``Figure`` and its axes in the house style; ``width`` is ``"column"`` (3.4 in) or
+    ``"page"`` (7 in), ``height`` in inches. Text is 8 pt at that size, whatever the width.
 
     The figure remembers the function that called ``new_figure`` (the plot function), which
     ``save_figure`` records and uses to refuse two different figures under one id.
@@ -98,6 +97,20 @@ def new_figure(ncols: int = 1, nrows: int = 1, *, width: str = "column", height:
     return fig, axes
 
 
+def house_style(plot):
+    """Decorate a plot function ``plot_<what>(result)``: it draws inside the house style, so that
+    every artist it makes (legends, texts, ``"C1"`` colours) takes the style's sizes and colours,
+    whatever the global rcParams."""
+    import functools
+
+    @functools.wraps(plot)
+    def styled(*args, **kwargs):
+        with matplotlib.rc_context(STYLE):
+            return plot(*args, **kwargs)
+
+    return styled
+
+
 def _register_notebook_display() -> None:
     """Show a ``Figure`` (which lives outside pyplot) as a PNG when it ends a notebook cell or is
     glued: IPython only knows how to display figures once a pyplot backend is loaded."""
@@ -110,10 +123,81 @@ def _register_notebook_display() -> None:
         return
 
     def png(fig):
-        with matplotlib.rc_context(STYLE):
-            return _render(fig, "png", metadata={"Software": None})
+        blob = getattr(fig, "_mft_png", None)  # the saved file's bytes, once saved
+        if blob is None:
+            with matplotlib.rc_context(STYLE):
+                tidy(fig)
+                blob = _render(fig, "png", metadata={"Software": None})
+        return blob, {"width": display_width_px(fig)}
 
     shell.display_formatter.formatters["image/png"].for_type(Figure, png)
+
+
+def display_width_px(fig) -> int:
+    """The width (CSS pixels) at which the page shows ``fig``: its print width."""
+    return round(fig.get_figwidth() * CSS_DPI)
+
+
+def tidy(fig) -> None:
+    """Finish ``fig`` in the house style before it is drawn to a file: log axes label their
+    major ticks only (adding 2, 3 and 5 when an axis spans about a decade or less), and a legend
+    that covers data moves to a free corner, else out of the axes, below them."""
+    from matplotlib.ticker import LogFormatterSciNotation, LogLocator, NullFormatter
+
+    from .figlint import agg_canvas, legend_covers
+
+    agg_canvas(fig)
+    for ax in fig.axes:
+        for axis in (ax.xaxis, ax.yaxis):
+            if axis.get_scale() != "log" or not axis.get_ticklabels(which="both"):
+                continue
+            if isinstance(axis.get_major_formatter(), NullFormatter):
+                continue
+            axis.set_minor_formatter(NullFormatter())
+            lo, hi = sorted(axis.get_view_interval())
+            if lo > 0 and np.log10(hi / lo) < 1.2:
+                axis.set_major_locator(LogLocator(subs=(1.0, 2.0, 3.0, 5.0)))
+                axis.set_major_formatter(LogFormatterSciNotation(labelOnlyBase=False))
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    for ax in fig.axes:
+        legend = ax.get_legend()
+        if legend is None or getattr(legend, "_mft_placed", False):
+            continue
+        if not legend_covers(legend, ax, renderer):
+            continue
+        handles, labels = ax.get_legend_handles_labels()
+        size = legend.get_texts()[0].get_fontsize() if legend.get_texts() else None
+        placed = None
+        for loc in (
+            "upper right",
+            "upper left",
+            "lower left",
+            "lower right",
+            "center right",
+            "center left",
+            "upper center",
+            "lower center",
+        ):
+            legend = ax.legend(handles, labels, loc=loc, fontsize=size)
+            fig.canvas.draw()
+            if not legend_covers(legend, ax, renderer):
+                placed = legend
+                break
+        if placed is None:  # below the axes, under their tick labels and x label
+            ncol = 2 if fig.get_figwidth() > 4 or len(labels) > 3 else 1
+            below = ax.get_tightbbox(renderer).y0
+            y = (below - ax.bbox.y0) / ax.bbox.height - 0.03
+            placed = ax.legend(
+                handles,
+                labels,
+                loc="upper center",
+                bbox_to_anchor=(0.5, y),
+                fontsize=size,
+                ncol=ncol,
+            )
+        placed._mft_placed = True
+        fig.canvas.draw()
 
 
 def figure_dir() -> Path:
@@ -188,6 +272,10 @@ def save_figure(
     out = figure_dir()
     out.mkdir(parents=True, exist_ok=True)
     with matplotlib.rc_context(STYLE):
+        tidy(fig)
+        from .figlint import lint
+
+        record["lint"] = lint(fig)
         blobs = {
             "pdf": _render(
                 fig,
@@ -197,6 +285,7 @@ def save_figure(
             "svg": _render(fig, "svg", metadata={"Date": None, "Creator": None}),
             "png": _render(fig, "png", metadata={"Software": None}),
         }
+    fig._mft_png = blobs["png"]  # the page shows these bytes (the notebook display)
     blobs["npz"] = npz
     blobs["json"] = (json.dumps(record, indent=2, sort_keys=True) + "\n").encode()
     for ext in EXTENSIONS:

@@ -3,13 +3,14 @@
 
 import numpy as np
 
-from ...companion.figures import new_figure
+from ...companion.figures import house_style, new_figure
 from .claims import CLAIMS
 from .run import MODES
 
 __all__ = ["plot_field", "plot_agreement", "plot_interaction", "plot_depth", "plot_memory"]
 
 
+@house_style
 def plot_field(result):
     """Token trajectories of one context with the adjoint field ``p_s = λ/a`` at a few layers."""
     d = result.data
@@ -29,12 +30,17 @@ def plot_field(result):
             width=0.006,
             label=f"$p_s$, $s = {l / (z.shape[0] - 1):.2f}$",
         )
-    ax.set(xlabel="$x_1$", ylabel="$x_2$", title="adjoint field on trajectories")
+    ax.set(
+        xlabel="$x_1$ (dimensionless)",
+        ylabel="$x_2$ (dimensionless)",
+        title="adjoint field on trajectories",
+    )
     ax.set_aspect("equal", adjustable="datalim")
     ax.legend(fontsize="x-small")
     return fig
 
 
+@house_style
 def plot_agreement(result):
     """Relative error of central differences against the adjoint's directional derivative, as a
     function of the step ``ε`` (log-log), with the ``ε²`` slope."""
@@ -50,11 +56,16 @@ def plot_agreement(result):
     ax.loglog(
         d["eps"], e0 * (d["eps"] / 1e-3) ** 2, ":", color="k", label=r"slope 2 ($\varepsilon^2$)"
     )
-    ax.set(xlabel=r"step $\varepsilon$", ylabel="relative error", title="finite differences")
+    ax.set(
+        xlabel=r"step $\varepsilon$ (dimensionless)",
+        ylabel="relative error (dimensionless)",
+        title="finite differences",
+    )
     ax.legend(fontsize="x-small")
     return fig
 
 
+@house_style
 def plot_interaction(result):
     """Relative gradient error of the frozen-context adjoint, per instance, for ``A`` and ``V``."""
     d = result.data
@@ -64,7 +75,7 @@ def plot_interaction(result):
     ax.bar(i + 0.2, 100 * d["error_V"], 0.4, color="C1", label="$V$")
     ax.axhline(100 * CLAIMS["interaction_needed"].band, color="k", ls=":", lw=0.8, label="5 %")
     ax.set(
-        xlabel="instance",
+        xlabel="instance (dimensionless)",
         ylabel="gradient error without\ninteraction term (%)",
         title="dropping the interaction term",
     )
@@ -73,6 +84,7 @@ def plot_interaction(result):
     return fig
 
 
+@house_style
 def plot_depth(result):
     """Gradient error against ``L`` (log-log) with the fitted lines and the expected orders."""
     d = result.data
@@ -93,14 +105,15 @@ def plot_depth(result):
             label=f"{label}: slope {slopes[k]:.2f} (order {order})",
         )
     ax.set(
-        xlabel="depth steps $L$",
-        ylabel="relative gradient error",
+        xlabel="depth steps $L$ (dimensionless)",
+        ylabel="relative gradient error (dimensionless)",
         title="COT gradient against depth",
     )
     ax.legend(fontsize="x-small")
     return fig
 
 
+@house_style
 def plot_memory(result):
     """Working memory (left) and wall time (right) of the four gradient programs against ``L``."""
     d = result.data
@@ -108,7 +121,13 @@ def plot_memory(result):
     for i, m in enumerate(MODES):
         ax.loglog(d["L"], d[f"temp_{m}"], "o-", color=f"C{i}", label=m.replace("_", " + "))
         ax_t.loglog(d["L"], d[f"seconds_{m}"], "o-", color=f"C{i}", label=m.replace("_", " + "))
-    ax.set(xlabel="layers $L$", ylabel="working memory (bytes)", title="compiled memory")
-    ax_t.set(xlabel="layers $L$", ylabel="seconds per gradient", title="time (CPU)")
+    ax.set(
+        xlabel="layers $L$ (dimensionless)",
+        ylabel="working memory (bytes)",
+        title="compiled memory",
+    )
+    ax_t.set(
+        xlabel="layers $L$ (dimensionless)", ylabel="time per gradient (s)", title="time (CPU)"
+    )
     ax.legend(fontsize="x-small")
     return fig

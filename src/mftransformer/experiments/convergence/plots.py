@@ -4,11 +4,12 @@
 import numpy as np
 from matplotlib.ticker import NullFormatter
 
-from ...companion.figures import new_figure
+from ...companion.figures import house_style, new_figure
 
 __all__ = ["plot_injective", "plot_stall", "plot_sweep", "plot_width_depth"]
 
 
+@house_style
 def plot_injective(result):
     """Left: ``R(t)`` (log scale) with ``R_lin``, the fitted line, the guaranteed decay and the
     fit window. Right: the PL ratio ``‖g‖²/(λ_0 R/N)`` and ``λ_min(K(ν^t))/λ_0``."""
@@ -34,8 +35,8 @@ def plot_injective(result):
     )
     ax.axvline(v["t_a"], color="0.6", lw=0.7)
     ax.set(
-        xlabel="training time $t$",
-        ylabel="risk $R$",
+        xlabel="training time $t$ (dimensionless)",
+        ylabel="risk $R$ (dimensionless)",
         title="injective data: loss",
         ylim=(max(float(np.min(d["R"])) / 10, 1e-40), float(d["R"][0]) * 10),
     )
@@ -52,7 +53,8 @@ def plot_injective(result):
     ax_r.axhline(1.0, color="0.5", lw=0.7)
     ax_r.axhline(0.5, color="0.5", lw=0.7, ls=":")
     ax_r.set(
-        xlabel="training time $t$",
+        xlabel="training time $t$ (dimensionless)",
+        ylabel="ratio (dimensionless)",
         title="PL ratio and kernel along the run",
         xlim=(0, v["t_stop"]),
         ylim=(0, max(3.0, 1.05 * float(np.nanmax(d["pl"][d["t"] <= v["t_stop"]])))),
@@ -61,6 +63,7 @@ def plot_injective(result):
     return fig
 
 
+@house_style
 def plot_stall(result):
     """Left: ``R(t)`` with the predicted plateau ``(cᵀr_0)²/2N``. Right: the residual's
     component along the null combination ``c`` and its norm across it."""
@@ -70,7 +73,11 @@ def plot_stall(result):
     ax.semilogy(d["t"], d["R_lin"], "--", color="C1", label="$R_{\\rm lin}$")
     ax.axhline(v["R_inf"], color="k", ls=":", lw=1.0, label="plateau $(c^\\top r_0)^2/2N$")
     ax.axvline(v["t_p"], color="0.6", lw=0.7)
-    ax.set(xlabel="training time $t$", ylabel="risk $R$", title="dependent LSEs: the loss stalls")
+    ax.set(
+        xlabel="training time $t$ (dimensionless)",
+        ylabel="risk $R$ (dimensionless)",
+        title="dependent LSEs: the loss stalls",
+    )
     ax.legend(fontsize=6)
     ax_r.semilogy(
         d["snapshot_t"],
@@ -86,11 +93,16 @@ def plot_stall(result):
         color="C0",
         label="$|r(t) - (c^\\top r)\\,c|$",
     )
-    ax_r.set(xlabel="training time $t$", title="where the residual lives")
+    ax_r.set(
+        xlabel="training time $t$ (dimensionless)",
+        ylabel="residual part (dimensionless)",
+        title="where the residual lives",
+    )
     ax_r.legend(fontsize=6)
     return fig
 
 
+@house_style
 def plot_sweep(result):
     """Left: ``R(t)/R_0`` for each ``ε`` with ``R_lin/R_0`` and the guaranteed decay. Right: the
     deviation from ``R_lin`` against ``R_0``, with the indicative threshold."""
@@ -101,8 +113,8 @@ def plot_sweep(result):
     ax.semilogy(d["t"], d["R_lin_over_R0"], "k--", lw=1.0, label="$R_{\\rm lin}/R_0$")
     ax.semilogy(d["t"], d["guaranteed"], "-.", color="0.4", lw=0.9, label="$e^{-\\lambda_0 t/N}$")
     ax.set(
-        xlabel="training time $t$",
-        ylabel="$R(t)/R_0$",
+        xlabel="training time $t$ (dimensionless)",
+        ylabel="$R(t)/R_0$ (dimensionless)",
         title="growing initial loss",
         ylim=(max(float(np.nanmin(d["R_over_R0"])) / 10, 1e-35), 3.0),
     )
@@ -118,11 +130,16 @@ def plot_sweep(result):
     ax_r.axvline(
         v["threshold"], color="C1", ls="--", lw=1.0, label="indicative threshold (not verified)"
     )
-    ax_r.set(xlabel="initial loss $R_0$", title="departure from the lazy prediction")
+    ax_r.set(
+        xlabel="initial loss $R_0$ (dimensionless)",
+        ylabel="$\\max_t |R/R_{\\rm lin} - 1|$ (dimensionless)",
+        title="departure from the lazy prediction",
+    )
     ax_r.legend(fontsize=6)
     return fig
 
 
+@house_style
 def plot_width_depth(result):
     """Left: fitted rates against ``L·M`` (width line, depth line) with the mean-field rate.
     Right: their RMS relative deviation from it (log-log) with the fit and slope −1/2."""
@@ -143,7 +160,11 @@ def plot_width_depth(result):
         )
         ax_r.loglog(d["LM"][sel], d["rms"][sel], marker, color=f"C{line}", label=labels[line])
     ax.axhline(float(d["rate_inf"]), color="k", ls="--", lw=1.0, label="mean-field rate")
-    ax.set(xlabel="$L\\cdot M$", ylabel="fitted rate of $\\log R$", title="rate vs width and depth")
+    ax.set(
+        xlabel="$L\\cdot M$ (dimensionless)",
+        ylabel="fitted rate of $\\log R$ (dimensionless)",
+        title="rate vs width and depth",
+    )
     ax.legend(fontsize=6)
     order = np.argsort(d["LM"])
     ax_r.loglog(
@@ -154,7 +175,9 @@ def plot_width_depth(result):
         label=f"fit: slope {v['slope']:.2f} (Monte Carlo law: −0.5)",
     )
     ax_r.set(
-        xlabel="$L\\cdot M$", ylabel="RMS relative deviation", title="approach to the mean field"
+        xlabel="$L\\cdot M$ (dimensionless)",
+        ylabel="RMS relative deviation (dimensionless)",
+        title="approach to the mean field",
     )
     for a in (ax, ax_r):
         a.xaxis.set_minor_formatter(NullFormatter())

@@ -3,7 +3,7 @@
 
 import numpy as np
 
-from ...companion.figures import COLORS, new_figure
+from ...companion.figures import COLORS, house_style, new_figure
 from .run import SCHEMES
 
 __all__ = [
@@ -16,6 +16,7 @@ __all__ = [
 ]
 
 
+@house_style
 def plot_trajectories(result):
     """Left: token paths through depth (first two coordinates), one colour per input, dots at
     ``s = 0`` and crosses at ``s = 1``. Right: the largest token norm against the support bound."""
@@ -27,21 +28,27 @@ def plot_trajectories(result):
         ax.plot(z[..., 0], z[..., 1], color=c, lw=0.6, alpha=0.6)
         ax.plot(z[0, :, 0], z[0, :, 1], "o", color=c, ms=2.5)
         ax.plot(z[-1, :, 0], z[-1, :, 1], "x", color=c, ms=3.5)
-        ax_r.plot(d["s"], d["radius"][:, i], color=c, label=f"input {i + 1}" if i < 4 else None)
-        ax_r.plot(d["s"], d["bound"][:, i], "--", color=c, lw=0.9)
+        ax_r.plot(
+            d["s"], d["radius"][:, i], "-", color=c, label=f"input {i + 1}" if i < 4 else None
+        )
+        ax_r.plot(d["s"], d["bound"][:, i], ":", color=c, lw=0.9)
     ax.set(
-        xlabel="$x_1$", ylabel="$x_2$", title="token paths $s \\mapsto X_s(x_k)$", aspect="equal"
+        xlabel="$x_1$ (dimensionless)",
+        ylabel="$x_2$ (dimensionless)",
+        title="token paths $s \\mapsto X_s(x_k)$",
+        aspect="equal",
     )
     ax_r.set(
-        xlabel="depth $s$",
-        ylabel="$\\max_k |z_k^\\ell|$",
+        xlabel="depth $s$ (dimensionless)",
+        ylabel="$\\max_k |z_k^\\ell|$ (dimensionless)",
         yscale="log",
-        title="largest norm; bound dashed",
+        title="largest norm; bound dotted",
     )
     ax_r.legend(loc="upper left")
     return fig
 
 
+@house_style
 def plot_flow(result):
     """The grid ``X_s([-e, e]²)`` at a few depths, with the context tokens (dots); the last
     panel colours the grid by ``log det DX_1``."""
@@ -61,10 +68,11 @@ def plot_flow(result):
         g[..., 0], g[..., 1], np.log(d["det"]), shading="gouraud", cmap="viridis"
     )
     axes[-1].set(title="$\\log\\det DX_1$", aspect="equal", xticks=[], yticks=[])
-    fig.colorbar(im, ax=axes[-1], shrink=0.8)
+    fig.colorbar(im, ax=axes[-1], shrink=0.8).set_label("$\\log\\det DX_1$ (dimensionless)")
     return fig
 
 
+@house_style
 def plot_depth(result):
     """Error against ``L`` (log-log) for the three schemes, with the fitted lines."""
     d = result.data
@@ -80,11 +88,16 @@ def plot_depth(result):
             color=f"C{i}",
             label=f"{s}: slope {slope:.2f} (order {order})",
         )
-    ax.set(xlabel="layers $L$", ylabel="$\\max|z^L - X_1|$", title="depth: error against $L$")
+    ax.set(
+        xlabel="layers $L$ (dimensionless)",
+        ylabel="$\\max|z^L - X_1|$ (dimensionless)",
+        title="depth: error against $L$",
+    )
     ax.legend()
     return fig
 
 
+@house_style
 def plot_width(result):
     """Left: error against ``M`` at both depths, i.i.d. (solid) and tied (dashed), with the fits
     at the short depth. Right: the same errors against ``L·M``."""
@@ -105,12 +118,21 @@ def plot_width(result):
             lw=0.8,
             label=f"fit {kind}: slope {slope:.2f}",
         )
-    ax.set(xlabel="heads $M$", ylabel="RMS error", title="width: error against $M$")
-    ax_r.set(xlabel="$L\\cdot M$", title="same errors against $L\\cdot M$")
+    ax.set(
+        xlabel="heads $M$ (dimensionless)",
+        ylabel="RMS error (dimensionless)",
+        title="width: error against $M$",
+    )
+    ax_r.set(
+        xlabel="$L\\cdot M$ (dimensionless)",
+        ylabel="RMS error (dimensionless)",
+        title="same errors against $L\\cdot M$",
+    )
     ax.legend(fontsize=6)
     return fig
 
 
+@house_style
 def plot_tokens(result):
     """Query error against ``n`` (log-log), with the fit and the ``n^{-1/2}`` law."""
     d = result.data
@@ -121,14 +143,15 @@ def plot_tokens(result):
         d["n"], d["fit"][0] * (d["n"] / d["n"][0]) ** -0.5, ":", color="0.3", label="$n^{-1/2}$"
     )
     ax.set(
-        xlabel="tokens $n$",
-        ylabel="$|\\xi^L - \\xi^L_{\\rm Gauss}|$",
-        title="tokens: error against $n$",
+        xlabel="tokens $n$ (dimensionless)",
+        ylabel="$|\\xi^L - \\xi^L_{\\rm Gauss}|$ (dimensionless)",
+        title="error against tokens $n$",
     )
     ax.legend()
     return fig
 
 
+@house_style
 def plot_stability(result):
     """``|Δ output| / δ`` against ``δ`` for each direction: heads (left) and tokens (right)."""
     d = result.data
@@ -141,5 +164,9 @@ def plot_stability(result):
     ):
         for r in d[f"ratio_{kind}"]:
             ax.semilogx(d["delta"], r, "o-", lw=0.8, ms=3)
-        ax.set(xlabel="$\\delta$", ylabel="$|\\Delta\\,\\mathrm{output}|/\\delta$", title=label)
+        ax.set(
+            xlabel="$\\delta$ (dimensionless)",
+            ylabel="$|\\Delta\\,\\mathrm{output}|/\\delta$ (dimensionless)",
+            title=label,
+        )
     return fig

@@ -4,7 +4,7 @@
 import matplotlib.ticker
 import numpy as np
 
-from ...companion.figures import COLORS, new_figure
+from ...companion.figures import COLORS, house_style, new_figure
 from ..checks import fit_loglog
 
 __all__ = [
@@ -17,6 +17,7 @@ __all__ = [
 ]
 
 
+@house_style
 def plot_training(result):
     """Risk and squared gradient norm against training time: gradient descent and the flow."""
     d = result.data
@@ -28,12 +29,13 @@ def plot_training(result):
     ax.plot(d["t_flow"], d["R_flow"], "k:", lw=1.6, label="flow (diffrax)")
     ax.plot(d["t_flow"], d["R_flow"][0] - d["E_flow"], "k+", ms=4, label=r"$R(0)-\int_0^t\|g\|^2$")
     ax_g.semilogy(d["t_flow"], d["g2_flow"], "k:", lw=1.6)
-    ax.set(xlabel="training time $t$", ylabel="risk $R$")
-    ax_g.set(xlabel="training time $t$", ylabel=r"$\|g\|^2$")
+    ax.set(xlabel="training time $t$ (dimensionless)", ylabel="risk $R$ (dimensionless)")
+    ax_g.set(xlabel="training time $t$ (dimensionless)", ylabel=r"$\|g\|^2$ (dimensionless)")
     ax.legend(fontsize=6)
     return fig
 
 
+@house_style
 def plot_energy(result):
     """Log-log: ``1 − ρ_0`` and the integrated defects against ``η``, with fits and slope 1."""
     d = result.data
@@ -50,12 +52,13 @@ def plot_energy(result):
         ax.loglog(etas, fit(etas), "-", color=c, lw=0.8)
     ref = d["one_minus_rho"][0] * etas / etas[0]
     ax.loglog(etas, ref * 0.3, "k--", lw=0.8, label="slope 1")
-    ax.set(xlabel=r"step $\eta$", ylabel="defect")
+    ax.set(xlabel=r"step $\eta$ (dimensionless)", ylabel="defect (dimensionless)")
     ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())  # overlapping minor labels
     ax.legend(fontsize=6)
     return fig
 
 
+@house_style
 def plot_meanfield(result):
     """``R(t)``, mean ± std over initialisations, one band per width ``M``."""
     d = result.data
@@ -71,11 +74,12 @@ def plot_meanfield(result):
             alpha=0.25,
             lw=0,
         )
-    ax.set(xlabel="training time $t$", ylabel="risk $R$ (mean ± std)", yscale="log")
+    ax.set(xlabel="training time $t$ (dimensionless)", ylabel="risk $R$ (mean ± std)", yscale="log")
     ax.legend(fontsize=7)
     return fig
 
 
+@house_style
 def plot_heads(result):
     """Head particles of each layer in the ``(tr A, tr V)`` plane at several training times."""
     d = result.data
@@ -95,30 +99,32 @@ def plot_heads(result):
             if row == 0:
                 ax.set_title(f"$t = {ts[k]:g}$")
             if col == 0:
-                ax.set_ylabel(f"layer {row}\n" + r"tr $V$")
+                ax.set_ylabel(f"layer {row}\n" + r"tr $V$ (dimensionless)")
             if row == L - 1:
-                ax.set_xlabel(r"tr $A$")
+                ax.set_xlabel(r"tr $A$ (dimensionless)")
     return fig
 
 
+@house_style
 def plot_depth(result):
     """``R(t)`` per depth ``L`` and, log-log, ``max_t |R_{2L} − R_L|`` against ``L``."""
     d = result.data
     fig, (ax, ax_r) = new_figure(2, width="page", height=2.6)
     for i, L in enumerate(d["Ls"]):
         ax.plot(d["t"], d["R"][i], color=COLORS[i % len(COLORS)], label=f"$L={L}$")
-    ax.set(xlabel="training time $t$", ylabel="risk $R$")
+    ax.set(xlabel="training time $t$ (dimensionless)", ylabel="risk $R$ (dimensionless)")
     ax.legend(fontsize=6)
     Ls = d["Ls"][:-1]
     fit = fit_loglog(Ls, d["diffs"])
     ax_r.loglog(Ls, d["diffs"], "o", label=f"fit slope {fit.slope:.2f}")
     ax_r.loglog(Ls, fit(Ls), "-", lw=0.8)
     ax_r.loglog(Ls, d["diffs"][0] * Ls[0] / Ls, "k--", lw=0.8, label="slope −1")
-    ax_r.set(xlabel="depth $L$", ylabel=r"$\max_t |R_{2L}-R_L|$")
+    ax_r.set(xlabel="depth $L$ (dimensionless)", ylabel=r"$\max_t |R_{2L}-R_L|$ (dimensionless)")
     ax_r.legend(fontsize=7)
     return fig
 
 
+@house_style
 def plot_stability(result):
     """``D(t)/D(0)`` for each initial distance, with the exponential envelope ``e^{Ĉt}``."""
     d = result.data
@@ -133,6 +139,9 @@ def plot_stability(result):
             label=rf"$D(0)={delta:g}$",
         )
     ax.plot(d["t"], np.exp(d["rate"] * d["t"]), "k--", lw=0.8, label=r"$e^{\hat C t}$")
-    ax.set(xlabel="training time $t$", ylabel=r"$D_{\rm sync}(t)/D_{\rm sync}(0)$")
+    ax.set(
+        xlabel="training time $t$ (dimensionless)",
+        ylabel=r"$D_{\rm sync}(t)/D_{\rm sync}(0)$ (dimensionless)",
+    )
     ax.legend(fontsize=7)
     return fig

@@ -3,7 +3,7 @@
 
 import numpy as np
 
-from ...companion.figures import new_figure
+from ...companion.figures import house_style, new_figure
 from ...solver import ntk
 
 __all__ = [
@@ -18,6 +18,7 @@ __all__ = [
 ]
 
 
+@house_style
 def plot_blocks(result):
     """The kernel and its two blocks (closed form), and ``|K_closed − K_jax|`` (log scale)."""
     d = result.data
@@ -27,13 +28,14 @@ def plot_blocks(result):
     for ax, name, title in zip(axes[:3], ("K_V", "K_QK", "K"), titles, strict=True):
         im = ax.imshow(d[name], cmap="RdBu_r", vmin=-vmax, vmax=vmax)
         ax.set(title=title, xticks=[], yticks=[])
-    fig.colorbar(im, ax=axes[2], shrink=0.8)
+    fig.colorbar(im, ax=axes[2], shrink=0.8).set_label("entry (dimensionless)")
     im = axes[3].imshow(np.log10(np.maximum(d["difference"], 1e-18)), cmap="viridis")
     axes[3].set(title="$\\log_{10}|$closed form $-$ JAX$|$", xticks=[], yticks=[])
-    fig.colorbar(im, ax=axes[3], shrink=0.8)
+    fig.colorbar(im, ax=axes[3], shrink=0.8).set_label("$\\log_{10}$ difference (dimensionless)")
     return fig
 
 
+@house_style
 def plot_lse_families(result):
     """``σ_min/σ_max`` per family, modulo affine functions and modulo constants, with the two
     thresholds; values at the floor are drawn at 10⁻¹⁷."""
@@ -51,14 +53,16 @@ def plot_lse_families(result):
         xticks=x,
         yscale="log",
         ylim=(floor / 3, 1e5),
-        ylabel="$\\sigma_{\\min}/\\sigma_{\\max}$",
-        title="LSE test: families expected to hold (left) and to fail (right)",
+        xlabel="family (expected to hold left of the line, to fail right of it) (dimensionless)",
+        ylabel="$\\sigma_{\\min}/\\sigma_{\\max}$ (dimensionless)",
+        title="LSE test per family",
     )
     ax.set_xticklabels(result.names)
     ax.legend(ncol=4, loc="upper center")
     return fig
 
 
+@house_style
 def plot_agreement(result):
     """NTK ``λ_min/λ_max`` (centred) against the LSE ``σ_min/σ_max`` (modulo affine), one point per
     family; both vanish together."""
@@ -85,6 +89,7 @@ def plot_agreement(result):
     return fig
 
 
+@house_style
 def plot_spectra(result):
     """Eigenvalues of ``K``, ``K^V``, ``K^QK`` for BB, CV (centred) and uncentred translates."""
     d = result.data
@@ -101,12 +106,13 @@ def plot_spectra(result):
                 label=f"${block.replace('_QK', '^{QK}').replace('_V', '^V')}$",
             )
         ax.axhline(floor * 10, color="0.5", lw=0.6)
-        ax.set(title=name, xlabel="index", xticks=range(lam.size))
-    axes[0].set_ylabel("$|\\lambda|$")
+        ax.set(title=name, xlabel="index (dimensionless)", xticks=range(lam.size))
+    axes[0].set_ylabel("$|\\lambda|$ (dimensionless)")
     axes[0].legend()
     return fig
 
 
+@house_style
 def plot_scan(result):
     """Left: both quantities against the deformation ``t``. Right: one against the other with the
     fitted line (slope 2 expected)."""
@@ -116,7 +122,11 @@ def plot_scan(result):
     t = np.where(d["t"] > 0, d["t"], np.nan)
     ax.loglog(t, d["lse_ratio"], "o-", label="LSE $\\sigma_{\\min}/\\sigma_{\\max}$")
     ax.loglog(t, d["ntk_ratio"], "s-", label="NTK $\\lambda_{\\min}/\\lambda_{\\max}$")
-    ax.set(xlabel="deformation $t$", title="leaving the translates", ylabel="ratio")
+    ax.set(
+        xlabel="deformation $t$ (dimensionless)",
+        title="leaving the translates",
+        ylabel="ratio (dimensionless)",
+    )
     ax.legend()
     x, y = np.maximum(d["lse_ratio"], floor), np.maximum(d["ntk_ratio"], floor)
     ax_r.loglog(x, y, "o", color="C2", label="scan ($t = 0$ at the floor)")
@@ -129,14 +139,15 @@ def plot_scan(result):
         label=f"fit: slope {result.slope:.2f} (2 expected)",
     )
     ax_r.set(
-        xlabel="LSE $\\sigma_{\\min}/\\sigma_{\\max}$",
-        ylabel="NTK $\\lambda_{\\min}/\\lambda_{\\max}$",
+        xlabel="LSE $\\sigma_{\\min}/\\sigma_{\\max}$ (dimensionless)",
+        ylabel="NTK $\\lambda_{\\min}/\\lambda_{\\max}$ (dimensionless)",
         title="they vanish together",
     )
     ax_r.legend(loc="upper left")
     return fig
 
 
+@house_style
 def plot_empirical_gauss(result):
     """``σ_min/σ_max`` of two sampled 1D Gaussians against ``n`` (seeds as dots, geometric mean,
     fitted line)."""
@@ -153,14 +164,15 @@ def plot_empirical_gauss(result):
         label=f"fit: slope {result.slope:.2f} (about $-1/2$)",
     )
     ax.set(
-        xlabel="samples $n$",
-        ylabel="$\\sigma_{\\min}/\\sigma_{\\max}$",
+        xlabel="samples $n$ (dimensionless)",
+        ylabel="$\\sigma_{\\min}/\\sigma_{\\max}$ (dimensionless)",
         title="sampled Gaussians: nearly dependent",
     )
     ax.legend()
     return fig
 
 
+@house_style
 def plot_mean_field(result):
     """Left: relative error against ``P`` with the fit. Right: eigenvalues of ``K`` (one draw) per
     ``P`` and those of ``K^∞`` (lines)."""
@@ -176,8 +188,8 @@ def plot_mean_field(result):
         label=f"fit: slope {result.slope:.2f} ($-1/2$ expected)",
     )
     ax.set(
-        xlabel="head pairs $P$",
-        ylabel="$\\|K_P - K^\\infty\\|_F/\\|K^\\infty\\|_F$",
+        xlabel="head pairs $P$ (dimensionless)",
+        ylabel="$\\|K_P - K^\\infty\\|_F/\\|K^\\infty\\|_F$ (dimensionless)",
         title="width: error against $P$",
     )
     ax.legend()
@@ -185,20 +197,25 @@ def plot_mean_field(result):
         ax_r.semilogx(d["P"], d["eigenvalues"][:, k], "o-", color=f"C{k % 8}", lw=0.8)
         ax_r.axhline(d["eigenvalues_infinite"][k], color=f"C{k % 8}", ls="--", lw=0.8)
     ax_r.set(
-        xlabel="head pairs $P$",
-        ylabel="eigenvalues",
+        xlabel="head pairs $P$ (dimensionless)",
+        ylabel="eigenvalues (dimensionless)",
         yscale="log",
         title="$K_P$ (dots) and $K^\\infty$ (dashed)",
     )
     return fig
 
 
+@house_style
 def plot_rank(result):
     """Numerical rank of ``K`` against the number of head pairs, with the bound."""
     d = result.data
     fig, ax = new_figure(1, height=2.4)
     ax.plot(d["P"], d["bound"], "-", color="0.3", label="$\\min(N d_{out}, P d (d_{out}+1))$")
     ax.plot(d["P"], d["rank"], "o", color="C0", label="rank of $K$")
-    ax.set(xlabel="head pairs $P$", ylabel="rank", title="too few heads: singular by rank")
+    ax.set(
+        xlabel="head pairs $P$ (dimensionless)",
+        ylabel="rank (dimensionless)",
+        title="too few heads: singular by rank",
+    )
     ax.legend()
     return fig
