@@ -326,3 +326,28 @@ def test_heads_from_lists_work():
 def test_forward_refuses_nan_queries():
     with pytest.raises(ParameterError, match=r"forward: xi\[0, 0\] = nan"):
         mft.forward(THETA, MU, np.where(XI > 0.4, np.nan, XI))
+
+
+# ---------------------------------------------------------------- checkpointed runs
+def _problem():
+    mu = mft.empirical(X, A)
+    return THETA, mu, None, mft.Targets(T=np.asarray(mu.x) + 0.1)
+
+
+def test_checkpoint_in_a_missing_folder_is_named(tmp_path):
+    theta, mu, xi, targets = _problem()
+    path = tmp_path / "nowhere" / "run.npz"
+    with pytest.raises(ParameterError, match=r"folder '.*nowhere' does not exist"):
+        mft.train_chunked(theta, mu, xi, targets, eta=0.1, steps=2, chunk=2, checkpoint=path)
+
+
+def test_refused_checkpoint_names_the_parameter_that_differs(tmp_path):
+    theta, mu, xi, targets = _problem()
+    path = tmp_path / "run.npz"
+    run = {"steps": 2, "chunk": 2, "checkpoint": path, "method": "autodiff"}
+    mft.train_chunked(theta, mu, xi, targets, eta=0.1, **run)
+    with pytest.raises(ParameterError, match=r"eta = 0.1 \(saved\) ≠ 0.2 \(now\)"):
+        mft.train_chunked(theta, mu, xi, targets, eta=0.2, **run)
+    moved = mft.Targets(T=np.asarray(targets.T) + 1.0)
+    with pytest.raises(ParameterError, match=r"other parameters: targets.T = float64\[1, 3, 2\]"):
+        mft.train_chunked(theta, mu, xi, moved, eta=0.1, **run)

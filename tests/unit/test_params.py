@@ -127,3 +127,73 @@ def test_no_section_retypes_a_whole_shared_block():
             for block, block_fields in shared.items():
                 if all(mine.get(k) == m for k, m in block_fields.items()):
                     pytest.fail(f"{chapter}.{section.name} retypes the block {block}")
+
+
+# ---------------------------------------------------------------- issue 18: complete validation
+@pytest.mark.parametrize(
+    ("chapter", "override", "match"),
+    [
+        ("ntk", {"closed_form.M": 3}, r"\[ntk.closed_form\]: M = 3; allowed an even integer"),
+        ("ntk", {"scan.M": 5}, r"\[ntk.scan\]: M = 5; allowed an even integer"),
+        ("convergence", {"stall.M": 7}, r"\[convergence.stall\]: M = 7; allowed an even"),
+        ("convergence", {"sweep.M": 1}, r"\[convergence.sweep\]: M = 1; allowed int >= 2"),
+        (
+            "convergence",
+            {"injective.xi0": [1.0]},
+            r"\[convergence.injective\]: xi0 = \[1.0\]; allowed 2 numbers .*d = 2",
+        ),
+        ("convergence", {"sweep.W": [1.0, 2.0, 3.0]}, r"W = \[1.0, 2.0, 3.0\]; allowed 2"),
+    ],
+)
+def test_cross_field_rules_refused_at_load(chapter, override, match):
+    with pytest.raises(ParameterError, match=match):
+        load(chapter, "ci", override)
+
+
+def test_every_parameter_set_passes_the_rules():
+    from mftransformer.companion.params import CHAPTERS
+
+    for chapter in CHAPTERS:
+        for params_set in available_sets():
+            load(chapter, params_set)
+
+
+def test_describe_shows_even():
+    rows = {key: rng for key, _, rng, _ in describe("ntk")}
+    assert rows["closed_form.M"] == ">= 2, even"
+
+
+def test_overrides_as_a_json_or_yaml_string():
+    as_dict = load("forward", "ci", {"depth": {"Ls": [4, 8]}})
+    assert load("forward", "ci", '{"depth": {"Ls": [4, 8]}}').hash() == as_dict.hash()
+    assert load("forward", "ci", "depth: {Ls: [4, 8]}").depth.Ls == (4, 8)
+    assert load("forward", "ci", "").hash() == load("forward", "ci").hash()
+
+
+@pytest.mark.parametrize(
+    ("overrides", "match"),
+    [
+        ('{"depth": {"Ls": [4, 8]}', r"params: overrides:1:\d+: YAML syntax error"),
+        ("[1, 2]", r"overrides = \[1, 2\]; allowed a mapping"),
+        ("42", r"overrides = 42; allowed a mapping"),
+        ('{"depth": {"Lss": [4]}}', r"unknown key 'Lss'"),
+    ],
+)
+def test_bad_override_strings(overrides, match):
+    with pytest.raises(ParameterError, match=match):
+        load("forward", "ci", overrides)
+
+
+def test_yaml_syntax_error_is_one_line_with_file_line_column(tmp_path, monkeypatch):
+    from mftransformer.companion import params
+
+    (tmp_path / "ci.yaml").write_text("forward:\n  seed: 0\n  depth: [1, 2\n")
+    monkeypatch.setattr(params, "params_dir", lambda: tmp_path)
+    with pytest.raises(ParameterError) as info:
+        load("forward", "ci")
+    message = str(info.value)
+    assert "\n" not in message
+    assert f"{tmp_path / 'ci.yaml'}:4:1: YAML syntax error" in message
+    (tmp_path / "ci.yaml").write_text("- 1\n- 2\n")
+    with pytest.raises(ParameterError, match=r"holds a list; allowed a mapping"):
+        load("forward", "ci")

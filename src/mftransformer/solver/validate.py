@@ -12,6 +12,7 @@ Precision is explicit: float64 NumPy input while ``jax_enable_x64`` is off would
 float32; the first such input warns once (:class:`PrecisionWarning`, naming ``mft.configure()``).
 """
 
+import sys
 import warnings
 
 import jax
@@ -78,17 +79,16 @@ def check_precision(where: str, value) -> None:
             "mft.configure() before building any array (arrays created earlier stay float32; "
             "rebuild them after it).",
             PrecisionWarning,
-            stacklevel=_outside_stacklevel(),
+            stacklevel=_outside_stacklevel(sys._getframe(0)),
         )
 
 
-def _outside_stacklevel() -> int:
-    """The ``stacklevel`` of the first frame outside this package (the caller's line)."""
-    import sys
-
-    package = __name__.split(".")[0]
-    frame, level = sys._getframe(1), 1
-    while frame is not None and frame.f_globals.get("__name__", "").startswith(package):
+def _outside_stacklevel(frame) -> int:
+    """The ``stacklevel`` of the first frame outside this package and the libraries that wrap
+    its calls (equinox's constructors, jaxtyping's checks): the caller's line."""
+    inside = (__name__.split(".")[0], "equinox", "jaxtyping", "beartype", "jax", "typeguard")
+    level = 1  # ``frame`` is the one that calls warnings.warn
+    while frame is not None and frame.f_globals.get("__name__", "").split(".")[0] in inside:
         frame, level = frame.f_back, level + 1
     return level
 
