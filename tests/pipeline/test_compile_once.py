@@ -77,11 +77,10 @@ def test_entry_points_trace_once_per_shape():
 
 
 #: One chapter's experiments (chapter 2) at small sizes. Left out: ``memory``, which compiles by
-#: design (it reads XLA's memory analysis), ``depth`` (slow), and ``agreement``, which today builds
-#: ``jax.jit(lambda th: risk(th, mu, xi, targets))`` on every call, a new function whose closure
-#: holds the arrays, so a second run traces and compiles it again.
+#: design (it reads XLA's memory analysis), and ``depth`` (slow).
 ADJOINT = {
     "field": {"field": {"n": 4, "L": 4, "M": 2, "arrows_at": [0, 4]}},
+    "agreement": {"agreement": {"L": 3, "M": 2, "directions": 1}},
     "interaction": {"interaction": {"instances": 1, "L": 3, "M": 2}},
 }
 
