@@ -74,13 +74,11 @@ class Readout:
     def rules(self, where):
         """``xi0`` and ``W`` have ``d`` entries each (``d`` of the section when it has one)."""
         d = getattr(self, "d", len(self.xi0))
-        for name in ("xi0", "W"):
-            value = getattr(self, name)
-            if len(value) != d:
-                raise ValueError(
-                    f"{where}: {name} = {list(value)}; allowed {d} numbers (one per token "
-                    f"dimension, d = {d}). Give xi0 and W d entries each."
-                )
+        if len(self.xi0) != d or len(self.W) != d:
+            raise ValueError(
+                f"{where}: xi0 has {len(self.xi0)} and W has {len(self.W)} entries; allowed "
+                f"d = {d} each (one number per token dimension)."
+            )
 
 
 @dataclasses.dataclass(frozen=True)
