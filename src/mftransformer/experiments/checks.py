@@ -144,7 +144,7 @@ class Claim:
     """One row of a chapter's claims table: what is checked, against what, and why that band.
 
     Attributes:
-        name: the check name, as printed (``depth_slope_euler``; MATH.md §7).
+        name: the check name, as printed (``depth_slope_euler``; the claims).
         experiment: the experiment function that measures it (``depth``).
         section: the notebook section it is shown in.
         doc: one line saying what is measured.

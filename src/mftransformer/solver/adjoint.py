@@ -1,6 +1,6 @@
 """The risk R and its conditional Wasserstein (COT) gradient at the head particles.
 
-Model page, "Readouts" and "Adjoint" (MATH.md §1.5, §3). Task T compares the final tokens with
+Model page, "Readouts" and "Adjoint". Task T compares the final tokens with
 targets ``T``; task C reads the query out linearly, ``Y_i = W X^i_1(ξ^i_0)``:
 
 .. math::
@@ -142,7 +142,7 @@ def discrete_adjoint(
     chunk: int | None = None,
     mesh=None,
 ) -> AdjointResult:
-    """Exact gradient of the depth-L network by its discrete adjoint (MATH.md §3.3).
+    """Exact gradient of the depth-L network by its discrete adjoint (Model: risk).
 
     The forward sweep stores the states ``z^ℓ`` only; the backward sweep recomputes each layer's
     attention. Euler, from ``λ^L = ∇_{z^L} R`` (``λ_k = a_k(z^L_k − T_k)/N``, ``λ_ξ = Wᵀr/N``):

@@ -74,7 +74,7 @@ class LayerField(eqx.Module):
         F(z, \\mu) = \\frac1M \\sum_m V_m\\, m_\\mu(A_m z),\\qquad
         w_{mkj} = \\mathrm{softmax}_j(\\langle A_m z_k, x_j\\rangle + \\log a_j)
 
-    :meth:`apply` (the field), :meth:`vjp` (its transpose derivative, MATH.md §3.3) and
+    :meth:`apply` (the field), :meth:`vjp` (its transpose derivative, Model: risk) and
     :meth:`param_grad` (§3.1d) share one kernel, :meth:`tilt`, the only place where the dense
     softmax and tilted mean are written (the streamed field's online softmax is
     :func:`~mftransformer.solver.streaming.online_mean`). Methods take one context (``x``
@@ -124,7 +124,7 @@ class LayerField(eqx.Module):
 
         With ``u_k = Vᵀλ_k`` and ``C_k u_k = Σ_j w_kj (x_j − m_k)⟨x_j − m_k, u_k⟩``: local term
         ``(1/M) Σ_m Aᵀ C_k u_k``, interaction ``(1/M) Σ_m Σ_k w_kj (u_k + A z_k ⟨x_j − m_k, u_k⟩)``,
-        ``∇_A G = Σ_k C_k u_k z_kᵀ``, ``∇_V G = Σ_k λ_k m_kᵀ`` (MATH.md §3.1d, §3.3). Streamed
+        ``∇_A G = Σ_k C_k u_k z_kᵀ``, ``∇_V G = Σ_k λ_k m_kᵀ`` (Model: risk). Streamed
         over blocks of points if ``chunk`` (the last three are sums over points, carried).
         """
         if self.chunk:
@@ -156,7 +156,7 @@ class LayerField(eqx.Module):
         return Linearisation(phi=phi, lam_z=lam_z, lam_x=lam_x, gA=gA, gV=gV)
 
     def param_grad(self, x, loga, z, lam):
-        """``(∇_A G, ∇_V G)`` per head, ``G(θ) = Σ_k ⟨λ_k, Γ_θ(μ, z_k)⟩`` (MATH.md §3.1d)."""
+        """``(∇_A G, ∇_V G)`` per head, ``G(θ) = Σ_k ⟨λ_k, Γ_θ(μ, z_k)⟩`` (Model: risk)."""
         out = self.vjp(x, loga, z, lam, local_only=True)
         return out.gA, out.gV
 
@@ -239,7 +239,7 @@ def state_field(
 
 
 def state_vjp(A, V, z, loga, n: int, lam, *, local_only: bool = False, chunk=None, mesh=None):
-    """``(Φ(z), DΦ(z)ᵀλ, ∇_A G, ∇_V G)`` on a batch of network states (MATH.md §3.3).
+    """``(Φ(z), DΦ(z)ᵀλ, ∇_A G, ∇_V G)`` on a batch of network states (Model: risk).
 
     The keys are the states' first ``n`` points, so ``DΦᵀλ`` is the local term plus the
     interaction term added to those rows; the head gradients are summed over the batch.
@@ -276,7 +276,7 @@ def field_vjp(
     local_only: bool = False,
     chunk: int | None = None,
 ):
-    """Transpose of the field's derivative, ``(∂_z F)ᵀ λ`` and ``(∂_x F)ᵀ λ`` (MATH.md §3.3).
+    """Transpose of the field's derivative, ``(∂_z F)ᵀ λ`` and ``(∂_x F)ᵀ λ`` (Model: risk).
 
     With ``w_{kj} = softmax_j(⟨A z_k, x_j⟩ + log a_j)``, ``m_k``, ``C_k`` the tilted mean and
     covariance and ``u_k = Vᵀ λ_k``:
@@ -324,7 +324,7 @@ def head_param_grad(
     *,
     chunk: int | None = None,
 ):
-    """Per-head gradient of ``G(θ) = Σ_b Σ_k ⟨λ_k, Γ_θ(μ, z_k)⟩`` at each head (MATH.md §3.1d).
+    """Per-head gradient of ``G(θ) = Σ_b Σ_k ⟨λ_k, Γ_θ(μ, z_k)⟩`` at each head (Model: risk).
 
     .. math::
 

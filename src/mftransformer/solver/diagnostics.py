@@ -1,9 +1,9 @@
 """Diagnostics of a training history: the energy identity and the synchronous distance.
 
-Model page, "Gradient flow" (MATH.md §4). Along the flow ``dR/dt = −‖g‖²``; gradient descent
+Model page, "Gradient flow". Along the flow ``dR/dt = −‖g‖²``; gradient descent
 with step ``η`` meets it to ``O(η)``, one step at a time (:func:`dissipation_ratio`) and
 integrated over a run (:func:`energy_defect`). :func:`sync_distance` compares two runs particle
-by particle, an upper bound on ``W_COT`` (MATH.md §1.3).
+by particle, an upper bound on ``W_COT`` (Model: heads).
 """
 
 import jax.numpy as jnp
@@ -18,7 +18,7 @@ _RULES = ("trapezoid", "left")
 
 
 def dissipation_ratio(R0, R1, g2_0, eta):
-    """One-step dissipation ratio ``ρ = (R_0 − R_1)/(η ‖g_0‖²)``; ``1 − ρ = O(η)`` (MATH.md §4)."""
+    """One-step dissipation ratio ``ρ = (R_0 − R_1)/(η ‖g_0‖²)``; ``1 − ρ = O(η)`` (Model: risk)."""
     return (R0 - R1) / (eta * g2_0)
 
 
@@ -47,7 +47,7 @@ def energy_defect(t, R, g2, rule: str = "trapezoid"):
 
 def sync_distance(theta: Heads, theta_ref: Heads):
     """Synchronous distance ``D_sync² = (1/(LM)) Σ |θ_{ℓm} − θ'_{ℓm}|²``, an upper bound on
-    ``W_COT`` for matched labels (MATH.md §1.3). Works on leading batch axes too."""
+    ``W_COT`` for matched labels (Model: heads). Works on leading batch axes too."""
     ref_A = jnp.broadcast_to(theta_ref.A, theta.A.shape)  # explicit: batch axes of snapshots
     ref_V = jnp.broadcast_to(theta_ref.V, theta.V.shape)
     dA, dV = theta.A - ref_A, theta.V - ref_V

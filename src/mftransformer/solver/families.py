@@ -1,4 +1,4 @@
-"""The fixed families of laws of chapter 4, as one table (MATH.md §5.4-5.5).
+"""The fixed families of laws of chapter 4, as one table (ch. 4 families).
 
 Each family is a short list of laws (:mod:`~mftransformer.solver.laws`) with what the theory
 predicts for their log-sum-exps
@@ -176,7 +176,7 @@ _LENGTHS = "intervals of distinct lengths (Vandermonde in lengths²)"
 _SIDES = "boxes whose side lengths are not shared in a cancelling way"
 _QUADRATICS = "1D Gaussian LSEs are quadratics: two are dependent mod affine"
 
-#: The families of MATH.md §5.5, holding ones first: id → how to build the laws, the verdicts
+#: The families of chapter 4, holding ones first: id → how to build the laws, the verdicts
 #: predicted modulo affine functions and modulo constants, the null combination, the reason.
 # fmt: off
 TABLE = {
@@ -196,12 +196,12 @@ TABLE = {
 }
 # fmt: on
 
-#: the family ids of MATH.md §5.5, holding ones first.
+#: the family ids of chapter 4, holding ones first.
 FAMILIES = tuple(TABLE)
 
 
 def family(name: str, *, key) -> Family:
-    """The named family of MATH.md §5.5 (random parts drawn from ``key``).
+    """The named family of chapter 4 (random parts drawn from ``key``).
 
     Raises:
         ParameterError: an unknown name (with a "did you mean").

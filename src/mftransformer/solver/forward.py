@@ -1,6 +1,6 @@
 """The forward flow map over depth: the network, reference ODE solves and the Gaussian closed form.
 
-Model page, "Forward flow" (MATH.md §1.4, §2). The state of one input is
+Model page, "Forward flow". The state of one input is
 ``z = (z_1..z_n, ξ_1..ξ_k)``: the n context atoms (the keys, weighted by ``a``) followed by k
 query points that attend but are never attended to (the CLS query, or grid points of a flow
 map). One Euler layer is
@@ -95,7 +95,7 @@ def forward(
         z^{\\ell+1} = z^\\ell + h \\sum_i b_i\\, \\Phi_{s_\\ell + c_i h}(y_i),\\qquad
         \\Phi_s(z)_k = F_s(z_k, \\mu^\\ell)
 
-    Model: eq. (forward-flow), discretised as in MATH.md §2.
+    Model: eq. (forward-flow), discretised as on the model page.
 
     Args:
         theta: layer-wise :class:`Heads` ``(L, M, d, d)`` or :class:`SmoothHeads` ``(M, d, d)``.
@@ -106,7 +106,7 @@ def forward(
         trace: also return the states after every layer.
         checkpoint: put the layer under ``jax.checkpoint``, so that ``jax.grad`` keeps only the
             states ``z^ℓ`` and recomputes each layer's attention (memory flat in the attention,
-            MATH.md §3.4); False stores every layer's residuals (what plain autodiff does).
+            Model: risk); False stores every layer's residuals (what plain autodiff does).
         throw: raise :class:`SolveFailed` if states become non-finite (else only report it).
         chunk: attention kernel: None (automatic: streamed from ``STREAM_MIN_N`` atoms on), 0
             (dense) or a block size (streamed, memory linear in ``n``; :mod:`.streaming`).
@@ -183,7 +183,7 @@ def forward_ode(
 def gaussian_recursion(theta: Heads, m, Sigma, xi):
     """Exact Euler network on a Gaussian context ``N(m, Σ)`` (continuous tokens, ``n = ∞``).
 
-    An Euler layer is affine on Gaussians (MATH.md §1.7): with ``B_ℓ = (1/M) Σ V``,
+    An Euler layer is affine on Gaussians (Model: flow): with ``B_ℓ = (1/M) Σ V``,
     ``C_ℓ = (1/M) Σ V Σ A`` taken before the update,
 
     .. math::
@@ -212,7 +212,7 @@ def gaussian_recursion(theta: Heads, m, Sigma, xi):
 
 def gaussian_ode(theta: SmoothHeads, m, Sigma, xi, *, rtol: float = 1e-12, atol: float = 1e-12):
     """The continuous-depth Gaussian flow ``ṁ = (B_s + C_s)m``, ``Σ̇ = C_sΣ + ΣC_sᵀ``,
-    ``ξ̇ = B_s m + C_s ξ`` (MATH.md §1.7), solved with diffrax Tsit5."""
+    ``ξ̇ = B_s m + C_s ξ`` (Model: flow), solved with diffrax Tsit5."""
 
     def rhs(s, y, args):
         m, S, x = y
@@ -307,7 +307,7 @@ def layer_step(
     Args: heads ``theta``; layer index ``l``; states ``z`` ``(B, n + k, d)``; the atoms'
     log-weights ``loga`` ``(B, n)``; depth ``L``; number of atoms ``n``; ``scheme`` a name of
     ``SCHEMES``; ``chunk`` and ``mesh`` (resolved) as in :func:`forward`. Layer-wise heads use
-    layer ``l``'s heads in every stage (MATH.md §2).
+    layer ``l``'s heads in every stage (Model: flow).
     """
 
     def phi(c, y):

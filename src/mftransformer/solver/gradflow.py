@@ -1,6 +1,6 @@
 """The conditional Wasserstein gradient flow of the head measure ν, as interacting head particles.
 
-Model page, "Gradient flow" (MATH.md §4). Mass moves in θ only, never across layers, so each
+Model page, "Gradient flow". Mass moves in θ only, never across layers, so each
 layer's measure ``ν_s`` is transported by the COT gradient of chapter 2:
 
 .. math::

@@ -1,6 +1,6 @@
 """Attention heads ``θ = (A, V)``: the network's layer-wise heads and heads smooth in depth.
 
-Model page, "One head" (MATH.md §1.2, §1.3, §2). A network of ``L`` layers of ``M`` heads is the
+Model page, "One head". A network of ``L`` layers of ``M`` heads is the
 measure ``ν^{L,M}_s = (1/M) Σ_m δ_{θ_{ℓm}}`` on ``s ∈ [ℓ/L, (ℓ+1)/L)``; each particle carries mass
 ``1/(LM)``. Re-exported by :mod:`.attention`.
 """
@@ -55,7 +55,7 @@ class Heads(eqx.Module):
 
 
 class SmoothHeads(eqx.Module):
-    """Heads varying smoothly with depth: ``θ_m(s) = θ⁰_m + sin(π s) θ¹_m`` (MATH.md §2).
+    """Heads varying smoothly with depth: ``θ_m(s) = θ⁰_m + sin(π s) θ¹_m`` (Model: flow).
 
     A smooth ``ν_s`` is what gives Heun and RK4 their orders in depth. Any depth discretisation
     ``L`` samples it: Euler at ``s_ℓ``, Heun also at ``s_{ℓ+1}``, RK4 also at ``s_ℓ + h/2``.
@@ -109,7 +109,7 @@ def meanfield_scale(theta: Heads) -> int:
             = L M\\, \\nabla_{\\theta_{\\ell m}} R^{L,M}
 
     Each particle carries mass ``1/(LM)`` of ``ν^{L,M}``, so this one factor also gives the
-    learning rate ``η L M`` and the norm ``‖g‖² = (1/LM) Σ |g_{ℓm}|²`` (MATH.md §4, §8.3). Heads
+    learning rate ``η L M`` and the norm ``‖g‖² = (1/LM) Σ |g_{ℓm}|²`` (Model: risk). Heads
     with leading batch axes (snapshots) are read from their last four axes ``(L, M, d, d)``.
     """
     L, M = theta.A.shape[-4:-2]

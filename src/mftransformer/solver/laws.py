@@ -1,4 +1,4 @@
-"""Token laws given exactly: atoms, Gaussians, boxes, Gaussian mixtures (MATH.md §1.2, §5.4).
+"""Token laws given exactly: atoms, Gaussians, boxes, Gaussian mixtures (Model: heads).
 
 A *law* is one context ``μ``. Every law has the same small interface:
 

@@ -1,4 +1,4 @@
-"""The lazy (linearised) theory of training from the NTK at initialisation (MATH.md §6).
+"""The lazy (linearised) theory of training from the NTK at initialisation (lazy theory).
 
 For task C (``R = |r|²/2N``) near ``ν_0`` the residual evolves as ``ṙ = −K r/N`` with the NTK
 ``K = K(ν_0) = Σ_k λ_k u_k u_kᵀ``, and gradient descent of step ``η`` as
@@ -54,7 +54,7 @@ def gd_rate(lam, *, eta: float, N: int):
 
 
 def lazy_prediction(K, r0, t, *, eta: float | None, N: int):
-    """The linearised risk ``R_lin(t)`` from ``K(ν_0)`` and ``r_0`` (MATH.md §6).
+    """The linearised risk ``R_lin(t)`` from ``K(ν_0)`` and ``r_0`` (lazy theory).
 
     .. math::
 
@@ -98,7 +98,7 @@ def lazy_prediction(K, r0, t, *, eta: float | None, N: int):
 
 
 def plateau(K, r0, *, N: int, null=None):
-    """Stall level of the lazy dynamics and the unit null vector (MATH.md §6, "Stall").
+    """Stall level of the lazy dynamics and the unit null vector (lazy theory, "Stall").
 
     .. math::
 

@@ -1,4 +1,4 @@
-"""The log-sum-exp independence test on laws or empirical measures (MATH.md §5.3, §5.5).
+"""The log-sum-exp independence test on laws or empirical measures (Model: NTK).
 
 The NTK at the silent point is positive definite iff the LSE functions of the (centred) contexts
 are linearly independent modulo affine functions (:mod:`~mftransformer.solver.ntk`). The test

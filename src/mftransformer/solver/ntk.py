@@ -1,5 +1,5 @@
 """The attention NTK on a data set, its silent-point closed form and mean-field limit
-(MATH.md §5; model page, "NTK").
+(model page, "NTK").
 
 For task C (outputs ``Y_i = W X^i_1(ξ^i_0)``, rows ``(i, a) ↦ i d_out + a``) the NTK of the
 depth-L, width-M network is
@@ -129,7 +129,7 @@ def ntk_jacobian(theta: Heads, mu: EmpiricalMeasure, xi, W, *, max_bytes: int = 
 
 
 def ntk_silent(theta: Heads, mu, xi, W, *, max_bytes: int = MAX_BYTES) -> NTK:
-    """The NTK at the silent point in closed form (MATH.md §5.1), chunked over heads.
+    """The NTK at the silent point in closed form (Model: NTK), chunked over heads.
 
     .. math::
 
@@ -191,7 +191,7 @@ def ntk_silent(theta: Heads, mu, xi, W, *, max_bytes: int = MAX_BYTES) -> NTK:
 def ntk_infinite_width(
     mu, xi0, W, *, sigma_A: float, sigma_V: float, nodes: int = 80, max_bytes: int = MAX_BYTES
 ) -> NTK:
-    """The mean-field (``M → ∞``) NTK at the silent point for Gaussian heads (MATH.md §5.2).
+    """The mean-field (``M → ∞``) NTK at the silent point for Gaussian heads (Model: NTK).
 
     .. math::
 
@@ -262,14 +262,14 @@ def spectrum(K) -> np.ndarray:
 
 
 def spectral_ratio(K) -> float:
-    """``λ_min / λ_max`` of :func:`spectrum`, 0 for a zero kernel (MATH.md §8.8: scale-free)."""
+    """``λ_min / λ_max`` of :func:`spectrum`, 0 for a zero kernel."""
     lam = spectrum(K)
     return float(lam[0] / lam[-1]) if lam[-1] > 0 else 0.0
 
 
 def rank_bound(N: int, d_out: int, P: int, d: int) -> int:
     """``min(N d_out, P d (d_out + 1))``: a head pair adds ``d d_out`` value and ``d`` query-key
-    directions (mirrors share the first and negate the second), MATH.md §5.3."""
+    directions (mirrors share the first and negate the second), Model: NTK."""
     return min(N * d_out, P * d * (d_out + 1))
 
 

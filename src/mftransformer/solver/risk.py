@@ -1,6 +1,6 @@
 """The risk R of the depth-L network: token targets (task T) and a linear readout (task C).
 
-Model page, "Readouts" (MATH.md §1.5):
+Model page, "Readouts":
 
 .. math::
 
@@ -62,7 +62,7 @@ def risk(
 
 def terminal_risk(z: Float[Array, "B nk d"], mu: EmpiricalMeasure, targets: Targets):
     """``R`` as a function of the final states ``z^L`` (atoms then queries), as in :func:`risk`;
-    its gradient is the adjoint's terminal value ``λ^L`` (MATH.md §3.3)."""
+    its gradient is the adjoint's terminal value ``λ^L`` (Model: risk)."""
     tokens, queries, N = z[:, : mu.n], z[:, mu.n :], mu.B
     R = jnp.zeros((), z.dtype)
     if targets.T is not None:

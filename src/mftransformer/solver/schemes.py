@@ -1,6 +1,6 @@
 """Explicit Runge–Kutta schemes as Butcher tableaux, shared by the forward pass and the adjoint.
 
-Model page, "Forward flow" (MATH.md §2). One step of size ``h`` of ``ẏ = f(c, y)`` is
+Model page, "Forward flow". One step of size ``h`` of ``ẏ = f(c, y)`` is
 
 .. math::
 
@@ -8,7 +8,7 @@ Model page, "Forward flow" (MATH.md §2). One step of size ``h`` of ``ẏ = f(c,
     y^{+} = y + h \\sum_i b_i k_i ,
 
 where ``c_i`` is the stage's offset as a fraction of the step: the caller maps it to a depth
-(smooth heads are sampled at ``s + c_i h``; layer-wise heads ignore it, MATH.md §2). The state
+(smooth heads are sampled at ``s + c_i h``; layer-wise heads ignore it, Model: flow). The state
 ``y`` may be any pytree (the continuous adjoint steps the pair ``(z, λ)`` with ``h < 0``).
 """
 

@@ -1,4 +1,4 @@
-"""Initialisations of the head measure ν and supervised tasks (MATH.md §1.5).
+"""Initialisations of the head measure ν and supervised tasks (Model: risk).
 
 Targets whose initial loss can be dialled (chapter 5): ``small_loss_targets`` puts the labels
 ``y_i = Y_i(ν_0) + ε ζ_i`` next to the initial outputs (``R_0 = ε² |ζ|² / 2N``), and
@@ -82,7 +82,7 @@ class HeadMixture(eqx.Module):
     """A head measure whose mean field is exact: ``ν_s = (1/K) Σ_a δ_{Ā_a} ⊗ N(V̄_a, σ² I)``.
 
     ``Γ_θ`` is linear in ``V``, so the field of ``ν_s`` is the field of the ``K`` mean heads
-    (MATH.md §2, "Width"):
+    (Model: flow, "Width"):
 
     .. math::
 
@@ -172,7 +172,7 @@ def small_loss_targets(
         \\zeta_i \\sim \\mathcal N(0, I_{d_{\\rm out}}),\\qquad
         R(\\nu_0) = \\frac{\\varepsilon^2}{2N} |\\zeta|^2 .
 
-    Model: "Readouts, targets" (MATH.md §1.5, small loss).
+    Model: "Readouts, targets" (Model: risk, small loss).
 
     Args:
         theta: the initial heads ``ν_0``, ``(L, M, d, d)``.
@@ -245,14 +245,14 @@ def teacher_student(
 
     with ``Z`` i.i.d. ``N(0, 1/d)`` entries. Each teacher head is copied ``M/M_star`` times, so the
     student at ``δ = 0`` *is* the teacher's Euler network (zero loss is reachable) and
-    ``R(ν_0) = O(δ²)``. Model: "Readouts, targets" (MATH.md §1.5, teacher).
+    ``R(ν_0) = O(δ²)``. Model: "Readouts, targets" (Model: risk, teacher).
 
     Args:
         mu, xi: ``N`` contexts and queries ``(N, d)``; W: readout ``(d_out, d)``.
         L, M: the student's depth and heads per layer (``M`` a multiple of ``M_star``).
         key: draws the teacher (``N(0, scale²)`` entries) and the student's offset ``Z``.
         delta: ``δ >= 0``, the student's distance from the teacher.
-        M_star: the teacher's heads (MATH.md: at most 4).
+        M_star: the teacher's heads (at most 4).
         tokens: also return token targets ``T = X^⋆_1`` (task T+C).
 
     Raises:

@@ -1,4 +1,4 @@
-"""Chapter 2, the adjoint gradient formula (MATH.md §3, §7 "Chapter 2").
+"""Chapter 2, the adjoint gradient formula (Model: risk).
 
 - :mod:`.params`: the schema (section ``adjoint`` of ``notebooks/params/*.yaml``).
 - :mod:`.claims`: the claims table, ``CLAIMS``.

@@ -19,7 +19,7 @@ __all__ = [
 
 @dataclasses.dataclass(frozen=True)
 class Instance(Network):
-    """The setting of MATH.md §3.3: ``N`` padded inputs, generic heads, entries ``N(0, scale²)``."""
+    """The gradient's setting: ``N`` padded inputs, generic heads, entries ``N(0, scale²)``."""
 
     d: int = param("token dimension", ge=1)
     n: int = param("tokens per input (the last one has zero weight: padding)", ge=2)

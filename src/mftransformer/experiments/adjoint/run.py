@@ -1,4 +1,4 @@
-"""Chapter 2, the adjoint gradient formula: the experiments (MATH.md §3, §7 "Chapter 2").
+"""Chapter 2, the adjoint gradient formula: the experiments (Model: risk).
 
 Each experiment is ``fn(p, *, key) -> <What>Result`` with ``p`` its section of the parameter set;
 its checks are built from the rows of :data:`.claims.CLAIMS`. Figures are in :mod:`.plots`.

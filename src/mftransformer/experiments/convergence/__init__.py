@@ -1,4 +1,4 @@
-"""Chapter 5, global convergence from a small initial loss (MATH.md §6, §7 "Chapter 5").
+"""Chapter 5, global convergence from a small initial loss (lazy theory).
 
 - :mod:`.params`: the schema (section ``convergence`` of ``notebooks/params/*.yaml``).
 - :mod:`.claims`: the claims table, ``CLAIMS``.

@@ -1,4 +1,4 @@
-"""Chapter 5 claims table (MATH.md §7 "Chapter 5"): the one home of every band of the chapter.
+"""Chapter 5 claims table: the one home of every band of the chapter.
 
 Read by :mod:`.run` and :mod:`.scaling` (each experiment builds its checks from its rows) and by
 the tests.

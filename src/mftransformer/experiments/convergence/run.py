@@ -1,5 +1,5 @@
 """Chapter 5, global convergence from a small initial loss: the lazy theory and the experiments on
-one data set (MATH.md §6, §7 "Chapter 5"); the sweeps in ``ε``, ``M`` and ``L`` are in
+one data set (lazy theory); the sweeps in ``ε``, ``M`` and ``L`` are in
 :mod:`.scaling`, the task and the run analysis in :mod:`.setting`, the bands in :mod:`.claims`.
 
 Task C (``Y_i = W X^i_1(ξ_0)``, ``R = |r|²/2N``) from the silent initialisation, labels next to
@@ -42,9 +42,9 @@ __all__ = [
     "StallResult",
 ]
 
-#: MATH.md §6: the fit starts at t_a, when the second mode is 10^4 times below the first.
+#: lazy theory: the fit starts at t_a, when the second mode is 10^4 times below the first.
 SECOND_MODE_SUPPRESSION = 1e4
-#: MATH.md §6: the plateau is read from t_p, when the transient is 10^3 times below it.
+#: lazy theory: the plateau is read from t_p, when the transient is 10^3 times below it.
 TRANSIENT_SUPPRESSION = 1e3
 #: the plateau's erosion is fitted from t_e, when the transient is 10^9 times below it.
 EROSION_SUPPRESSION = 1e9

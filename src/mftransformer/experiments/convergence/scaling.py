@@ -1,7 +1,7 @@
 """Chapter 5, the scaling experiments: the initial loss grown with ``ε`` (:func:`sweep`:
 ``lazy_scaling``, ``small_loss_regime``) and the rate as width and depth grow
 (:func:`width_depth`: ``rate_tracks_ntk``, ``rate_meanfield``, ``rate_meanfield_decrease``).
-Same task as :mod:`.run` (MATH.md §6); the bands are in :mod:`.claims`."""
+Same task as :mod:`.run` (lazy theory); the bands are in :mod:`.claims`."""
 
 import math
 
@@ -119,7 +119,7 @@ def sweep(p: SweepParams, *, key) -> SweepResult:
 def width_depth(p: WidthDepthParams, *, key) -> WidthDepthResult:
     """The fitted rate of ``log R`` as the width ``M`` (at depth ``L_width``) and the depth ``L``
     (at width ``M_depth``) grow, ``seeds`` head draws each, against (i) each network's own
-    ``2λ_0/N`` and (ii) the mean-field rate ``2λ_min(K^∞)/N`` (Gauss–Hermite, MATH.md §5.2).
+    ``2λ_0/N`` and (ii) the mean-field rate ``2λ_min(K^∞)/N`` (Gauss–Hermite, Model: NTK).
     At the silent point the heads of all layers are i.i.d., so the deviation from the mean field
     is a Monte Carlo error over ``LM/2`` pairs: ``∝ (LM)^{-1/2}`` through width or depth."""
     mu, xi, W = setting.data(p, key)

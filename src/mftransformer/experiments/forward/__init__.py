@@ -1,4 +1,4 @@
-"""Chapter 1, forward well-posedness (MATH.md §1.6, §2, §7 "Chapter 1").
+"""Chapter 1, forward well-posedness (Model: flow).
 
 - :mod:`.params`: the schema (section ``forward`` of ``notebooks/params/*.yaml``).
 - :mod:`.claims`: the claims table, ``CLAIMS`` (check names, targets, bands and their reasons).

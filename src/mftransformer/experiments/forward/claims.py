@@ -1,4 +1,4 @@
-"""Chapter 1 claims table (MATH.md §7 "Chapter 1"): the one home of every band of the chapter.
+"""Chapter 1 claims table: the one home of every band of the chapter.
 
 Read by :mod:`.run` (each experiment builds its checks from its rows) and by the tests.
 """

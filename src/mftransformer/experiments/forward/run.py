@@ -1,4 +1,4 @@
-"""Chapter 1, forward well-posedness: the experiments (MATH.md §1.6, §2, §7 "Chapter 1").
+"""Chapter 1, forward well-posedness: the experiments (Model: flow).
 
 Each experiment is ``fn(p, *, key) -> <What>Result`` with ``p`` its section of the parameter set;
 its checks are built from the rows of :data:`.claims.CLAIMS`. Figures are in :mod:`.plots`.
@@ -160,7 +160,7 @@ def flow(p: FlowParams, *, key) -> FlowResult:
 @experiment
 def depth(p: DepthParams, *, key) -> DepthResult:
     """Error ``max |z^L − X_1|`` of Euler, Heun and RK4 on a smooth ``ν_s``, against RK4 at
-    ``L_ref``; fitted log-log slopes on ``L ≥ fit_from`` (MATH.md §2: orders 1, 2, 4)."""
+    ``L_ref``; fitted log-log slopes on ``L ≥ fit_from`` (Model: flow: orders 1, 2, 4)."""
     theta = tasks.smooth_heads(p.M, p.d, key=jax.random.fold_in(key, HEADS), scale=p.scale)
     mu = sample_gaussian(jax.random.fold_in(key, DATA), 1, p.n, p.d)
     xi = _unit_query(1, p.d)
@@ -201,7 +201,7 @@ def depth(p: DepthParams, *, key) -> DepthResult:
 def width(p: WidthParams, *, key) -> WidthResult:
     """RMS error of the ``M``-head Euler network against the same-``L`` network with the exact
     field of a :class:`~mftransformer.solver.tasks.HeadMixture`, heads i.i.d. per layer or tied
-    across layers (MATH.md §2: ``(LM)^{-1/2}``, resp. ``M^{-1/2}`` independent of ``L``)."""
+    across layers (Model: flow: ``(LM)^{-1/2}``, resp. ``M^{-1/2}`` independent of ``L``)."""
     mixture = tasks.width_reference(
         p.K,
         p.d,
@@ -249,7 +249,7 @@ def width(p: WidthParams, *, key) -> WidthResult:
 @experiment
 def tokens(p: TokensParams, *, key) -> TokensResult:
     """Query error ``|ξ^L − ξ^L_Gauss|`` (RMS over seeds) of ``n`` sampled tokens against the exact
-    ``n = ∞`` Gaussian recursion at the same ``L`` (MATH.md §1.7: ``n^{-1/2}``)."""
+    ``n = ∞`` Gaussian recursion at the same ``L`` (Model: flow: ``n^{-1/2}``)."""
     theta = tasks.generic_init(
         p.L, p.M, p.d, key=jax.random.fold_in(key, HEADS), sigma_A=p.sigma_A, sigma_V=p.sigma_V
     )

@@ -1,4 +1,4 @@
-"""Chapter 3, the COT gradient flow (MATH.md §4, §7 "Chapter 3").
+"""Chapter 3, the COT gradient flow (Model: risk).
 
 - :mod:`.params`: the schema (section ``gradflow`` of ``notebooks/params/*.yaml``).
 - :mod:`.claims`: the claims table, ``CLAIMS``.

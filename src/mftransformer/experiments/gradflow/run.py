@@ -1,4 +1,4 @@
-"""Chapter 3, the COT gradient flow: the experiments (MATH.md §4, §7 "Chapter 3").
+"""Chapter 3, the COT gradient flow: the experiments (Model: risk).
 
 Each experiment is ``fn(p, *, key) -> <What>Result`` with ``p`` its section of the parameter set;
 its checks are built from the rows of :data:`.claims.CLAIMS`. Figures are in :mod:`.plots`.

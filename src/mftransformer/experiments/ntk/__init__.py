@@ -1,4 +1,4 @@
-"""Chapter 4, NTK injectivity and LSE independence (MATH.md §5, §7 "Chapter 4").
+"""Chapter 4, NTK injectivity and LSE independence (Model: NTK).
 
 - :mod:`.params`: the schema (section ``ntk`` of ``notebooks/params/*.yaml``).
 - :mod:`.claims`: the claims table, ``CLAIMS``.

@@ -1,4 +1,4 @@
-"""Chapter 4 claims table (MATH.md §7 "Chapter 4"): the one home of every band of the chapter.
+"""Chapter 4 claims table: the one home of every band of the chapter.
 
 Read by :mod:`.run` (each experiment builds its checks from its rows) and by the tests. The
 verdict thresholds of the LSE test itself (``DEPENDENT_BELOW``, ``INDEPENDENT_ABOVE``) belong to

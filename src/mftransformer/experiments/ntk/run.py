@@ -1,4 +1,4 @@
-"""Chapter 4, NTK injectivity and LSE independence: the experiments (MATH.md §5, §7 "Chapter 4").
+"""Chapter 4, NTK injectivity and LSE independence: the experiments (Model: NTK).
 
 Each experiment is ``fn(p, *, key) -> <What>Result`` with ``p`` its section of the parameter set;
 its checks are built from the rows of :data:`.claims.CLAIMS`. Figures are in :mod:`.plots`.
@@ -6,7 +6,7 @@ Contexts are centred (centring on) unless stated.
 
 - :func:`closed_form`: the silent-point closed form against ``L M J Jᵀ`` from JAX;
   ``ntk_closed_form``.
-- :func:`lse_families`: the LSE test on the families of MATH.md §5.5; ``lse_verdicts``,
+- :func:`lse_families`: the LSE test on the families of ``lse_verdicts``,
   ``null_vectors``.
 - :func:`model_families`: the NTK on the same families; ``ntk_singular``, ``translates_uncentred``,
   ``lse_ntk_agree``.
@@ -118,7 +118,7 @@ class RankResult(Result):
 # ---------------------------------------------------------------- experiments
 @experiment
 def closed_form(p: ClosedFormParams, *, key) -> ClosedFormResult:
-    """``K^V``, ``K^QK`` at the silent point from the closed form of MATH.md §5.1 against
+    """``K^V``, ``K^QK`` at the silent point from the closed form (Model: NTK) against
     ``L M J Jᵀ`` from ``jax.vjp``/``jax.jvp``; the largest relative error of the three blocks."""
     theta = tasks.silent_init(
         p.L, p.M, p.d, key=jax.random.fold_in(key, HEADS), sigma_A=p.sigma_A, sigma_V=p.sigma_V
@@ -149,8 +149,8 @@ def closed_form(p: ClosedFormParams, *, key) -> ClosedFormResult:
 
 @experiment
 def lse_families(p: LSEFamiliesParams, *, key) -> LSEFamiliesResult:
-    """The LSE test, modulo affine functions and modulo constants, on every family of MATH.md
-    §5.5; the null combination found against the predicted one."""
+    """The LSE test, modulo affine functions and modulo constants, on every family of chapter
+    4; the null combination found against the predicted one."""
     rows = []
     for name in fam.FAMILIES:
         family = fam.family(name, key=jax.random.fold_in(key, DATA))
@@ -366,7 +366,7 @@ def mean_field(p: MeanFieldParams, *, key) -> MeanFieldResult:
 
 @experiment
 def rank(p: RankParams, *, key) -> RankResult:
-    """With ``P`` head pairs, ``rank K = min(N d_out, P d (d_out + 1))`` (MATH.md §5.3): generic
+    """With ``P`` head pairs, ``rank K = min(N d_out, P d (d_out + 1))`` (Model: NTK): generic
     clouds, ``d = 2``, ``d_out = 1``; numerical rank above ``10⁻¹⁰ λ_max``."""
     d = 2
     mu = fam.stack(

@@ -15,7 +15,7 @@ HEADS, QUERIES = 1, 2
 
 
 def query(N, d):
-    """The common query ``ξ_0 = (1, .5, 0, ...)`` (``1`` in 1D) of MATH.md §7, for N inputs."""
+    """The common query ``ξ_0 = (1, .5, 0, ...)`` (``1`` in 1D) of the claims, for N inputs."""
     xi0 = np.zeros(d)
     xi0[:2] = (1.0, 0.5)[:d]
     return jnp.asarray(np.broadcast_to(xi0, (N, d)))
