@@ -1,0 +1,274 @@
+"""What each experiment computes: the passes of the network it runs, listed per chapter.
+
+A :class:`Pass` is ``count`` forward (or forward+gradient) passes of an ``L``-layer network at sizes
+``B, n, d, M`` (``queries`` queries; ``stages`` field evaluations per layer: Heun 2, RK4 4),
+``parallel`` of them vmapped in one program. :data:`PASSES` maps a chapter to the function that
+lists them from an experiment's name and its parameter section; each function's docstring says
+what it counts. The work of one layer is :func:`layer_cost` (:data:`COST_MODEL`), the count that
+``benchmarks/machine.py`` times against; :mod:`.estimate` turns passes into seconds and bytes.
+"""
+
+import dataclasses
+import math
+
+__all__ = [
+    "COST_MODEL",
+    "layer_cost",
+    "Pass",
+    "PASSES",
+    "forward_passes",
+    "adjoint_passes",
+    "gradflow_passes",
+    "ntk_passes",
+    "convergence_passes",
+]
+
+
+COST_MODEL = (
+    "Per layer, E = B·M·(n+1)·n score entries (the n atoms and the query attend to the n atoms). "
+    "Forward, per entry: 4d+5 arithmetic operations (the logit <A z_k, z_j> and the tilted mean "
+    "sum_j w_kj z_j are d multiply-adds each, 4d flops; adding log a_j, the max, the subtraction, "
+    "the sum and the normalisation, 5) and one exp; per point and head 4d^2 more (A z_k and "
+    "V m_k). Bytes: the weights w (B, M, n+1, n) are written once and read once (2 passes of the "
+    "score tensor, a lower bound for dense attention). Forward+gradient (jax.grad through the "
+    "checkpointed scan): the forward, its recomputation in the backward, and the backward "
+    "(8d+4 per entry: the transposes of the two contractions and of the softmax; 8d^2 per point "
+    "and head): 16d+14 operations and 2 exps per entry, 7 passes of the score tensor (2 + 2 + "
+    "read w, write and read the softmax's cotangent). Bound = max(flops / matmul peak, bytes / "
+    "bandwidth, exps / exp throughput); fraction of bound = bound / measured time."
+)
+
+
+def layer_cost(B, n, d, M, *, itemsize=8, gradient=False, queries=1, tokens=True) -> dict:
+    """The counted work of one Euler layer on ``B`` contexts of ``n`` atoms and ``queries``
+    queries (:data:`COST_MODEL`; ``tokens=False``: only the queries attend, the atoms are keys).
+
+    Score entries ``E = B M (n·tokens + queries) n``. Forward: per entry ``4d + 5`` flops and 1
+    ``exp``, per point and head ``4 d²`` flops, ``2 E · itemsize`` bytes. Forward+gradient through
+    the checkpointed scan: ``16d + 14`` flops and 2 exps per entry, ``16 d²`` per point and head,
+    ``7 E · itemsize`` bytes.
+
+    Returns:
+        ``{"entries", "flops", "exps", "bytes"}`` for one layer (multiply by ``L``).
+    """
+    points = B * M * (n * bool(tokens) + queries)
+    entries = points * n
+    if gradient:
+        per_entry, per_point, exps, passes = 16 * d + 14, 16 * d * d, 2, 7
+    else:
+        per_entry, per_point, exps, passes = 4 * d + 5, 4 * d * d, 1, 2
+    return {
+        "entries": entries,
+        "flops": entries * per_entry + points * per_point,
+        "exps": entries * exps,
+        "bytes": entries * passes * itemsize,
+    }
+
+
+@dataclasses.dataclass(frozen=True)
+class Pass:
+    """``count`` forward (or forward+gradient) passes of an ``L``-layer network, ``parallel`` of
+    them vmapped in one program, ``calls`` separate program calls (default ``count/parallel``)."""
+
+    kind: str  # "forward" | "gradient"
+    B: int
+    n: int
+    d: int
+    M: int
+    L: int
+    count: int = 1
+    parallel: int = 1
+    calls: int | None = None
+    queries: int = 1
+    tokens: bool = True
+    stages: int = 1
+    keep: int = 1  # layers of weights alive at once (an unchecked jax.grad keeps all L)
+
+    def cost(self, itemsize=8) -> dict:
+        one = layer_cost(
+            self.B,
+            self.n,
+            self.d,
+            self.M,
+            itemsize=itemsize,
+            gradient=self.kind == "gradient",
+            queries=self.queries,
+            tokens=self.tokens,
+        )
+        return {k: v * self.L * self.stages * self.count for k, v in one.items()}
+
+    @property
+    def n_calls(self) -> int:
+        return self.calls if self.calls is not None else math.ceil(self.count / self.parallel)
+
+
+def _fwd(*size, **kw) -> Pass:
+    return Pass("forward", *size, **kw)
+
+
+def _grad(*size, **kw) -> Pass:
+    return Pass("gradient", *size, **kw)
+
+
+def _train(B, n, d, M, L, steps, *, runs=1, chunk=None, parallel=1) -> Pass:
+    """``runs`` gradient descents of ``steps`` steps, a scan of ``chunk`` steps per call."""
+    calls = runs // parallel * max(1, steps // (chunk or steps))
+    return Pass("gradient", B, n, d, M, L, count=steps * runs, parallel=parallel, calls=calls)
+
+
+def _jacobian_ntk(B, n, d, M, L, times=1) -> list:
+    """``ntk_jacobian``: one vjp (a gradient) and one jvp (two forwards) per output column."""
+    return [_grad(B, n, d, M, L, count=B * times), _fwd(B, n, d, M, L, count=2 * B * times)]
+
+
+def forward_passes(name: str, p) -> list:
+    """Chapter 1: forward passes only (RK4 4, Heun 2 stages; ``flow``: ``grid²`` queries through
+    the flow map and its forward-mode Jacobian, two tangents, about three forwards)."""
+    if name == "trajectories":
+        return [_fwd(p.N, p.n, p.d, p.M, p.L, queries=0)]
+    if name == "flow":
+        return [
+            _fwd(1, p.n, 2, p.M, p.L, queries=p.grid**2, count=4),
+            _fwd(1, p.n, 2, p.M, p.L, queries=0),
+        ]
+    if name == "depth":
+        stages = {"euler": 1, "heun": 2, "rk4": 4}.values()
+        return [_fwd(1, p.n, p.d, p.M, p.L_ref, stages=4)] + [
+            _fwd(1, p.n, p.d, p.M, L, stages=s) for L in p.Ls for s in stages
+        ]
+    if name == "width":
+        draws = p.seeds * len(p.Ms)  # seeds × widths vmapped in one program, iid and tied
+        return [
+            ps
+            for L in p.Ls
+            for ps in (
+                _fwd(1, p.n, p.d, p.K, L),
+                _fwd(1, p.n, p.d, max(p.Ms), L, count=2 * draws, parallel=draws),
+            )
+        ]
+    if name == "tokens":
+        return [_fwd(p.seeds, n, p.d, p.M, p.L) for n in p.ns]
+    if name == "stability":
+        k = len(p.deltas)
+        return [
+            _fwd(1, p.n, p.d, p.M, p.L),
+            _fwd(1, p.n, p.d, p.M, p.L, count=k * p.directions, parallel=p.directions),
+            _fwd(p.directions, p.n, p.d, p.M, p.L, count=k + 1),
+        ]
+    raise KeyError(name)
+
+
+def adjoint_passes(name: str, p) -> list:
+    """Chapter 2: gradients (exact, continuous adjoints and ``jax.grad`` each one gradient pass),
+    finite differences two forwards per direction and step."""
+    if name == "field":
+        return [_grad(1, p.n, 2, p.M, p.L, queries=0, count=2)]
+    if name == "agreement":
+        return [
+            _grad(p.N, p.n, p.d, p.M, p.L, count=5),
+            _grad(p.N, p.n, p.d, p.M, p.L, count=3, stages=2),
+            _fwd(p.N, p.n, p.d, p.M, p.L, count=2 * p.directions * len(p.eps)),
+        ]
+    if name == "interaction":
+        return [_grad(p.N, p.n, p.d, p.M, p.L, count=2 * p.instances)]
+    if name == "depth":
+        return [_grad(p.N, p.n, p.d, p.M, p.L_ref, stages=4)] + [
+            _grad(p.N, p.n, p.d, p.M, L, count=c, stages=s)
+            for L in p.Ls
+            for c, s in ((2, 1), (1, 2))
+        ]
+    if name == "memory":  # four programs, compiled and timed `repeats` times; one unchecked
+        runs = p.repeats + 1
+        return [
+            ps
+            for L in p.Ls
+            for ps in (
+                _grad(p.N, p.n, p.d, p.M, L, count=3 * runs),
+                _grad(p.N, p.n, p.d, p.M, L, count=runs, keep=L),
+            )
+        ]
+    raise KeyError(name)
+
+
+def gradflow_passes(name: str, p) -> list:
+    """Chapter 3: gradient descents (one gradient per step, chunks of 50 steps per call); the
+    adaptive flow solve of ``energy`` counted as many gradients as its finest descent."""
+    size = (p.N, p.n, p.d)
+    if name == "energy":
+        runs = [_train(*size, p.M, p.L, round(p.T / eta), chunk=50) for eta in p.etas]
+        return runs + [_train(*size, p.M, p.L, round(p.T / min(p.etas)))]
+    if name == "meanfield":
+        return [_train(*size, M, p.L, p.steps, runs=p.seeds, chunk=50) for M in p.Ms]
+    if name == "depth":
+        return [_train(*size, p.M, L, p.steps, chunk=50) for L in p.Ls]
+    if name == "stability":
+        return [_train(*size, p.M, p.L, p.steps, runs=1 + len(p.deltas), chunk=50)]
+    raise KeyError(name)
+
+
+def ntk_passes(name: str, p) -> list:
+    """Chapter 4: the kernels at the silent point are one query attending to the atoms per head
+    (``tokens=False``); an LSE test is ``K`` queries over the atoms of a family's laws (about 4
+    laws of 4 atoms; continuous laws in closed form, counted alike); ``ntk_jacobian`` as in
+    :func:`_jacobian_ntk`."""
+    lse = dict(queries=getattr(p, "K", 1), tokens=False)
+    if name == "closed_form":
+        return [
+            _fwd(p.N, p.n, p.d, p.M, p.L, tokens=False),
+            *_jacobian_ntk(p.N, p.n, p.d, p.M, p.L),
+        ]
+    if name == "lse_families":
+        return [_fwd(4, 4, 2, 1, 1, count=2 * 13, **lse)]
+    if name == "model_families":
+        return [
+            _fwd(4, 4, 2, 1, 1, count=14, **lse),
+            _fwd(4, 4, 2, p.M, p.L, count=15, tokens=False),
+            _fwd(2, p.n_sampled, 1, 1, 1, **lse),
+            _fwd(2, p.n_sampled, 1, p.M, p.L, tokens=False),
+        ]
+    if name == "scan":
+        return [
+            _fwd(3, 4, 2, 1, 1, count=len(p.ts), **lse),
+            _fwd(3, 4, 2, p.M, p.L, count=len(p.ts), tokens=False),
+        ]
+    if name == "empirical_gauss":
+        return [_fwd(len(p.sigmas), n, 1, 1, 1, count=p.seeds, **lse) for n in p.ns]
+    if name == "mean_field":
+        return [_fwd(p.N, p.n, 2, p.nodes**2, 1, tokens=False)] + [
+            _fwd(p.N, p.n, 2, 2 * P, 1, count=p.seeds, tokens=False) for P in p.Ps
+        ]
+    if name == "rank":
+        return [_fwd(p.N, p.n, 2, 2 * P, 1, tokens=False) for P in p.Ps]
+    raise KeyError(name)
+
+
+def convergence_passes(name: str, p) -> list:
+    """Chapter 5: one gradient descent per run (one scan), the NTK's Jacobian at every snapshot;
+    ``stall`` on the BB family (2 contexts of at most 3 atoms, ``d = 2``); ``width_depth`` the
+    seeds of each ``(L, M)`` vmapped together."""
+    if name == "stall":
+        N, n, d = 2, 3, 2
+    else:
+        N, n, d = p.N, p.n, p.d
+    if name in ("injective", "stall"):
+        return [_train(N, n, d, p.M, p.L, p.steps), *_jacobian_ntk(N, n, d, p.M, p.L, p.snapshots)]
+    if name == "sweep":
+        runs = len(p.eps)
+        return [
+            _train(N, n, d, p.M, p.L, p.steps, runs=runs),
+            *_jacobian_ntk(N, n, d, p.M, p.L, p.snapshots * runs),
+        ]
+    if name == "width_depth":
+        configs = [(p.L_width, M) for M in p.Ms] + [(L, p.M_depth) for L in p.Ls]
+        return [_train(N, n, d, M, L, p.steps, runs=p.seeds, parallel=p.seeds) for L, M in configs]
+    raise KeyError(name)
+
+
+#: chapter -> ``fn(experiment name, its parameter section) -> [Pass]``
+PASSES = {
+    "forward": forward_passes,
+    "adjoint": adjoint_passes,
+    "gradflow": gradflow_passes,
+    "ntk": ntk_passes,
+    "convergence": convergence_passes,
+}
