@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mftransformer.companion import pages
+from mftransformer.companion import gallery, pages
+from mftransformer.companion.params import CHAPTERS
 from mftransformer.experiments.checks import Check, Checks
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -167,7 +168,7 @@ def test_a_shown_figure_without_files_stops_the_build(book):
 def test_figures_page(book):
     pages.write_pages(book)
     page = (book / "_generated" / "figures.md").read_text()
-    assert "### ch1-depth-rate" in page
+    assert "(files-ch1-depth-rate)=\n### Fig. 1.1 · ch1-depth-rate" in page  # the panel
     assert "![Error against depth.](../_static/figures/ch1-depth-rate.png)" in page
     assert "**Caption.** Error against depth." in page
     assert "{ref}`1. Push tokens through depth <ch1-depth-rate>`" in page
@@ -182,6 +183,38 @@ def test_figures_page(book):
     assert "| run time | 12.3 s on cpu |" in page
     assert "`ci` (hash `abababababab`)" in page
     assert "python -m mftransformer reproduce book/_static/figures/ch1-depth-rate.json" in page
+
+
+def test_figures_page_opens_with_a_thumbnail_grid(book):
+    pages.write_pages(book)
+    page = (book / "_generated" / "figures.md").read_text()
+    grid = page.split("::::{grid}", 1)[1].split("\n::::\n", 1)[0]
+    assert page.index("::::{grid}") < page.index("(files-ch1-depth-rate)=")
+    assert ":::{grid-item-card} Fig. 1.1 · ch1-depth-rate" in grid
+    assert ":img-top: ../_static/figures/ch1-depth-rate.png" in grid
+    assert ":link: files-ch1-depth-rate" in grid and ":link-type: ref" in grid
+    assert "Error against depth." in grid  # the caption's first sentence
+
+
+def test_caption_helpers():
+    caption = "Slopes $-1.0$ and $L^{-1}$. More. {ref}`Files, data and citation <files-ch1-a>`."
+    assert gallery.public_caption(caption) == "Slopes $-1.0$ and $L^{-1}$. More."
+    assert gallery.first_sentence(caption) == "Slopes $-1.0$ and $L^{-1}$."
+    assert gallery.panel_label("ch1-a") == "files-ch1-a"
+
+
+def test_results_table_on_the_landing_page(book):
+    pages.write_pages(book)
+    table = (book / "_generated" / "results.md").read_text()
+    lines = table.splitlines()
+    assert lines[0].startswith("| result | headline check | measured |")
+    row = next(line for line in lines if "Result 1" in line)
+    assert "`depth_slope_euler`" in row and "| -1.01 |" in row and "**PASS**" in row
+    assert '<a href="chapters/01-forward.html#ch1-depth-rate">' in row
+    assert 'src="_static/figures/ch1-depth-rate.png"' in row
+    assert "{ref}`Fig. 1.1 <ch1-depth-rate>`" in row
+    assert sum("not run" in line for line in lines) == 4  # the other chapters did not run
+    assert set(pages.HEADLINES) == set(CHAPTERS.values())
 
 
 def test_cite_this_figure(book):

@@ -30,6 +30,10 @@ __all__ = [
     "FigureEntry",
     "missing_files",
     "read_yaml",
+    "figure_numbers",
+    "first_sentence",
+    "panel_label",
+    "public_caption",
 ]
 
 _LABELS = {
@@ -50,6 +54,7 @@ class FigureEntry:
     stem: str | None
     caption: str | None
     record: dict | None
+    alt: str | None = None
 
 
 def read_figures(book_dir: Path, notebooks: dict | None = None) -> list[FigureEntry]:
@@ -57,11 +62,15 @@ def read_figures(book_dir: Path, notebooks: dict | None = None) -> list[FigureEn
     order (chapter, then position in the chapter; figures no chapter shows come last)."""
     notebooks = read_notebooks(book_dir) if notebooks is None else notebooks
     shown = {}  # fig_id -> (stem, position, caption)
+    alts = {}
     for stem, nb in notebooks.items():
         for position, cell in enumerate(nb.get("cells", [])):
-            figure = cell.get("metadata", {}).get("mystnb", {}).get("figure", {})
+            mystnb = cell.get("metadata", {}).get("mystnb", {})
+            figure = mystnb.get("figure", {})
             if isinstance(figure, dict) and figure.get("name"):
-                shown[figure["name"]] = (stem, position, figure.get("caption"))
+                caption = figure.get("caption")
+                shown[figure["name"]] = (stem, position, caption.strip() if caption else caption)
+                alts[figure["name"]] = (mystnb.get("image") or {}).get("alt")
     records = {}
     for path in sorted((Path(book_dir) / "_static" / "figures").glob("*.json")):
         if FIGURE_ID.match(path.stem):
@@ -78,8 +87,46 @@ def read_figures(book_dir: Path, notebooks: dict | None = None) -> list[FigureEn
     for fig_id in sorted(set(shown) | set(records), key=order):
         stem, _, caption = shown.get(fig_id, (None, None, None))
         record = records.get(fig_id)
-        entries.append(FigureEntry(fig_id, stem or (record or {}).get("notebook"), caption, record))
+        stem = stem or (record or {}).get("notebook")
+        entries.append(FigureEntry(fig_id, stem, caption, record, alts.get(fig_id)))
     return entries
+
+
+def panel_label(fig_id: str) -> str:
+    """The label of a figure's panel on the Figures page (each chapter caption links to it)."""
+    return f"files-{fig_id}"
+
+
+_PANEL_LINK = re.compile(r"\s*\{ref\}`[^`<]*<files-[^>]+>`\.?\s*$")
+
+
+def public_caption(caption: str | None) -> str | None:
+    """A chapter caption without its closing link to the figure's own panel."""
+    return None if caption is None else _PANEL_LINK.sub("", caption).strip()
+
+
+def first_sentence(text: str | None) -> str:
+    """The first sentence of a caption (up to the first full stop outside math)."""
+    text = public_caption(text) or ""
+    depth = 0
+    for i, ch in enumerate(text):
+        if ch == "$":
+            depth ^= 1
+        elif ch == "." and not depth and (i + 1 == len(text) or text[i + 1] == " "):
+            return text[: i + 1]
+    return text
+
+
+def figure_numbers(figures) -> dict:
+    """``{fig_id: "k.i"}``: the figure's number as its chapter shows it (chapter, position)."""
+    out, counts = {}, {}
+    for entry in figures:
+        if entry.caption is None or entry.stem not in CHAPTERS.values():
+            continue
+        k = list(CHAPTERS.values()).index(entry.stem) + 1
+        counts[k] = counts.get(k, 0) + 1
+        out[entry.fig_id] = f"{k}.{counts[k]}"
+    return out
 
 
 def bibtex_entry(
@@ -149,23 +196,53 @@ def figures_page(figures, notebooks, config, cff, book_dir) -> str:
     ]
     if not figures:
         lines += ["No figure has been made yet: run `make book`.", ""]
+    numbers = figure_numbers(figures)
+    lines += _thumbnail_grid(figures, numbers, book_dir)
     current = object()
     for entry in figures:
         if entry.stem != current:
             current = entry.stem
             lines += [f"## {chapter_title(entry.stem, notebooks)}", ""]
-        lines += _figure_block(entry, notebooks, repo, cff, book_dir)
+        lines += _figure_block(entry, notebooks, repo, cff, book_dir, numbers.get(entry.fig_id))
     return "\n".join(lines).rstrip() + "\n"
 
 
-def _figure_block(entry, notebooks, repo, cff, book_dir) -> list[str]:
+def _thumbnail_grid(figures, numbers, book_dir) -> list[str]:
+    """All figures at a glance: a card per figure (number, id, first sentence of its caption),
+    linking to its panel below."""
+    folder = Path(book_dir) / "_static" / "figures"
+    cards = [e for e in figures if (folder / f"{e.fig_id}.png").exists()]
+    if not cards:
+        return []
+    lines = ["::::{grid} 2 3 4 4", ":gutter: 2", ":class-container: mft-figure-grid", ""]
+    for entry in cards:
+        number = numbers.get(entry.fig_id)
+        title = f"Fig. {number} · {entry.fig_id}" if number else entry.fig_id
+        lines += [
+            f":::{{grid-item-card}} {title}",
+            f":img-top: ../_static/figures/{entry.fig_id}.png",
+            f":img-alt: {_alt(entry.alt or first_sentence(entry.caption) or entry.fig_id)}",
+            f":link: {panel_label(entry.fig_id)}",
+            ":link-type: ref",
+            ":class-card: mft-figure-card",
+            "",
+            _alt(first_sentence(entry.caption)) or "(not shown in a chapter of this build)",
+            ":::",
+            "",
+        ]
+    return [*lines, "::::", ""]
+
+
+def _figure_block(entry, notebooks, repo, cff, book_dir, number=None) -> list[str]:
     fig_id, record = entry.fig_id, entry.record or {}
-    lines = [f"### {fig_id}", ""]
+    title = f"Fig. {number} · {fig_id}" if number else fig_id
+    lines = [f"({panel_label(fig_id)})=", f"### {title}", ""]
     folder = book_dir / "_static" / "figures"
     if (folder / f"{fig_id}.png").exists():
-        lines += [f"![{_alt(entry.caption or fig_id)}](../_static/figures/{fig_id}.png)", ""]
+        alt = _alt(entry.alt or first_sentence(entry.caption) or fig_id)
+        lines += [f"![{alt}](../_static/figures/{fig_id}.png)", ""]
     if entry.caption:
-        lines += [f"**Caption.** {entry.caption}", ""]
+        lines += [f"**Caption.** {public_caption(entry.caption)}", ""]
     if entry.stem in notebooks and entry.caption is not None:
         lines += [f"Shown in {{ref}}`{chapter_title(entry.stem, notebooks)} <{fig_id}>`.", ""]
     if not entry.record:
@@ -341,7 +418,7 @@ def _join(names) -> str:
 
 
 def _alt(text: str) -> str:
-    return re.sub(r"[\[\]\n]", " ", text)[:200]
+    return re.sub(r"[\[\]\n]", " ", text)[:300]
 
 
 def _cell(text) -> str:

@@ -1,5 +1,5 @@
 """The generated pages of the book, written before each HTML build: Figures, Status, the
-run-time table of Reproduce, and Performance.
+run-time table of Reproduce, Performance, and the results-at-a-glance table of the landing page.
 
 Nothing in them is typed by hand: they are made from what the executed chapters left behind
 (:mod:`.gallery` for the figures, :mod:`.status` for the checks and run times) and from the
@@ -8,11 +8,30 @@ unchanged book rebuilds nothing. A chapter that shows a figure whose files are m
 build, naming the figure.
 """
 
+import html
 from pathlib import Path
 
 from . import gallery, performance, status
 
-__all__ = ["write_pages", "MissingFigureFiles"]
+__all__ = ["write_pages", "results_table", "HEADLINES", "MissingFigureFiles"]
+
+#: The headline check of each chapter: the one claim that tests its result most directly.
+HEADLINES = {
+    "01-forward": "depth_slope_euler",
+    "02-adjoint": "adjoint_vs_autodiff",
+    "03-gradient-flow": "energy_identity",
+    "04-ntk": "lse_ntk_agree",
+    "05-convergence": "rate",
+}
+
+#: What each chapter shows, in a few words (the table's first column).
+_RESULTS = {
+    "01-forward": "Forward well-posedness: finite depth converges to the flow",
+    "02-adjoint": "The adjoint gradient formula",
+    "03-gradient-flow": "Gradient flow: energy identity, stability",
+    "04-ntk": "NTK injectivity ⇔ LSE independence",
+    "05-convergence": "Global convergence from a small loss",
+}
 
 
 class MissingFigureFiles(RuntimeError):
@@ -20,7 +39,7 @@ class MissingFigureFiles(RuntimeError):
 
 
 def write_pages(book_dir: Path) -> dict:
-    """Write ``_generated/{figures,status,timings,performance}.md`` under ``book_dir``.
+    """Write ``_generated/{results,figures,status,timings,performance}.md`` under ``book_dir``.
 
     Returns:
         ``{"figures": [FigureEntry], "checks": [CheckRow], "pages": [Path]}``.
@@ -49,6 +68,7 @@ def write_pages(book_dir: Path) -> dict:
     }
     results = book_dir.parent / "benchmarks" / "results"
     pages = {
+        "results.md": results_table(checks, figures),
         "figures.md": gallery.figures_page(figures, notebooks, config, cff, book_dir),
         "status.md": status.status_page(checks, notebooks, precision),
         "timings.md": status.timings_page(out / "timings.json", notebooks),
@@ -61,3 +81,38 @@ def write_pages(book_dir: Path) -> dict:
             path.write_text(text, encoding="utf-8")
         written.append(path)
     return {"figures": figures, "checks": checks, "pages": written}
+
+
+def results_table(checks, figures) -> str:
+    """The landing page's table (MyST, included by ``intro.md``): per result, its headline check
+    (:data:`HEADLINES`), the measured value, PASS/FAIL and a thumbnail of the check's figure
+    linking to the figure in its chapter. Paths are relative to the landing page."""
+    numbers = gallery.figure_numbers(figures)
+    alts = {e.fig_id: e.alt or gallery.first_sentence(e.caption) for e in figures}
+    lines = [
+        "| result | headline check | measured | expected | status | figure |",
+        "|---|---|---|---|---|---|",
+    ]
+    for k, stem in enumerate(HEADLINES, 1):
+        row = next((c for c in checks if c.chapter == stem and c.name == HEADLINES[stem]), None)
+        title = f"{{doc}}`Result {k} <chapters/{stem}>`: {_RESULTS[stem]}"
+        if row is None:
+            lines.append(f"| {title} | `{HEADLINES[stem]}` | not run | | | |")
+            continue
+        figure = ""
+        if row.figure_id:
+            alt = html.escape(alts.get(row.figure_id) or row.figure_id, quote=True)
+            number = numbers.get(row.figure_id)
+            figure = (
+                f'<a href="chapters/{stem}.html#{row.figure_id}">'
+                f'<img src="_static/figures/{row.figure_id}.png" alt="{alt}" '
+                f'class="mft-thumb" width="160"></a>'
+                + (f" {{ref}}`Fig. {number} <{row.figure_id}>`" if number else "")
+            )
+        status = "**PASS**" if row.passed else "**FAIL**"
+        doc = row.doc.replace("|", "\\|")
+        lines.append(
+            f"| {title} | `{row.name}`: {doc} | {row.shown} | {row.expected} | {status} "
+            f"| {figure} |"
+        )
+    return "\n".join(lines) + "\n"
