@@ -41,14 +41,16 @@ from .errors import ParameterError
 
 __all__ = ["STREAM_MIN_N", "DEFAULT_CHUNK", "resolve_chunk", "online_mean", "over_points"]
 
-#: Stream from this many context atoms on. ``benchmarks/chunked.py`` (2 CPU cores, float64,
-#: M = 8, d = 4, one layer's field): dense and streamed take the same time at n ≈ 1024; above,
-#: the dense score tensor (M (n+1) n × 8 bytes per context, 67 MB at n = 1024) makes it slower,
-#: and its memory grows as n² while the streamed one grows as n.
+#: Stream from this many context atoms on. ``benchmarks/chunked.py`` (2 shared CPU cores, float64,
+#: B = 1, M = 8, d = 4, one layer, blocks of 64; streamed/dense time): field 0.58, 1.17, 0.26,
+#: 0.34 and vjp 0.48, 0.63, 0.34, 0.36 at n = 256, 512, 1024, 2048, so from n = 1024 on both are
+#: faster; the dense vjp's temporaries grow as n² (135 MB at n = 1024, 539 MB at 2048) and the
+#: streamed ones as n (17 MB, 34 MB; 68 MB at 4096).
 STREAM_MIN_N = 1024
-#: Block size of the streamed kernels (points and keys): 256 was the fastest of 64..1024 at
-#: n = 2048 in ``benchmarks/chunked.py``.
-DEFAULT_CHUNK = 256
+#: Block size of the streamed kernels (points and keys). At n = 2048 (same run) blocks of 32, 64,
+#: 128, 256 took 0.20, 0.14, 0.13, 0.17 s (field) and 0.37, 0.67, 1.7, 2.5 s (vjp): 64 is the
+#: best compromise, and the vjp's memory is M · 64 · n per block.
+DEFAULT_CHUNK = 64
 
 
 def resolve_chunk(chunk, n: int, where: str = "attention") -> int:
