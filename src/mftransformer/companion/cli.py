@@ -1,4 +1,4 @@
-"""Command line: ``python -m mftransformer run|book|figures|build|bench|reproduce``.
+"""Command line: ``python -m mftransformer run|book|figures|build|bench|reproduce|estimate|sweep``.
 
 The Makefile calls these.
 
@@ -8,6 +8,9 @@ Examples::
     python -m mftransformer run --chapter 01 --set forward.depth.Ls=[4,8,16]
     python -m mftransformer book --params full
     python -m mftransformer reproduce book/_static/figures/ch1-depth-rate.json
+    python -m mftransformer estimate --chapter 03 --params full
+    python -m mftransformer sweep --chapter 03 --params full --experiment meanfield --seeds 8 \
+        --executor slurm --partition gpu
 """
 
 import argparse
@@ -75,6 +78,9 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument(
             "--force", action="store_true", help="re-execute even chapters found in the cache"
         )
+        p.add_argument(
+            "--yes", action="store_true", help="start even when estimated above an hour on a CPU"
+        )
         if name == "run":
             p.add_argument("--chapter", default="all", help="01..05, a name, a comma list, or all")
     sub.add_parser("build", help="build the HTML site from the executed chapters")
@@ -82,7 +88,39 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("names", nargs="*")
     p = sub.add_parser("reproduce", help="recompute one figure from its provenance file")
     p.add_argument("provenance", help="book/_static/figures/<id>.json, or a figure id")
+    _add_estimate_and_sweep(sub)
     return parser
+
+
+def _add_estimate_and_sweep(sub) -> None:
+    for name, text in (
+        ("estimate", "memory peak and time of each experiment, on this CPU and a GPU"),
+        ("sweep", "run one experiment over seeds x sizes into the results store"),
+    ):
+        p = sub.add_parser(name, help=text)
+        p.add_argument(
+            "--chapter", default="all" if name == "estimate" else None, required=name == "sweep"
+        )
+        p.add_argument(
+            "--params", default="full", help="parameter set: notebooks/params/<name>.yaml"
+        )
+        p.add_argument("--set", action="append", default=[], metavar="CHAPTER.KEY=VALUE")
+    p.add_argument("--experiment", required=True, help="the experiment (its parameter section)")
+    p.add_argument("--seeds", type=int, default=1, help="seeds base .. base + K - 1")
+    p.add_argument(
+        "--vary",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=[V1,V2]",
+        help="one swept parameter and its values (YAML list); repeatable: the product",
+    )
+    p.add_argument("--executor", default="local", choices=["local", "slurm", "submitit-local"])
+    p.add_argument("--jobs", type=int, default=1, help="local: worker processes")
+    p.add_argument("--partition", default=None, help="slurm: the partition")
+    p.add_argument("--timeout-min", type=int, default=240, help="slurm: minutes per task")
+    p.add_argument(
+        "--store", default=None, help="results store (default book/_build/cache/results)"
+    )
 
 
 def _dispatch(args) -> None:
@@ -99,9 +137,12 @@ def _dispatch(args) -> None:
         print(outcome)
         if not outcome.ok:
             raise RuntimeError(f"{outcome.fig_id} was not reproduced exactly (see above).")
+    elif args.command in ("estimate", "sweep"):
+        _estimate_or_sweep(args, pipeline)
     else:
         overrides = _parse_sets(args.set)
         chapters = pipeline.resolve_chapters(getattr(args, "chapter", "all"))
+        pipeline.budget(chapters, args.params, overrides, yes=args.yes)
         if args.command == "book":
             index = pipeline.book(args.params, overrides, force=args.force)
             print(f"\nThe book is built: open {index.relative_to(pipeline.repo_root())}")
@@ -110,6 +151,52 @@ def _dispatch(args) -> None:
                 chapters, args.params, overrides, force=args.force
             ).values():
                 print(outcome)
+
+
+def _estimate_or_sweep(args, pipeline) -> None:
+    overrides = _parse_sets(args.set)
+    if args.command == "estimate":
+        from .estimate import estimate, format_rows
+
+        chapters = pipeline.resolve_chapters(args.chapter)
+        rows = [r for c in chapters for r in estimate(c, args.params, overrides.get(c))]
+        print(format_rows(rows))
+        return
+    from .sweep import sweep
+
+    (chapter,) = pipeline.resolve_chapters(args.chapter)
+    fixed = overrides.pop(chapter, {})
+    vary = _parse_sets([f"{chapter}.{item}" for item in args.vary]).get(chapter, {})
+    for key, values in vary.items():
+        if not isinstance(values, list) or not values:
+            from ..solver.errors import ParameterError
+
+            raise ParameterError(
+                f"sweep: --vary {key}={values!r}; allowed a YAML list, e.g. [4, 8]."
+            )
+    out = sweep(
+        chapter,
+        args.experiment,
+        args.params,
+        fixed,
+        seeds=args.seeds,
+        vary=vary,
+        executor=args.executor,
+        jobs=args.jobs,
+        store=args.store,
+        **(
+            {"partition": args.partition, "timeout_min": args.timeout_min}
+            if args.executor == "slurm"
+            else {}
+        ),
+    )
+    failed = {k: v for k, v in out["outcome"].items() if str(v).startswith("failed")}
+    for label, outcome in out["outcome"].items():
+        print(f"{outcome:>8}  {label}")
+    if failed:
+        raise RuntimeError(
+            f"sweep: {len(failed)} of {len(out['missing'])} tasks failed (see above)."
+        )
 
 
 def _parse_sets(items) -> dict:

@@ -26,6 +26,8 @@ __all__ = [
     "build",
     "book",
     "bench",
+    "budget",
+    "BUDGET_S",
     "execute",
     "ChapterRun",
     "check_parameters_cell",
@@ -151,7 +153,49 @@ def bench(names: list[str] | None = None) -> None:
         subprocess.run([sys.executable, str(script.relative_to(root))], cwd=root, check=True)
 
 
+#: Above this many estimated seconds on a CPU, ``run``/``figures``/``book`` ask for ``--yes``.
+BUDGET_S = 3600.0
+
+
+def budget(chapters, params_set="ci", overrides=None, *, yes=False, limit_s=None) -> float:
+    """Print the cost model's estimate of ``chapters`` (:mod:`.estimate`) and refuse, on a CPU, a
+    run estimated above ``limit_s`` (default :data:`BUDGET_S`) unless ``yes``.
+
+    Returns:
+        The estimated seconds on this machine (``nan`` when ``machine.json`` is missing).
+
+    Raises:
+        ParameterError: over the budget without ``yes`` (the message says how to go on).
+    """
+    import jax
+
+    from .estimate import chapter_seconds, gpu_machine
+
+    limit_s = BUDGET_S if limit_s is None else limit_s
+    try:
+        per_chapter = chapter_seconds(chapters, params_set, overrides)
+    except RuntimeError as exc:  # no benchmark results: nothing to estimate from
+        print(f"note: {exc}", file=sys.stderr)
+        return float("nan")
+    total = sum(per_chapter.values())
+    on_cpu = jax.default_backend() == "cpu"
+    shown = ", ".join(f"{c} {_hours(s)}" for c, s in per_chapter.items())
+    print(f"estimate ({params_set}, this CPU): {shown}; total {_hours(total)}", flush=True)
+    if on_cpu and total > limit_s and not yes:
+        raise ParameterError(
+            f"pipeline: params {params_set!r} are estimated at {_hours(total)} on this CPU "
+            f"(more than {_hours(limit_s)}; {gpu_machine().name} would take less: see "
+            f"`python -m mftransformer estimate --chapter NN --params {params_set}`). "
+            "Pass --yes (make YES=1) to start anyway, or run the experiments as a sweep."
+        )
+    return total
+
+
 # ---------------------------------------------------------------- private
+def _hours(seconds: float) -> str:
+    return f"{seconds / 3600:.1f} h" if seconds >= 3600 else f"{seconds / 60:.1f} min"
+
+
 def _write_generated_pages(book_dir: Path) -> None:
     from .pages import write_pages
 
