@@ -39,6 +39,10 @@ __all__ = [
     "float_field",
     "check_law",
     "check_heads",
+    "check_heads_type",
+    "require_arrays",
+    "check_forward_inputs",
+    "check_data",
 ]
 
 #: tolerance on the sum of the weights of one context (empirical measures and laws alike).
@@ -289,14 +293,66 @@ def check_law(law, where: str) -> None:
             raise ParameterError(f"{where}: covariance is not symmetric PSD; allowed Σ = Σᵀ ⪰ 0.")
 
 
-def check_heads(theta, where: str, kinds=None) -> None:
-    """Raise unless ``theta`` is one of ``kinds`` (head classes) with finite parameters."""
-    if kinds is not None and not isinstance(theta, kinds):
+def check_heads_type(theta, where: str, kinds) -> None:
+    """Raise unless ``theta`` is one of ``kinds`` (head classes)."""
+    if not isinstance(theta, kinds):
         names = " or ".join(k.__name__ for k in kinds)
         raise ParameterError(
             f"{where}: theta of type {type(theta).__name__}; allowed {names} (mft.Heads(A, V) "
             "with A, V of shape (L, M, d, d))."
         )
+
+
+def check_heads(theta, where: str, kinds=None) -> None:
+    """Raise unless ``theta`` is one of ``kinds`` (head classes) with finite parameters."""
+    if kinds is not None:
+        check_heads_type(theta, where, kinds)
     for name in ("A", "V", "A0", "A1", "V0", "V1"):
         if hasattr(theta, name):
             check_finite(getattr(theta, name), where, f"theta.{name}")
+
+
+def require_arrays(where: str, **values) -> None:
+    """Raise unless every value is an array of real numbers (after a module's converters):
+    ``Heads(A, V)`` given strings, None or ragged lists names the field instead of failing on
+    ``.ndim``."""
+    for name, value in values.items():
+        dtype = getattr(value, "dtype", None)
+        if not hasattr(value, "shape") or dtype is None or np.dtype(dtype).kind not in "iuf":
+            shown = "None" if value is None else f"of type {type(value).__name__}"
+            raise ParameterError(f"{where}: {name} = {shown}; allowed an array of real numbers.")
+
+
+def check_forward_inputs(where: str, theta, mu, xi):
+    """The inputs of a forward pass: heads (``Heads`` or ``SmoothHeads``), an
+    ``EmpiricalMeasure``, and queries ``xi`` (None or a finite array, returned converted).
+
+    Heads' values are not checked here: non-finite heads are the runtime tier's (``SolveFailed``
+    naming the first non-finite layer)."""
+    from .heads import Heads, SmoothHeads
+    from .measures import require_measure
+
+    check_heads_type(theta, where, (Heads, SmoothHeads))
+    require_measure(mu, where)
+    return (
+        None
+        if xi is None
+        else as_float(xi, where, "xi", ndim=(2, 3), allowed="(B, d) or (B, k, d)")
+    )
+
+
+def check_data(where: str, theta, mu, xi, targets):
+    """:func:`check_forward_inputs` plus finite ``targets`` (``T``, ``W``, ``y``) of type
+    ``Targets``: what ``train``, ``flow`` and ``risk`` check before tracing (NaN data would
+    otherwise surface as a diverged run)."""
+    from .risk import Targets
+
+    xi = check_forward_inputs(where, theta, mu, xi)
+    if not isinstance(targets, Targets):
+        raise ParameterError(
+            f"{where}: targets of type {type(targets).__name__}; allowed Targets(T=..., W=..., "
+            "y=...)."
+        )
+    for name in ("T", "W", "y"):
+        check_finite(getattr(targets, name), where, f"targets.{name}")
+    return xi
