@@ -23,6 +23,7 @@ export MPLBACKEND := Agg
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 
 .PHONY: book test chapter figures bench serve clean venv system-deps unit nbval site-tests \
+        estimate sweep \
         lock test-binder test-colab test-pythons test-envs
 
 # Exactly the locked set (hash-checked), then the package itself without resolving again.
@@ -66,17 +67,30 @@ system-deps:
 	else echo "note: not root or no apt-get; skipping system packages (tcmalloc, chromium)"; fi
 
 ## Execute every chapter with PARAMS (default ci) and build the HTML site; FORCE=1 re-executes
-## chapters whose cached results are still valid.
+## chapters whose cached results are still valid. The estimate is printed first; on a CPU a run
+## estimated above an hour (PARAMS=full) starts only with YES=1.
 book: $(STAMP)
-	$(PY) -m mftransformer book --params $(PARAMS) $(if $(FORCE),--force)
+	$(PY) -m mftransformer book --params $(PARAMS) $(if $(FORCE),--force) $(if $(YES),--yes)
 
 ## Execute one chapter: make chapter CH=03 [PARAMS=full]
 chapter: $(STAMP)
-	$(PY) -m mftransformer run --chapter $(CH) --params $(PARAMS)
+	$(PY) -m mftransformer run --chapter $(CH) --params $(PARAMS) $(if $(YES),--yes)
 
 ## Execute all chapters (every figure and its data) without building the site.
 figures: $(STAMP)
-	$(PY) -m mftransformer figures --params $(PARAMS)
+	$(PY) -m mftransformer figures --params $(PARAMS) $(if $(YES),--yes)
+
+## Memory peak and time of each experiment on this CPU and an H200: make estimate CH=03 PARAMS=full
+estimate: $(STAMP)
+	$(PY) -m mftransformer estimate --chapter $(CH) --params $(PARAMS)
+
+## One experiment over seeds into the results store (book/_build/cache/results), e.g.
+## make sweep CH=03 EXP=meanfield SEEDS=8 EXECUTOR=slurm PARAMS=full
+EXECUTOR ?= local
+SEEDS    ?= 1
+sweep: $(STAMP)
+	$(PY) -m mftransformer sweep --chapter $(CH) --experiment $(EXP) --seeds $(SEEDS) \
+	  --params $(PARAMS) --executor $(EXECUTOR)
 
 ## Speed and memory benchmarks (ratios measured in one run; JSON in benchmarks/results/).
 bench: $(STAMP)
