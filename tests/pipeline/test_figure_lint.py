@@ -115,7 +115,9 @@ def test_every_saved_figure_is_clean():
 def _stored_results():
     """``(fig_id, record, result)`` for each saved figure whose result the store holds (matched
     by the function that computed it and the hash of its data)."""
-    by_data = {(r.get("source"), r.get("data_sha256")): (k, r) for k, r in _records().items()}
+    by_data = {}  # one result may make several figures
+    for k, r in _records().items():
+        by_data.setdefault((r.get("source"), r.get("data_sha256")), []).append((k, r))
     out = []
     for path in sorted(STORE.glob("*.pkl")) if STORE.is_dir() else []:
         try:
@@ -132,8 +134,8 @@ def _stored_results():
         import hashlib
 
         key = (getattr(result, "source", None), hashlib.sha256(npz).hexdigest())
-        if key in by_data:
-            out.append((*by_data.pop(key), result))
+        for fig_id, record in by_data.pop(key, []):
+            out.append((fig_id, record, result))
     return out
 
 

@@ -571,3 +571,68 @@ def test_every_page_in_a_real_browser(browser):
     assert formulas > 0, "no formula on any page: is MathJax configured?"
     chapters = sorted(p.stem for p in (HTML / "chapters").glob("*.html"))
     assert sorted(p.stem for p in SCREENSHOTS.glob("*.png")) == chapters
+
+
+# Every element of the article column whose box reaches past the column, outside any box that
+# scrolls or clips (a display equation may be wider than the column inside its own scroll box).
+_OVERFLOW = r"""
+(() => {
+  const column = document.querySelector("article.bd-article") || document.querySelector("main");
+  if (!column) return {column: 0, wide: ["no article column"]};
+  const edge = column.getBoundingClientRect();
+  const scrolls = (el) => {
+    for (let p = el.parentElement; p && p !== column.parentElement; p = p.parentElement) {
+      const s = getComputedStyle(p);
+      if (["auto", "scroll", "hidden", "clip"].includes(s.overflowX)) return true;
+    }
+    return false;
+  };
+  const wide = [];
+  for (const el of column.querySelectorAll("*")) {
+    const box = el.getBoundingClientRect();
+    if (box.width === 0 || box.height === 0) continue;
+    if (getComputedStyle(el).visibility === "hidden") continue;
+    if (box.right <= edge.right + 1 && box.left >= edge.left - 1) continue;
+    if (scrolls(el)) continue;
+    const what = el.tagName.toLowerCase() + (el.id ? "#" + el.id : "") +
+      (typeof el.className === "string" && el.className ? "." + el.className.split(" ")[0] : "");
+    const text = (el.textContent || el.getAttribute("src") || "").trim().slice(0, 50);
+    wide.push(`${what} ${Math.round(box.width)} px (column ${Math.round(edge.width)} px): ${text}`);
+  }
+  return {column: Math.round(edge.width), wide: wide.slice(0, 15), count: wide.length};
+})()
+"""
+
+
+@pytest.mark.site
+@needs_site
+@pytest.mark.parametrize("width", [1280, 400])
+def test_nothing_is_wider_than_the_article_column(browser, width):
+    browser.send(
+        "Emulation.setDeviceMetricsOverride",
+        session=True,
+        width=width,
+        height=900,
+        deviceScaleFactor=1,
+        mobile=width < 600,
+    )
+    problems = []
+    try:
+        for page in _pages():
+            browser.open(page.as_uri(), lands_on=_redirect(page))
+            browser.evaluate(
+                "window.MathJax && MathJax.startup ? MathJax.startup.promise : null", timeout=90
+            )
+            report = browser.evaluate(_OVERFLOW, timeout=60)
+            name = str(page.relative_to(HTML))
+            problems += [f"{name} at {width} px: {w}" for w in report["wide"]]
+    finally:
+        browser.send(
+            "Emulation.setDeviceMetricsOverride",
+            session=True,
+            width=1280,
+            height=900,
+            deviceScaleFactor=1,
+            mobile=False,
+        )
+    assert not problems, "\n".join(problems)

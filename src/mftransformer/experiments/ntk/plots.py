@@ -76,8 +76,26 @@ def plot_agreement(result):
         (d["sampled"], "G1 from samples", "C0", "^"),
     ):
         ax.loglog(x[mask], y[mask], marker, color=color, label=label)
-    for xi, yi, name in zip(x, y, result.names, strict=True):
-        ax.annotate(name, (xi, yi), fontsize=6, xytext=(3, 2), textcoords="offset points")
+    # one label per group of points that sit together (failing families share the floor)
+    groups = []
+    for xi, yi, name in zip(np.log10(x), np.log10(y), result.names, strict=True):
+        near = next((g for g in groups if abs(g[0] - xi) < 1.5 and abs(g[1] - yi) < 1.5), None)
+        if near is None:
+            groups.append([xi, yi, [name]])
+        else:
+            near[2].append(name)
+    right = np.log10(x).max() - 3
+    for xi, yi, names in groups:
+        text = "\n".join(", ".join(names[i : i + 4]) for i in range(0, len(names), 4))
+        ax.annotate(
+            text,
+            (10**xi, 10**yi),
+            fontsize=6.5,
+            xytext=(-4 if xi > right else 4, 4),
+            textcoords="offset points",
+            ha="right" if xi > right else "left",
+            va="bottom",
+        )
     ax.axvline(ntk.DEPENDENT_BELOW, color="0.4", ls="--", lw=0.8)
     ax.axhline(ntk.DEPENDENT_BELOW, color="0.4", ls="--", lw=0.8)
     ax.set(
