@@ -351,3 +351,24 @@ def test_refused_checkpoint_names_the_parameter_that_differs(tmp_path):
     moved = mft.Targets(T=np.asarray(targets.T) + 1.0)
     with pytest.raises(ParameterError, match=r"other parameters: targets.T = float64\[1, 3, 2\]"):
         mft.train_chunked(theta, mu, xi, moved, eta=0.1, **run)
+
+
+@pytest.mark.xfail(strict=False, reason=PENDING)
+def test_train_refuses_nan_data_up_front():
+    mu = mft.empirical(X, A)
+    bad = mft.Targets(T=np.where(np.asarray(mu.x) > 0.9, np.nan, np.asarray(mu.x)))
+    with pytest.raises(ParameterError, match=r"train: targets.T\[0, 0, 1\] = nan"):
+        mft.train(THETA, mu, None, bad, eta=0.1, steps=1)
+    with pytest.raises(ParameterError, match=r"flow: xi\[0, 0\] = nan"):
+        mft.flow(THETA, mu, [[np.nan, 0.0]], mft.Targets(W=W, y=[[0.0]]), T=0.1)
+    with pytest.raises(ParameterError, match=r"risk: targets of type dict"):
+        mft.risk(THETA, mu, None, {"T": X})
+
+
+@pytest.mark.xfail(strict=False, reason=PENDING)
+def test_heads_and_targets_refuse_non_arrays():
+    with pytest.raises(ParameterError, match=r"Heads: A = None; allowed an array"):
+        mft.Heads(None, THETA.V)
+    with pytest.raises(ParameterError, match=r"Heads: A = of type str"):
+        mft.Heads("A", THETA.V)
+    assert mft.Targets(T=[[[1, 2]]]).T.dtype == np.float64
