@@ -73,22 +73,12 @@ def train_chunked(
     inner = snapshot_every if snapshot_every is not None and chunk % snapshot_every == 0 else None
     path = None if checkpoint is None else Path(checkpoint)
     digest = "" if path is None else run_hash(theta0, mu, xi, targets, **settings)
-    _check_inputs(theta0, mu, path)
-    fields = "" if path is None else json.dumps(run_fields(theta0, mu, xi, targets, **settings))
+    fields = _check_inputs(theta0, mu, xi, targets, path, settings)
     resume = path is not None and path.exists()
     state = _load_state(path, digest, steps, fields) if resume else _first_state(theta0)
     run = {"eta": eta, "method": method, "scheme": scheme, "snapshot_every": inner}
-    state = _run_chunks(
-        state,
-        (mu, xi, targets),
-        run,
-        steps,
-        chunk,
-        snapshot_every,
-        progress,
-        path,
-        (digest, fields),
-    )
+    sizes, ids = (steps, chunk, snapshot_every), (digest, fields)
+    state = _run_chunks(state, (mu, xi, targets), run, *sizes, progress, path, ids)
     return _history_from_state(state, eta).raise_if_diverged("train_chunked", eta)
 
 
@@ -123,7 +113,8 @@ def _array_id(a) -> str:
     return f"{a.dtype}{list(a.shape)} #{hashlib.sha256(a.tobytes()).hexdigest()[:12]}"
 
 
-def _check_inputs(theta0, mu, path):
+def _check_inputs(theta0, mu, xi, targets, path, settings) -> str:
+    """Check the heads, the measure and the checkpoint's folder; the run's fields as JSON."""
     check_heads(theta0, "train_chunked", (Heads,))
     require_measure(mu, "train_chunked")
     if path is not None and not path.parent.is_dir():
@@ -131,6 +122,7 @@ def _check_inputs(theta0, mu, path):
             f"train_chunked: checkpoint = {str(path)!r}; allowed a file in an existing folder "
             f"(folder {str(path.parent)!r} does not exist). Create the folder first."
         )
+    return "" if path is None else json.dumps(run_fields(theta0, mu, xi, targets, **settings))
 
 
 def _differences(saved_fields: str, fields: str) -> str:

@@ -141,13 +141,8 @@ def lse_independence(
     >>> lse_independence([bernoulli(0.3), binomial(2, 0.3)], key=jax.random.key(0)).verdict
     'dependent'
     """
-    _check_options(modulo)
+    _check_options(modulo, K if queries is None else None, scale, max_bytes)
     laws = laws_of(measures, "lse_independence")
-    check_positive("lse_independence", "max_bytes", max_bytes)
-    if queries is None:
-        check_sizes("lse_independence", K=K)
-    if scale is not None:
-        check_positive("lse_independence", "scale", scale)
     if centre:
         laws = [law.centred() for law in laws]
     n_removed = laws[0].d + 1 if modulo == "affine" else 1
@@ -160,7 +155,12 @@ def lse_independence(
 
 
 # ---------------------------------------------------------------- private
-def _check_options(modulo):
+def _check_options(modulo, K, scale, max_bytes):
+    check_positive("lse_independence", "max_bytes", max_bytes)
+    if K is not None:
+        check_sizes("lse_independence", K=K)
+    if scale is not None:
+        check_positive("lse_independence", "scale", scale)
     if not jax.config.jax_enable_x64:
         raise ParameterError(
             "lse_independence: jax_enable_x64 = False; allowed True (the thresholds 1e-12 and "
