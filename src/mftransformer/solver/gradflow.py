@@ -217,6 +217,8 @@ def flow(
     scheme: str = "euler",
     max_steps: int = 100_000,
     throw: bool = True,
+    chunk: int | None = None,
+    mesh=None,
 ) -> TrainingHistory:
     """The particle gradient flow ``θ̇ = −L M ∇R(θ)`` on ``[0, T]`` by an adaptive diffrax solve.
 
@@ -234,6 +236,7 @@ def flow(
         rtol, atol: tolerances of the step-size controller.
         method, scheme: as in :func:`train`.
         max_steps: solver step budget.
+        chunk, mesh: as in :func:`train`.
 
     Returns:
         :class:`TrainingHistory` at the save times, with ``dissipated`` and ``num_steps``.
@@ -250,7 +253,11 @@ def flow(
     if not isinstance(n_save, int) or n_save < 2:
         raise ParameterError(f"flow: n_save = {n_save!r}; allowed integer >= 2.")
     ts = jnp.linspace(0.0, T, n_save, dtype=theta0.A.dtype)
-    options = {"method": method, "scheme": scheme, "max_steps": max_steps}
+    chunk = resolve_chunk(chunk, mu.n, "flow")
+    mesh = resolve_mesh(mesh, mu.B, theta0.M, "flow")
+    theta0, (mu, xi) = place(mesh, theta0, (mu, xi))
+    options = {"method": method, "scheme": scheme, "max_steps": max_steps, "chunk": chunk}
+    options["mesh"] = mesh
     hist, result = _flow_solve(theta0, mu, xi, targets, ts, rtol=rtol, atol=atol, **options)
     if throw and not is_traced(hist.R):
         if result != diffrax.RESULTS.successful:
@@ -300,11 +307,15 @@ def _train_scan(theta0, mu, xi, targets, eta, t0, *, steps, every, method, schem
     return TrainingHistory(theta, t, R, g2, snaps, snapshot_t, first_bad)
 
 
-@partial(jax.jit, static_argnames=("rtol", "atol", "method", "scheme", "max_steps"))
-def _flow_solve(theta0, mu, xi, targets, ts, *, rtol, atol, method, scheme, max_steps):
+@partial(
+    jax.jit, static_argnames=("rtol", "atol", "method", "scheme", "max_steps", "chunk", "mesh")
+)
+def _flow_solve(theta0, mu, xi, targets, ts, *, rtol, atol, method, scheme, max_steps, chunk, mesh):
+    devices = (chunk, mesh)
+
     def rhs(t, y, args):
         theta, _ = y
-        _, g, g2 = _risk_grad(theta, mu, xi, targets, method, scheme)
+        _, g, g2 = _risk_grad(theta, mu, xi, targets, method, scheme, *devices)
         return jax.tree_util.tree_map(jnp.negative, g), g2
 
     y0 = (theta0, jnp.zeros((), theta0.A.dtype))
@@ -328,7 +339,9 @@ def _flow_solve(theta0, mu, xi, targets, ts, *, rtol, atol, method, scheme, max_
     safe = jax.tree_util.tree_map(
         lambda s, th: jnp.where(reached[:, None, None, None, None], s, th[None]), snaps, theta0
     )
-    R, _, g2 = jax.lax.map(lambda th: _risk_grad(th, mu, xi, targets, method, scheme), safe)
+    R, _, g2 = jax.lax.map(
+        lambda th: _risk_grad(th, mu, xi, targets, method, scheme, *devices), safe
+    )
     R, g2 = jnp.where(reached, R, jnp.nan), jnp.where(reached, g2, jnp.nan)
     theta = jax.tree_util.tree_map(lambda s: s[-1], snaps)
     bad = jnp.where(jnp.all(jnp.isfinite(R + g2)), -1, jnp.argmax(~jnp.isfinite(R + g2)))
