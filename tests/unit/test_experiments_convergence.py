@@ -81,14 +81,13 @@ def test_width_depth_checks():
     assert result.fitted.shape == (3, 3)
 
 
-def test_experiment_errors():
+def test_parameter_rules_are_refused_before_anything_runs():
     with pytest.raises(ParameterError, match="snapshots = 3; allowed a divisor of steps = 1000"):
-        chapter.injective(_injective(snapshots=3), key=KEY)
+        _injective(snapshots=3)
     with pytest.raises(ParameterError, match="xi0 has 3 and W has 2 entries; allowed d = 2"):
-        chapter.injective(_injective(xi0=(1.0, 0.5, 0.0)), key=KEY)
-    p = ci("sweep", L=2, M=16, eps=(0.01, 0.001), steps=10, snapshots=1)
-    with pytest.raises(ParameterError, match=r"sweep: eps = \[0.01, 0.001\]; allowed at least"):
-        chapter.sweep(p, key=KEY)
+        _injective(xi0=(1.0, 0.5, 0.0))
+    with pytest.raises(ParameterError, match=r"sweep\]: eps = \[0.01, 0.001\]; allowed at least"):
+        ci("sweep", L=2, M=16, eps=(0.01, 0.001), steps=10, snapshots=1)
 
 
 def test_plots_draw(injective_result, stall_result):

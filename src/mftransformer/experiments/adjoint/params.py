@@ -57,6 +57,14 @@ class DepthParams:
     )
     L_ref: int = param("depth of the RK4 continuous-adjoint reference", ge=1)
 
+    def rules(self, where):
+        bad = [L for L in (*self.Ls, self.L_ref) if L % self.Ls[0] or self.L_ref % L]
+        if bad:
+            raise ValueError(
+                f"{where}: Ls = {self.Ls}, L_ref = {self.L_ref}; allowed depths that are "
+                f"multiples of Ls[0] = {self.Ls[0]} and divide L_ref (offending: {bad})."
+            )
+
 
 @dataclasses.dataclass(frozen=True)
 class MemoryParams:

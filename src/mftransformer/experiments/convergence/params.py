@@ -23,6 +23,13 @@ class Descent:
     eta: float = param("gradient-descent step in training time", gt=0)
     steps: int = param("gradient-descent steps (T = steps * eta)", ge=1)
 
+    def rules(self, where):
+        snapshots = getattr(self, "snapshots", 1)
+        if self.steps % snapshots:
+            raise ValueError(
+                f"{where}: snapshots = {snapshots}; allowed a divisor of steps = {self.steps}."
+            )
+
 
 @dataclasses.dataclass(frozen=True)
 class InjectiveParams(Descent, PairedNetwork, SilentInit, Readout, Contexts):
@@ -46,14 +53,19 @@ class SweepParams(Descent, PairedNetwork, SilentInit, Readout, Contexts):
     )
     snapshots: int = param("NTK checkpoints per run (divides steps)", ge=1)
 
+    def rules(self, where):
+        eps = list(self.eps)
+        if len(eps) < 2 or any(b <= a for a, b in zip(eps, eps[1:], strict=False)):
+            raise ValueError(f"{where}: eps = {eps}; allowed at least two increasing values.")
+
 
 @dataclasses.dataclass(frozen=True)
 class WidthDepthParams(Descent, SilentInit, Readout, Contexts):
     # the mean-field NTK is a tensor Gauss-Hermite rule of nodes^d points: d <= 3 (solver.ntk)
     d: int = param("token dimension", ge=1, le=3)
     L_width: int = param("depth of the width line", ge=1)
-    Ms: tuple[int, ...] = param("heads per layer on the width line (even)", ge=2)
-    M_depth: int = param("heads per layer of the depth line (even)", ge=2)
+    Ms: tuple[int, ...] = param("heads per layer on the width line (even)", ge=2, even=True)
+    M_depth: int = param("heads per layer of the depth line (even)", ge=2, even=True)
     Ls: tuple[int, ...] = param("depths on the depth line", ge=1)
     seeds: int = param("independent head draws per (L, M)", ge=2)
     eps: float = param("label offset (small: the lazy regime)", gt=0)

@@ -41,17 +41,33 @@ class EnergyParams(Network, Task):
     etas: tuple[float, ...] = param("gradient-descent steps (T/eta a multiple of 50)", gt=0)
     rtol: float = param("relative and absolute tolerance of the adaptive flow solve", gt=0, lt=1)
 
+    def rules(self, where):
+        for eta in self.etas:
+            steps = round(self.T / eta)
+            if abs(steps * eta - self.T) > 1e-9 * self.T or steps % 50:
+                raise ValueError(
+                    f"{where}: etas = {list(self.etas)}; allowed steps with T/eta an integer "
+                    f"multiple of 50 (T = {self.T}, eta = {eta} gives {self.T / eta:g})."
+                )
+
 
 @dataclasses.dataclass(frozen=True)
 class MeanfieldParams(Schedule, Task):
     L: int = param("layers", ge=1)
-    Ms: tuple[int, ...] = param("widths (even: silent pairs), increasing", ge=2)
+    Ms: tuple[int, ...] = param("widths (even: silent pairs), increasing", ge=2, even=True)
     seeds: int = param("initialisations per width", ge=2)
     sigma: float = param("silent initialisation: entries of A, V ~ N(0, sigma^2/d)", gt=0)
     noise: float = param("labels y = W xi_0 + noise * zeta", gt=0)
     snapshots: int = param(
         "head snapshots along the widest run ((snapshots - 1) * 50 divides steps)", ge=2
     )
+
+    def rules(self, where):
+        if self.steps % (50 * (self.snapshots - 1)):
+            raise ValueError(
+                f"{where}: snapshots = {self.snapshots}; allowed (snapshots - 1) * 50 dividing "
+                f"steps = {self.steps}."
+            )
 
 
 @dataclasses.dataclass(frozen=True)
