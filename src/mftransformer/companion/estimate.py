@@ -129,7 +129,7 @@ def cpu_machine(dtype="float64", folder: Path | None = None) -> Machine:
     except (ValueError, OSError, AttributeError):
         memory = float("nan")
     cpu = json.loads(path.read_text()).get("machine", {}).get("cpu", "CPU")
-    return _from_report(path, f"this CPU ({cpu})", memory, dtype)
+    return _from_report(path, f"this CPU ({cpu})", float(memory), dtype)
 
 
 def gpu_machine(dtype="float64", folder: Path | None = None) -> Machine:
@@ -207,14 +207,14 @@ def chapter_seconds(chapters, params_set="full", overrides=None) -> dict:
     return {c: sum(r["cpu_s"] for r in estimate(c, params_set, overrides.get(c))) for c in chapters}
 
 
-def _human(seconds: float) -> str:
+def _human(seconds: float | int) -> str:
     for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
         if seconds >= size:
             return f"{seconds / size:.1f} {unit}"
     return f"{seconds:.2g} s"
 
 
-def _bytes(b: float) -> str:
+def _bytes(b: float | int) -> str:
     for unit, size in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
         if b >= size:
             return f"{b / size:.3g} {unit}"

@@ -192,7 +192,7 @@ def budget(chapters, params_set="ci", overrides=None, *, yes=False, limit_s=None
 
 
 # ---------------------------------------------------------------- private
-def _hours(seconds: float) -> str:
+def _hours(seconds: float | int) -> str:
     if seconds >= 3600:
         return f"{seconds / 3600:.1f} h"
     return f"{seconds / 60:.1f} min" if seconds >= 60 else f"{seconds:.2g} s"
