@@ -38,8 +38,18 @@ def _signature(app, what, name, obj, options, signature, return_annotation):
     return readable(signature), readable(return_annotation)
 
 
+_TYPE_FIELD = re.compile(r"^(\s*:(?:type|rtype)[^:]*:\s*)(.+)$")
+
+
 def _docstring(app, what, name, obj, options, lines):
-    lines[:] = [readable(line) for line in lines]
+    out = []
+    for line in lines:
+        new = readable(line)
+        field = _TYPE_FIELD.match(new)
+        if new != line and field:  # a shape is text for the reader, not a class to link
+            new = f"{field.group(1)}*{field.group(2).strip()}*"
+        out.append(new)
+    lines[:] = out
 
 
 def _static(app):

@@ -207,9 +207,9 @@ def test_results_table_on_the_landing_page(book):
     pages.write_pages(book)
     table = (book / "_generated" / "results.md").read_text()
     lines = table.splitlines()
-    assert lines[0].startswith("| result | headline check | measured |")
+    assert lines[0].startswith("| result | headline check | measured (expected) | status |")
     row = next(line for line in lines if "Result 1" in line)
-    assert "`depth_slope_euler`" in row and "| -1.01 |" in row and "**PASS**" in row
+    assert "`depth_slope_euler`" in row and "| -1.01 (-1.00 ± 0.1) |" in row and "**PASS**" in row
     assert '<a href="chapters/01-forward.html#ch1-depth-rate">' in row
     assert 'src="_static/figures/ch1-depth-rate.png"' in row
     assert "{ref}`Fig. 1.1 <ch1-depth-rate>`" in row

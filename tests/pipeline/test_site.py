@@ -619,7 +619,9 @@ def test_nothing_is_wider_than_the_article_column(browser, width):
     problems = []
     try:
         for page in _pages():
-            browser.open(page.as_uri(), lands_on=_redirect(page))
+            if page.stem in ("genindex", "search", "py-modindex") or _redirect(page):
+                continue  # Sphinx's own index pages and redirects: no article column
+            browser.open(page.as_uri())
             browser.evaluate(
                 "window.MathJax && MathJax.startup ? MathJax.startup.promise : null", timeout=90
             )

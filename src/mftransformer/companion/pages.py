@@ -90,14 +90,14 @@ def results_table(checks, figures) -> str:
     numbers = gallery.figure_numbers(figures)
     alts = {e.fig_id: e.alt or gallery.first_sentence(e.caption) for e in figures}
     lines = [
-        "| result | headline check | measured | expected | status | figure |",
-        "|---|---|---|---|---|---|",
+        "| result | headline check | measured (expected) | status | figure |",
+        "|---|---|---|---|---|",
     ]
     for k, stem in enumerate(HEADLINES, 1):
         row = next((c for c in checks if c.chapter == stem and c.name == HEADLINES[stem]), None)
         title = f"{{doc}}`Result {k} <chapters/{stem}>`: {_RESULTS[stem]}"
         if row is None:
-            lines.append(f"| {title} | `{HEADLINES[stem]}` | not run | | | |")
+            lines.append(f"| {title} | `{HEADLINES[stem]}` | not run | | |")
             continue
         figure = ""
         if row.figure_id:
@@ -112,7 +112,7 @@ def results_table(checks, figures) -> str:
         status = "**PASS**" if row.passed else "**FAIL**"
         doc = row.doc.replace("|", "\\|")
         lines.append(
-            f"| {title} | `{row.name}`: {doc} | {row.shown} | {row.expected} | {status} "
+            f"| {title} | `{row.name}`: {doc} | {row.shown} ({row.expected}) | {status} "
             f"| {figure} |"
         )
     return "\n".join(lines) + "\n"
