@@ -313,16 +313,12 @@ def test_the_cases_are_many():
     assert len(CASES) + len(TARGETS) + len(MUTATIONS) >= 40
 
 
-PENDING = "the lead inserts this check into a file another engineer is editing (issue 18)"
 
-
-@pytest.mark.xfail(raises=AttributeError, strict=False, reason=PENDING)
 def test_heads_from_lists_work():
     theta = mft.Heads(np.asarray(THETA.A).tolist(), np.asarray(THETA.V).tolist())
     assert theta.L == 1
 
 
-@pytest.mark.xfail(raises=mft.SolveFailed, strict=False, reason=PENDING)
 def test_forward_refuses_nan_queries():
     with pytest.raises(ParameterError, match=r"forward: xi\[0, 0\] = nan"):
         mft.forward(THETA, MU, np.where(XI > 0.4, np.nan, XI))
@@ -353,7 +349,6 @@ def test_refused_checkpoint_names_the_parameter_that_differs(tmp_path):
         mft.train_chunked(theta, mu, xi, moved, eta=0.1, **run)
 
 
-@pytest.mark.xfail(strict=False, reason=PENDING)
 def test_train_refuses_nan_data_up_front():
     mu = mft.empirical(X, A)
     bad = mft.Targets(T=np.where(np.asarray(mu.x) > 0.9, np.nan, np.asarray(mu.x)))
@@ -365,7 +360,6 @@ def test_train_refuses_nan_data_up_front():
         mft.risk(THETA, mu, None, {"T": X})
 
 
-@pytest.mark.xfail(strict=False, reason=PENDING)
 def test_heads_and_targets_refuse_non_arrays():
     with pytest.raises(ParameterError, match=r"Heads: A = None; allowed an array"):
         mft.Heads(None, THETA.V)

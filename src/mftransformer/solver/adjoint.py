@@ -33,6 +33,7 @@ from .schemes import SCHEMES
 from .sharding import place, resolve_mesh
 from .streaming import resolve_chunk
 from .types import Array, Float, Int
+from .validate import check_forward_inputs
 
 __all__ = [
     "Targets",
@@ -88,6 +89,7 @@ def cot_gradient(
         SolveFailed: non-finite states, adjoint or gradient (names the quantity and layer).
     """
     check_choice("cot_gradient", "method", method, GRADIENT_METHODS)
+    xi = check_forward_inputs("cot_gradient", theta, mu, xi)
     options = {"scheme": scheme, "local_only": local_only, "throw": throw, "chunk": chunk}
     options["mesh"] = mesh
     if method == "exact":
@@ -182,6 +184,7 @@ def discrete_adjoint(
         )
     check_choice(where, "scheme", scheme, _EXACT_SCHEMES)
     forward_depth(theta, mu, None, scheme)
+    xi = check_forward_inputs("discrete_adjoint", theta, mu, xi)
     check_targets(mu, xi, targets)
     theta, mu, xi, chunk, mesh = _devices(where, theta, mu, xi, chunk, mesh)
     options = {"local_only": local_only, "trace": trace, "chunk": chunk, "mesh": mesh}
@@ -235,6 +238,7 @@ def continuous_adjoint(
     """
     where = f"continuous_adjoint(scheme={scheme!r})"
     L = forward_depth(theta, mu, L, scheme)
+    xi = check_forward_inputs("continuous_adjoint", theta, mu, xi)
     check_targets(mu, xi, targets)
     theta, mu, xi, chunk, mesh = _devices(where, theta, mu, xi, chunk, mesh)
     options = {"local_only": local_only, "trace": trace, "chunk": chunk, "mesh": mesh}

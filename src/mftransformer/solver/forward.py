@@ -30,6 +30,7 @@ from .schemes import SCHEMES
 from .sharding import place, resolve_mesh
 from .streaming import resolve_chunk
 from .types import Array, Float, Int
+from .validate import check_forward_inputs
 
 __all__ = [
     "SCHEMES",
@@ -126,6 +127,7 @@ def forward(
     >>> forward(theta, mu).tokens.shape
     (1, 2, 2)
     """
+    xi = check_forward_inputs("forward", theta, mu, xi)
     L = forward_depth(theta, mu, L, scheme)
     chunk = resolve_chunk(chunk, mu.n, "forward")
     mesh = resolve_mesh(mesh, mu.B, theta.M, "forward")

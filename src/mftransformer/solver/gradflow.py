@@ -52,6 +52,7 @@ from .measures import EmpiricalMeasure
 from .sharding import place, resolve_mesh
 from .streaming import resolve_chunk
 from .types import Array, Float, Int
+from .validate import check_data
 
 __all__ = [
     "DEFAULT_METHOD",
@@ -189,6 +190,7 @@ def train(
         SolveFailed: the risk or its gradient became non-finite (names the step; the heads are
             frozen from that step on).
     """
+    xi = check_data("train", theta0, mu, xi, targets)
     check_positive("train", "eta", eta)
     check_steps("train", steps, snapshot_every)
     check_choice("train", "method", method, GRADIENT_METHODS)
@@ -246,6 +248,7 @@ def flow(
         SolveFailed: the solve failed (a non-finite gradient makes the controller reject every
             step, or the step budget ran out), with diffrax's reason.
     """
+    xi = check_data("flow", theta0, mu, xi, targets)
     check_positive("flow", "T", T)
     check_positive("flow", "rtol", rtol)
     check_positive("flow", "atol", atol)

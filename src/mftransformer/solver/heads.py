@@ -11,6 +11,7 @@ import jax.numpy as jnp
 
 from .errors import ParameterError
 from .types import Array, Float
+from .validate import array_field, require_arrays
 
 __all__ = ["Heads", "SmoothHeads", "meanfield_scale"]
 
@@ -26,10 +27,11 @@ class Heads(eqx.Module):
     layer uses the same heads (``ν_s`` is constant there).
     """
 
-    A: Float[Array, "L M d d"]
-    V: Float[Array, "L M d d"]
+    A: Float[Array, "L M d d"] = eqx.field(converter=array_field)
+    V: Float[Array, "L M d d"] = eqx.field(converter=array_field)
 
     def __check_init__(self):
+        require_arrays("Heads", A=self.A, V=self.V)
         if self.A.shape != self.V.shape or self.A.ndim != 4 or self.A.shape[-1] != self.A.shape[-2]:
             raise ParameterError(
                 f"Heads: A has shape {tuple(self.A.shape)} and V has shape {tuple(self.V.shape)}; "
@@ -64,12 +66,13 @@ class SmoothHeads(eqx.Module):
         A0, A1, V0, V1: ``(M, d, d)`` each.
     """
 
-    A0: Float[Array, "M d d"]
-    A1: Float[Array, "M d d"]
-    V0: Float[Array, "M d d"]
-    V1: Float[Array, "M d d"]
+    A0: Float[Array, "M d d"] = eqx.field(converter=array_field)
+    A1: Float[Array, "M d d"] = eqx.field(converter=array_field)
+    V0: Float[Array, "M d d"] = eqx.field(converter=array_field)
+    V1: Float[Array, "M d d"] = eqx.field(converter=array_field)
 
     def __check_init__(self):
+        require_arrays("SmoothHeads", A0=self.A0, A1=self.A1, V0=self.V0, V1=self.V1)
         shapes = {tuple(v.shape) for v in (self.A0, self.A1, self.V0, self.V1)}
         if len(shapes) != 1 or self.A0.ndim != 3:
             raise ParameterError(

@@ -18,6 +18,7 @@ from .errors import ParameterError
 from .forward import forward
 from .measures import EmpiricalMeasure
 from .types import Array, Float
+from .validate import array_field, check_data
 
 __all__ = ["Targets", "risk", "terminal_risk", "check_targets"]
 
@@ -32,9 +33,9 @@ class Targets(eqx.Module):
         y: ``(B, d_out)`` labels.
     """
 
-    T: Float[Array, "B n d"] | None = None
-    W: Float[Array, "d_out d"] | None = None
-    y: Float[Array, "B d_out"] | None = None
+    T: Float[Array, "B n d"] | None = eqx.field(default=None, converter=array_field)
+    W: Float[Array, "d_out d"] | None = eqx.field(default=None, converter=array_field)
+    y: Float[Array, "B d_out"] | None = eqx.field(default=None, converter=array_field)
 
     def __check_init__(self):
         if (self.W is None) != (self.y is None):
@@ -56,6 +57,7 @@ def risk(
     Raises:
         ParameterError: targets whose shapes do not match the inputs (both shapes named).
     """
+    xi = check_data("risk", theta, mu, xi, targets)
     check_targets(mu, xi, targets)
     return terminal_risk(forward(theta, mu, xi, scheme=scheme).z, mu, targets)
 
