@@ -137,3 +137,24 @@ def json_dump(obj) -> str:
     import json
 
     return json.dumps(obj)
+
+
+def test_cli_refuses_overrides_for_a_chapter_not_being_run(tmp_path):
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mftransformer",
+            "run",
+            "--chapter",
+            "04",
+            "--set",
+            "forward.seed=1",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    assert out.returncode == 2, out.stderr
+    assert "overrides for ['forward'], which are not being run" in out.stderr
+    assert "Traceback" not in out.stderr

@@ -93,6 +93,12 @@ def run(
                 f"pipeline: overrides for chapter {name!r}; allowed {list(CHAPTERS)}."
                 f"{suggest(name, CHAPTERS)}"
             )
+    skipped = sorted(set(overrides or {}) - set(chapters))
+    if skipped:
+        raise ParameterError(
+            f"pipeline: overrides for {skipped}, which are not being run; allowed overrides for "
+            f"the chapters run ({list(chapters)}). Add the chapter to the run or drop its --set."
+        )
     configs = {  # validate everything first: nothing runs on a typo
         chapter: load(chapter, params_set, (overrides or {}).get(chapter)) for chapter in chapters
     }
