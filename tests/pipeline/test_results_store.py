@@ -64,3 +64,17 @@ def test_the_store_is_off_without_the_variable(monkeypatch, tmp_path):
     for _ in range(2):
         results.cached_call(experiment, Section(3, 1.0), key=jax.random.key(0))
     assert len(CALLS) == 2 and not list(tmp_path.iterdir())
+
+
+def test_the_key_does_not_depend_on_the_platform(monkeypatch):
+    """A sweep computed on a cluster's GPUs is picked up by the book built on a CPU."""
+    from mftransformer.companion import cache
+
+    before = results.result_key(experiment, Section(3, 1.0), jax.random.key(0))
+    real = cache.environment_parts
+
+    def elsewhere(root=None):
+        return {**real(root), "platform": "gpu"}
+
+    monkeypatch.setattr(results, "environment_parts", elsewhere)
+    assert results.result_key(experiment, Section(3, 1.0), jax.random.key(0)) == before

@@ -5,8 +5,9 @@ Inside a chapter, an experiment ``fn(p, *, key)`` is a pure function of its para
 
 - the experiment (``module:qualname``) and its parameter section (as canonical JSON);
 - the random key's data (``jax.random.key_data``);
-- every source file of the package, the numerical libraries' versions, the precision and the
-  JAX platform (:func:`mftransformer.companion.cache.environment_parts`).
+- every source file of the package, the numerical libraries' versions and the precision
+  (:func:`mftransformer.companion.cache.environment_parts`), but not the JAX platform:
+  a sweep computed on a cluster's GPUs is picked up by the book built on a laptop.
 
 A chapter whose page changed but whose experiments did not re-runs in the time of its plotting;
 a sweep over seeds or sizes stores one entry per task, so a killed job loses only itself.
@@ -62,7 +63,9 @@ def result_key(fn, p, key) -> str:
         "experiment": f"{fn.__module__}:{fn.__qualname__}",
         "params": dataclasses.asdict(p) if dataclasses.is_dataclass(p) else p,
         "key": jax.random.key_data(key).tolist(),
-        "environment": environment_parts(),
+        # not the platform: a result computed on a GPU (a cluster sweep) is the same float64
+        # result, to round-off, and the book on a laptop must pick it up
+        "environment": {k: v for k, v in environment_parts().items() if k != "platform"},
     }
     blob = json.dumps(parts, sort_keys=True, default=str).encode()
     return hashlib.sha256(blob).hexdigest()
