@@ -23,6 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import mftransformer as mft
+from mftransformer.companion.passes import COST_MODEL, layer_cost  # the one count
 
 mft.configure()
 
@@ -33,47 +34,6 @@ import _models as models  # noqa: E402
 #: The issue's target: within 2x of the bound at S2.
 TARGET_FRACTION, TARGET_SIZE = 0.5, "S2"
 DTYPES = {"float64": jnp.float64, "float32": jnp.float32}
-
-COST_MODEL = (
-    "Per layer, E = B·M·(n+1)·n score entries (the n atoms and the query attend to the n atoms). "
-    "Forward, per entry: 4d+5 arithmetic operations (the logit <A z_k, z_j> and the tilted mean "
-    "sum_j w_kj z_j are d multiply-adds each, 4d flops; adding log a_j, the max, the subtraction, "
-    "the sum and the normalisation, 5) and one exp; per point and head 4d^2 more (A z_k and "
-    "V m_k). Bytes: the weights w (B, M, n+1, n) are written once and read once (2 passes of the "
-    "score tensor, a lower bound for dense attention). Forward+gradient (jax.grad through the "
-    "checkpointed scan): the forward, its recomputation in the backward, and the backward "
-    "(8d+4 per entry: the transposes of the two contractions and of the softmax; 8d^2 per point "
-    "and head): 16d+14 operations and 2 exps per entry, 7 passes of the score tensor (2 + 2 + "
-    "read w, write and read the softmax's cotangent). Bound = max(flops / matmul peak, bytes / "
-    "bandwidth, exps / exp throughput); fraction of bound = bound / measured time."
-)
-
-
-def layer_cost(B: int, n: int, d: int, M: int, *, itemsize: int = 8, gradient: bool = False):
-    """The counted work of one Euler layer on ``B`` contexts of ``n`` atoms and one query.
-
-    Score entries ``E = B M (n+1) n``. Forward: per entry ``4d + 5`` flops (two contractions of
-    ``d`` multiply-adds, plus log a, max, subtract, sum, normalise) and 1 ``exp``; per point and
-    head ``4 d²`` flops (``A z`` and ``V m``); the weights written and read once,
-    ``2 E · itemsize`` bytes. Forward+gradient through the checkpointed scan: forward,
-    recomputation and backward (``8d + 4`` per entry, ``8 d²`` per point and head), so
-    ``16d + 14`` flops and 2 exps per entry and ``7 E · itemsize`` bytes. See :data:`COST_MODEL`.
-
-    Returns:
-        ``{"entries", "flops", "exps", "bytes"}`` for one layer (multiply by ``L``).
-    """
-    points = B * M * (n + 1)
-    entries = points * n
-    if gradient:
-        per_entry, per_point, exps, passes = 16 * d + 14, 16 * d * d, 2, 7
-    else:
-        per_entry, per_point, exps, passes = 4 * d + 5, 4 * d * d, 1, 2
-    return {
-        "entries": entries,
-        "flops": entries * per_entry + points * per_point,
-        "exps": entries * exps,
-        "bytes": entries * passes * itemsize,
-    }
 
 
 def machine_peaks(dtype, *, quick: bool = False, repeats: int = 5) -> dict:
