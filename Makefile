@@ -94,6 +94,9 @@ sweep: $(STAMP)
 
 ## Speed and memory benchmarks (ratios measured in one run; JSON in benchmarks/results/).
 bench: $(STAMP)
+	@# the `bench` extra (one exact CPU build of PyTorch, for the peer comparison); best effort:
+	@# without it the PyTorch column is skipped with a message
+	-$(PY) -m pip install --quiet $$($(PY) -c "import tomllib; print(*tomllib.load(open('pyproject.toml', 'rb'))['project']['optional-dependencies']['bench'])")
 	$(PY) -m mftransformer bench
 
 ## Unit, property, reference and rate tests; the book (ci, always re-executed: a test never passes
