@@ -9,18 +9,20 @@ array is created, to switch JAX to float64 (every comparison with theory runs in
 
 # ruff: noqa: F401  (every import below is a re-export: __all__ is built from them at the end)
 
-__version__ = "0.1.0"
-
-
 def configure(x64: bool = True) -> None:
     """Set the package-wide JAX precision (float64 by default). The only place that sets
-    ``jax_enable_x64``: call it at entry points (notebooks' first cell, tests, the CLI)."""
+    ``jax_enable_x64``: call it at entry points (notebooks' first cell, tests, the CLI).
+
+    Arrays created before the call keep their dtype (float32 when x64 was off): rebuild them
+    after it. A public function given float64 input while x64 is off warns once
+    (:class:`~mftransformer.solver.validate.PrecisionWarning`)."""
     import jax
 
     jax.config.update("jax_enable_x64", bool(x64))
 
 
 from .companion import params  # noqa: E402
+from .companion.environment import version as _version  # noqa: E402
 from .companion.figures import save_figure  # noqa: E402
 from .companion.store import train_chunked  # noqa: E402
 from .solver import adjoint, families, gradflow, ntk, sharding, streaming, tasks  # noqa: E402
@@ -103,3 +105,6 @@ def _alias_old_module_paths() -> None:
 
 
 _alias_old_module_paths()
+
+#: The package version, set in one place (``pyproject.toml``) and read from its metadata.
+__version__ = _version()

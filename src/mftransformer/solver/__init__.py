@@ -3,5 +3,9 @@
 It imports nothing from :mod:`mftransformer.companion` or :mod:`mftransformer.experiments`
 (a test parses the imports). Dependencies point one way::
 
-    _typing, errors -> measures -> attention -> forward -> adjoint -> {gradflow, ntk} -> tasks
+    types, errors, validate -> measures -> laws -> heads -> streaming, sharding -> attention
+      -> schemes -> forward -> risk -> adjoint -> gradflow, diagnostics
+      -> ntk, lse_test, lazy, families -> tasks
+
+Checkpointed training runs (files) live in :mod:`mftransformer.companion.store`.
 """
