@@ -148,19 +148,7 @@ def _papermill(root: Path, notebook, config, staging: Path, *, force: bool) -> d
     jax_cache = _mkdir(root / "book" / "_build" / "jax-cache")
     compiled_before = _count_files(jax_cache)
     env_backup = dict(os.environ)
-    os.environ.update(
-        TQDM_DISABLE="1",
-        MPLBACKEND="module://matplotlib_inline.backend_inline",
-        PYDEVD_DISABLE_FILE_VALIDATION="1",
-        MFT_FIGURE_DIR=str(figures),
-        # JAX's persistent compilation cache, in the build folder (never the user's home)
-        JAX_COMPILATION_CACHE_DIR=str(jax_cache),
-        JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
-        JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0",
-    )
-    os.environ.pop(results.ENV, None)
-    if not force:
-        os.environ[results.ENV] = str(root / "book" / "_build" / "cache" / "results")
+    os.environ.update(_kernel_environment(root, figures, jax_cache, force=force))
     out_dir = root / "book" / "chapters"  # the kernel's working directory, as for the page
     start = time.perf_counter()
     try:
@@ -195,6 +183,23 @@ def _papermill(root: Path, notebook, config, staging: Path, *, force: bool) -> d
         "compilations": _count_files(jax_cache) - compiled_before,
         "python": sys.version.split()[0],
     }
+
+
+def _kernel_environment(root: Path, figures: Path, jax_cache: Path, *, force: bool) -> dict:
+    """The variables the kernel runs under: no progress bars, inline figures, figure files into
+    the staging folder, JAX's persistent compilation cache in the build folder (never the
+    user's home), and the results store unless ``force``."""
+    env = {
+        "TQDM_DISABLE": "1",
+        "MPLBACKEND": "module://matplotlib_inline.backend_inline",
+        "PYDEVD_DISABLE_FILE_VALIDATION": "1",
+        "MFT_FIGURE_DIR": str(figures),
+        "JAX_COMPILATION_CACHE_DIR": str(jax_cache),
+        "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",
+        "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES": "0",
+        results.ENV: "" if force else str(root / "book" / "_build" / "cache" / "results"),
+    }
+    return env
 
 
 def _staged_files(staging: Path, stem: str) -> dict[str, Path]:
