@@ -1,5 +1,13 @@
 """The house style of every figure, and ``save_figure``: PDF + SVG + PNG + data + provenance.
 
+The style is the matplotlib style file ``mftransformer.mplstyle`` next to this module
+(:data:`STYLE_FILE`): print widths of 3.4 in (one column) and 7 in (a page), 8 pt text, mathtext,
+Okabe–Ito colours with a line style per colour, constrained layout. Plot functions are decorated
+with :func:`house_style` so that every artist they make takes it; :func:`tidy` finishes a figure
+before it is saved (major tick labels only on log axes, legends off the data), and the figure
+lint (:mod:`.figlint`) records what is left in the provenance (``"lint"``). The page shows the
+saved PNG, byte for byte, at its print width.
+
 Figures are ``matplotlib.figure.Figure`` objects (no pyplot state). ``save_figure`` writes, into
 ``book/_static/figures/`` (or ``$MFT_FIGURE_DIR``), ``<fig_id>.pdf|svg|png``, ``<fig_id>.npz``
 with the data as plotted, and ``<fig_id>.json`` with the provenance: figure id, chapter, parameter
