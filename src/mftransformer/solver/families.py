@@ -177,8 +177,8 @@ _SIDES = "boxes whose side lengths are not shared in a cancelling way"
 _QUADRATICS = "1D Gaussian LSEs are quadratics: two are dependent mod affine"
 
 # fmt: off
-#: The families of chapter 4, holding ones first: id → how to build the laws, the verdicts
-#: predicted modulo affine functions and modulo constants, the null combination, the reason.
+#: The families of chapter 4, holding ones first, by id (how to build the laws, the verdicts
+#: predicted modulo affine functions and modulo constants, the null combination, the reason).
 TABLE = {
     "D6":  Spec(_d6,  IND, IND, None,       "generic weighted clouds"),
     "U3":  Spec(_U3,  IND, IND, None,       _LENGTHS),
