@@ -47,10 +47,9 @@ def test_memory_checks():
     assert per_layer["autodiff"] > per_layer["exact"]
 
 
-def test_depth_rejects_incommensurate_depths():
-    p = ci("depth", n=4, N=1, M=2, Ls=(8, 12), L_ref=64)
-    with pytest.raises(ParameterError, match=r"adjoint.depth: Ls = \(8, 12\), L_ref = 64.*\[12\]"):
-        chapter.depth(p, key=jax.random.key(4))
+def test_depth_refuses_incommensurate_depths_before_running():
+    with pytest.raises(ParameterError, match=r"adjoint.depth\]: Ls = \(8, 12\), L_ref = 64.*\[12\]"):
+        ci("depth", n=4, N=1, M=2, Ls=(8, 12), L_ref=64)
 
 
 def test_params_sets_load():

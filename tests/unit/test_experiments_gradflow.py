@@ -5,6 +5,7 @@ import pytest
 
 import mftransformer as mft
 from mftransformer.experiments import gradflow as chapter
+from mftransformer.solver.errors import ParameterError
 
 KEY = jax.random.key(0)
 
@@ -49,7 +50,8 @@ def test_stability_small():
     chapter.plot_stability(result)
 
 
-def test_energy_rejects_incommensurate_steps():
-    p = ci("energy", n=4, N=3, L=2, M=8, T=1.0, etas=(0.03,))
-    with pytest.raises(ValueError, match="T/eta = 33.3333; needs an integer multiple of 50"):
-        chapter.energy(p, key=KEY)
+def test_energy_refuses_incommensurate_steps_before_running():
+    with pytest.raises(
+        ParameterError, match=r"etas = \[0.03\]; allowed steps with T/eta an integer"
+    ):
+        ci("energy", n=4, N=3, L=2, M=8, T=1.0, etas=(0.03,))

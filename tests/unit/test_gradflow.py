@@ -97,10 +97,10 @@ def test_train_matches_manual_steps(problem):
 def test_train_is_deterministic_and_does_not_recompile(problem):
     theta0, mu, xi, targets = problem
     h1 = gf.train(theta0, mu, xi, targets, eta=0.05, steps=4)
-    size = gf._train_scan._cache_size()
+    size = gf.train_scan._cache_size()
     h2 = gf.train(theta0, mu, xi, targets, eta=0.03, steps=4)
     h3 = gf.train(theta0, mu, xi, targets, eta=0.05, steps=4)
-    assert gf._train_scan._cache_size() == size, "a new eta must not recompile"
+    assert gf.train_scan._cache_size() == size, "a new eta must not recompile"
     np.testing.assert_array_equal(h1.theta.A, h3.theta.A)
     assert not np.array_equal(h1.theta.A, h2.theta.A)
 

@@ -60,6 +60,7 @@ __all__ = [
     "cot_norm2",
     "gd_step",
     "train",
+    "train_scan",
     "flow",
 ]
 
@@ -201,7 +202,7 @@ def train(
     dtype = theta0.A.dtype
     args = (theta0, mu, xi, targets, jnp.asarray(eta, dtype), jnp.asarray(t0, dtype))
     options = {"method": method, "scheme": scheme, "chunk": chunk, "mesh": mesh}
-    hist = _train_scan(*args, steps=steps, every=every, **options)
+    hist = train_scan(*args, steps=steps, every=every, **options)
     return hist.raise_if_diverged("train", eta) if throw else hist
 
 
@@ -280,7 +281,9 @@ def _risk_grad(theta, mu, xi, targets, method, scheme, chunk=None, mesh=None):
 
 
 @partial(jax.jit, static_argnames=("steps", "every", "method", "scheme", "chunk", "mesh"))
-def _train_scan(theta0, mu, xi, targets, eta, t0, *, steps, every, method, scheme, chunk, mesh):
+def train_scan(theta0, mu, xi, targets, eta, t0, *, steps, every, method, scheme, chunk, mesh):
+    """The jitted core of :func:`train` on checked inputs (``eta``, ``t0`` arrays; ``chunk`` and
+    ``mesh`` resolved): a pure function of the heads, so runs over seeds batch with ``jax.vmap``."""
     # one flat scan over k = 0..K evaluating the gradient once per step: the gradient program is
     # traced once (compile time), the last iteration only records R and ‖g‖² at θ^K
     n_snaps = steps // every + 1

@@ -22,6 +22,7 @@ from ...solver import diagnostics, tasks
 from ...solver import gradflow as gf
 from ...solver.adjoint import Targets
 from ...solver.attention import Heads
+from ...solver.ensembles import train_seeds
 from ...solver.measures import sample_cloud
 from ..checks import Checks, Result, experiment, fit_loglog, result_type
 from .claims import CLAIMS
@@ -149,10 +150,9 @@ def meanfield(p: MeanfieldParams, *, key) -> MeanfieldResult:
     k_heads = jax.random.fold_in(key, HEADS)
     every = p.steps // (p.snapshots - 1)
     curves, snaps, snap_t = [], None, None
-    for M in p.Ms:
-        runs = []
-        for s in range(p.seeds):
-            theta0 = tasks.silent_init(
+    for M in p.Ms:  # the seeds of one width: one vmapped program (solver.ensembles)
+        thetas0 = [
+            tasks.silent_init(
                 p.L,
                 M,
                 p.d,
@@ -160,12 +160,13 @@ def meanfield(p: MeanfieldParams, *, key) -> MeanfieldResult:
                 sigma_A=p.sigma,
                 sigma_V=p.sigma,
             )
-            h = _gd(theta0, mu, xi, targets, p.eta, p.steps, every=every)
-            runs.append(np.asarray(h.R))
-            if M == p.Ms[-1] and s == 0:
-                snaps = (np.asarray(h.snapshots.A), np.asarray(h.snapshots.V))
-                snap_t = np.asarray(h.snapshot_t)
-        curves.append(np.stack(runs))
+            for s in range(p.seeds)
+        ]
+        h = train_seeds(thetas0, mu, xi, targets, eta=p.eta, steps=p.steps, snapshot_every=every)
+        if M == p.Ms[-1]:  # the heads of the first seed at the largest width
+            snaps = (np.asarray(h.snapshots.A[0]), np.asarray(h.snapshots.V[0]))
+            snap_t = np.asarray(h.snapshot_t[0])
+        curves.append(np.asarray(h.R))
     R = np.stack(curves)  # (widths, seeds, steps + 1)
     t = p.eta * np.arange(p.steps + 1)
     mean, std = R.mean(1), R.std(1, ddof=1)
