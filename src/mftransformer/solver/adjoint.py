@@ -280,7 +280,7 @@ def _exact_core(theta, mu, xi, targets, *, scheme, local_only, trace, chunk, mes
         if scheme == "euler":
             _, vjp, gA, gV = state_vjp(A, V, z, loga, n, lam_next, **devices)
             lam = lam_next + h * vjp
-        else:  # heun, layer ℓ's heads in both stages (MATH.md §3.3)
+        else:  # heun, layer ℓ's heads in both stages
             y = z + h * state_field(A, V, z, loga, n, chunk=chunk, mesh=mesh)
             _, vjp_y, gA1, gV1 = state_vjp(A, V, y, loga, n, lam_next, **devices)
             lam_y = 0.5 * h * vjp_y

@@ -35,7 +35,7 @@ from .errors import ParameterError, is_traced
 
 __all__ = ["AXES", "resolve_mesh", "auto_mesh", "sharded", "place"]
 
-#: The mesh axes: contexts, heads.
+#: The mesh axes (contexts, heads).
 AXES = ("batch", "heads")
 
 

@@ -24,7 +24,9 @@ CLAIMS = Claims(
             "below",
             band=1e-12,
             sanity=True,
-            reason="same algebra computed two ways: float64 round-off (MATH.md §3.3: 3e-16)",
+            reason=(
+                "same algebra computed two ways: float64 round-off (measured at design time: 3e-16)"
+            ),
         ),
         Claim(
             "adjoint_vs_autodiff",
@@ -33,7 +35,9 @@ CLAIMS = Claims(
             "exact adjoint (Euler, Heun) against jax.grad, worst relative error",
             "below",
             band=1e-12,
-            reason="same algebra in another order: float64 round-off (MATH.md §3.3: 3e-16)",
+            reason=(
+                "same algebra in another order: float64 round-off (measured at design time: 3e-16)"
+            ),
         ),
         Claim(
             "fd_order",
@@ -60,7 +64,10 @@ CLAIMS = Claims(
             "smallest relative gradient error of the frozen-context (local-only) adjoint",
             "above",
             band=0.05,
-            reason="dropping the interaction must be measurably wrong (MATH.md §3.3: 8–24 %)",
+            reason=(
+                "dropping the interaction must be measurably wrong (measured at design time: "
+                "8–24 %)"
+            ),
         ),
         Claim(
             "continuous_slope_euler",
@@ -90,7 +97,7 @@ CLAIMS = Claims(
             "below",
             band=-0.8,
             show_value=True,
-            reason="the discrete gradient approaches the continuous one at order 1 (MATH.md §7)",
+            reason="the discrete gradient approaches the continuous one at order 1",
         ),
         Claim(
             "continuous_flat_memory",

@@ -41,7 +41,7 @@ class InjectiveParams(Descent, PairedNetwork, SilentInit, Readout, Contexts):
 
 @dataclasses.dataclass(frozen=True)
 class StallParams(Descent, PairedNetwork, SilentInit, Readout):
-    family: str = param("a family whose LSEs are dependent (MATH.md §5.5)", choices=("BB", "CV"))
+    family: str = param("a family whose LSEs are dependent (chapter 4)", choices=("BB", "CV"))
     eps: float = param("labels y = W xi_0 + eps (1, ..., 1)", gt=0)
     snapshots: int = param("residual and NTK checkpoints (divides steps)", ge=1)
 

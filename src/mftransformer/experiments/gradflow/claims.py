@@ -23,7 +23,7 @@ CLAIMS = Claims(
             "within",
             target=1.0,
             band=0.05,
-            reason="gradient descent is first order in eta (MATH.md §4); measured 0.999",
+            reason="gradient descent is first order in eta; measured 0.999",
         ),
         Claim(
             "energy_identity",
@@ -44,7 +44,7 @@ CLAIMS = Claims(
             band=1e-4,
             show_value=True,
             sig=1,
-            reason="what remains is O(eta²) (MATH.md §7: 3e-6)",
+            reason="what remains is O(eta²) (measured at design time: 3e-6)",
         ),
         Claim(
             "flow_energy_identity",
@@ -75,7 +75,10 @@ CLAIMS = Claims(
             "std over seeds of R(T), narrowest over widest width",
             "above",
             band=4.0,
-            reason="the spread falls like M^{-1/2}: 64× the heads give ~8 (MATH.md §7: 37/25)",
+            reason=(
+                "the spread falls like M^{-1/2}: 64× the heads give ~8 (measured at design "
+                "time: 37/25)"
+            ),
         ),
         Claim(
             "meanfield_mean",
@@ -85,7 +88,7 @@ CLAIMS = Claims(
             "below",
             band=0.05,
             show_value=True,
-            reason="the mean converges to the mean-field curve (MATH.md §7: 0.7 %)",
+            reason="the mean converges to the mean-field curve (measured at design time: 0.7 %)",
         ),
         Claim(
             "depth_consistency",
