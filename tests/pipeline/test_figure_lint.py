@@ -128,7 +128,7 @@ def _stored_results():
         if not isinstance(data, dict) or not data:
             continue
         try:
-            npz = figures._npz_bytes(figures._check_data("ch1-x", data))
+            npz = figures.npz_bytes(figures._check_data("ch1-x", data))
         except Exception:  # noqa: BLE001
             continue
         import hashlib

@@ -18,15 +18,11 @@ written to a temporary name and renamed, and the bytes are stable: no dates in P
 SVG hash salt, fixed zip timestamps, sorted JSON.
 """
 
-import hashlib
 import io
 import json
 import os
-import platform
 import re
 import sys
-import zipfile
-from importlib import metadata
 from pathlib import Path
 
 import matplotlib
@@ -34,8 +30,9 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from ..solver.errors import ParameterError
-from . import environment
-from .files import atomic_write, git
+from .files import atomic_write
+from .provenance import installed_versions, npz_bytes, provenance_record
+from .tidy import tidy
 
 __all__ = [
     "COLORS",
@@ -146,68 +143,6 @@ def display_width_px(fig) -> int:
     return round(fig.get_figwidth() * CSS_DPI)
 
 
-def tidy(fig) -> None:
-    """Finish ``fig`` in the house style before it is drawn to a file: log axes label their
-    major ticks only (adding 2, 3 and 5 when an axis spans about a decade or less), and a legend
-    that covers data moves to a free corner, else out of the axes, below them."""
-    from matplotlib.ticker import LogFormatterSciNotation, LogLocator, NullFormatter
-
-    from .figlint import agg_canvas, legend_covers
-
-    agg_canvas(fig)
-    for ax in fig.axes:
-        for axis in (ax.xaxis, ax.yaxis):
-            if axis.get_scale() != "log" or not axis.get_ticklabels(which="both"):
-                continue
-            if isinstance(axis.get_major_formatter(), NullFormatter):
-                continue
-            axis.set_minor_formatter(NullFormatter())
-            lo, hi = sorted(axis.get_view_interval())
-            if lo > 0 and np.log10(hi / lo) < 1.2:
-                axis.set_major_locator(LogLocator(subs=(1.0, 2.0, 3.0, 5.0)))
-                axis.set_major_formatter(LogFormatterSciNotation(labelOnlyBase=False))
-    fig.canvas.draw()
-    renderer = fig.canvas.get_renderer()
-    for ax in fig.axes:
-        legend = ax.get_legend()
-        if legend is None or getattr(legend, "_mft_placed", False):
-            continue
-        if not legend_covers(legend, ax, renderer):
-            continue
-        handles, labels = ax.get_legend_handles_labels()
-        size = legend.get_texts()[0].get_fontsize() if legend.get_texts() else None
-        placed = None
-        for loc in (
-            "upper right",
-            "upper left",
-            "lower left",
-            "lower right",
-            "center right",
-            "center left",
-            "upper center",
-            "lower center",
-        ):
-            legend = ax.legend(handles, labels, loc=loc, fontsize=size)
-            fig.canvas.draw()
-            if not legend_covers(legend, ax, renderer):
-                placed = legend
-                break
-        if placed is None:  # below the axes, under their tick labels and x label
-            ncol = 2 if fig.get_figwidth() > 4 or len(labels) > 3 else 1
-            below = ax.get_tightbbox(renderer).y0
-            y = (below - ax.bbox.y0) / ax.bbox.height - 0.03
-            placed = ax.legend(
-                handles,
-                labels,
-                loc="upper center",
-                bbox_to_anchor=(0.5, y),
-                fontsize=size,
-                ncol=ncol,
-            )
-        placed._mft_placed = True
-        fig.canvas.draw()
-
-
 def figure_dir() -> Path:
     """Where figures go: ``$MFT_FIGURE_DIR`` or ``<book>/_static/figures`` of the checkout."""
     env = os.environ.get("MFT_FIGURE_DIR")
@@ -272,9 +207,11 @@ def save_figure(
         )
     _check_id(fig_id, params)
     arrays = _check_data(fig_id, data)
-    npz = _npz_bytes(arrays)
+    npz = npz_bytes(arrays)
     plotted_by = getattr(fig, "_mft_plotted_by", None)
-    record = _provenance(fig_id, params, checks, source, plotted_by, npz, wall_s)
+    record = provenance_record(
+        fig_id, chapter_number(fig_id), params, checks, source, plotted_by, npz, wall_s
+    )
     made_by = (plotted_by, source, record["params_hash"], record["data_sha256"])
     _check_unique(fig_id, made_by)
     out = figure_dir()
@@ -403,71 +340,3 @@ def _render(fig, fmt, metadata):
     buf = io.BytesIO()
     fig.savefig(buf, format=fmt, metadata=metadata)
     return buf.getvalue()
-
-
-def _npz_bytes(arrays: dict) -> bytes:
-    """An ``.npz`` (loadable by ``np.load``) with fixed zip timestamps: same arrays, same bytes."""
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-        for name, arr in arrays.items():
-            entry = io.BytesIO()
-            np.lib.format.write_array(entry, np.ascontiguousarray(arr), allow_pickle=False)
-            info = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
-            info.compress_type = zipfile.ZIP_DEFLATED
-            zf.writestr(info, entry.getvalue())
-    return buf.getvalue()
-
-
-def installed_versions() -> dict:
-    """Versions of the package, its numerical libraries and Python (recorded in provenance)."""
-    names = ["mftransformer", "jax", "jaxlib", "diffrax", "equinox", "numpy", "matplotlib"]
-    out = {}
-    for name in names:
-        try:
-            out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            out[name] = None
-    out["python"] = platform.python_version()
-    return out
-
-
-def _provenance(fig_id, params, checks, source, plotted_by, npz, wall_s):
-    import jax
-
-    from .params import CHAPTERS
-
-    number = chapter_number(fig_id)
-    chapter = getattr(params, "chapter", None)
-    if chapter is None and number <= len(CHAPTERS):
-        chapter = list(CHAPTERS)[number - 1]
-    commit = git("rev-parse", "HEAD")
-    status = git("status", "--porcelain", "--untracked-files=no")
-    record = {
-        "figure_id": fig_id,
-        "chapter": chapter,
-        "chapter_number": number,
-        "notebook": CHAPTERS.get(chapter),
-        "params_set": getattr(params, "params_set", None),
-        "params_hash": params.hash() if params is not None else None,
-        "params": params.as_dict() if params is not None else None,
-        "overrides": getattr(params, "overrides", None),
-        "seed": getattr(params, "seed", None),
-        "checks": checks.as_dict() if checks is not None else None,
-        "source": source,
-        "plotted_by": plotted_by,
-        "git_commit": commit,
-        "git_dirty": bool(status) if status is not None else None,
-        "versions": installed_versions(),
-        "x64": bool(jax.config.jax_enable_x64),
-        "lock_sha256": environment.lock_hash(),
-        "licence": {"name": environment.LICENCE_FIGURES, "url": environment.LICENCE_FIGURES_URL},
-        "data_sha256": hashlib.sha256(npz).hexdigest(),
-        "files": [f"{fig_id}.{ext}" for ext in ("pdf", "svg", "png", "npz", "json")],
-        "run": {
-            "wall_s": None if wall_s is None else round(float(wall_s), 3),
-            "device": str(jax.devices()[0].platform),
-        },
-    }
-    if isinstance(record["checks"], dict):
-        record["checks"] = [record["checks"]]
-    return record

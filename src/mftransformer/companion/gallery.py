@@ -17,6 +17,7 @@ from pathlib import Path
 import yaml
 
 from . import environment
+from .bibtex import bibtex_entry
 from .figures import EXTENSIONS, FIGURE_ID
 from .files import git
 from .params import CHAPTERS
@@ -129,55 +130,6 @@ def figure_numbers(figures) -> dict:
     return out
 
 
-def bibtex_entry(
-    fig_id: str,
-    cff: dict,
-    *,
-    commit: str | None,
-    year: str | None,
-    url: str | None,
-    params: str | None,
-) -> str:
-    """A "cite this figure" BibTeX entry from ``CITATION.cff`` and the figure id.
-
-    The entry cites the companion (its authors, title and version from ``CITATION.cff``) at the
-    figure, with ``url`` (the figure's PDF attached to the release of this version, an address
-    that no deploy overwrites), the commit and the parameter set; a note names the paper (the
-    preferred citation).
-    """
-    authors = " and ".join(_bib_author(a) for a in cff.get("authors", [])) or "{Anonymous}"
-    fields = [
-        ("author", authors),
-        ("title", f"{_bib_text(cff.get('title', 'Companion'))}: Figure {fig_id}"),
-    ]
-    if year:
-        fields.append(("year", year))
-    if cff.get("version"):
-        fields.append(("version", str(cff["version"])))
-    if url:
-        fields.append(("url", url))
-    note = [f"Figure {fig_id}"]
-    if params:
-        note.append(f"parameter set {params}")
-    if commit:
-        note.append(f"commit {commit[:12]}")
-    paper = cff.get("preferred-citation") or {}
-    if paper:
-        names = [a.get("family-names", a.get("name", "")) for a in paper.get("authors", [])]
-        particles = [a.get("name-particle") for a in paper.get("authors", [])]
-        names = [f"{p} {n}" if p else n for p, n in zip(particles, names, strict=True)]
-        note.append(
-            f"companion to {_join(names)}, ``{paper.get('title', '')}'', "
-            f"{paper.get('journal', paper.get('url', ''))}, {paper.get('year', '')}"
-        )
-    fields.append(("note", _bib_text("; ".join(note))))
-    key = f"mftransformer:{fig_id}"
-    width = max(len(k) for k, _ in fields)
-    body = ",\n".join(f"  {k:<{width}} = {{{v}}}" for k, v in fields)
-    return f"@misc{{{key},\n{body}\n}}"
-
-
-# ---------------------------------------------------------------- pages
 def figures_page(figures, notebooks, config, cff, book_dir) -> str:
     """The Figures page (MyST) for ``figures`` (from :func:`read_figures`)."""
     repo = (config.get("repository") or {}).get("url", "").rstrip("/")
@@ -399,22 +351,6 @@ def _def_line(commit, path, name) -> int | None:
 def _commit_year(commit) -> str | None:
     text = git("show", "-s", "--format=%cs", commit) if commit else None
     return text[:4] if text else None
-
-
-def _bib_author(author: dict) -> str:
-    if "name" in author:
-        return "{" + _bib_text(author["name"]) + "}"
-    family = " ".join(p for p in (author.get("name-particle"), author.get("family-names")) if p)
-    return _bib_text(f"{family}, {author.get('given-names', '')}".strip(", "))
-
-
-def _bib_text(text: str) -> str:
-    return str(text).replace("{", "").replace("}", "").replace("%", r"\%").replace("&", r"\&")
-
-
-def _join(names) -> str:
-    names = [n for n in names if n]
-    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
 
 def _alt(text: str) -> str:
