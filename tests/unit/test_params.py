@@ -201,3 +201,10 @@ def test_yaml_syntax_error_is_one_line_with_file_line_column(tmp_path, monkeypat
     (tmp_path / "ci.yaml").write_text("- 1\n- 2\n")
     with pytest.raises(ParameterError, match=r"holds a list; allowed a mapping"):
         load("forward", "ci")
+
+
+def test_an_ntk_too_large_for_memory_is_refused_when_the_parameters_load():
+    with pytest.raises(ParameterError, match=r"closed_form\]: the NTK of N = 4000, .* GiB"):
+        load("ntk", "ci", {"closed_form": {"N": 4000, "n": 64}})
+    with pytest.raises(ParameterError, match=r"injective\]: the NTK of N = 4000"):
+        load("convergence", "ci", {"injective": {"N": 4000, "n": 64}})

@@ -15,6 +15,7 @@ import dataclasses
 from .schema import param
 
 __all__ = [
+    "NTKBudget",
     "Chapter",
     "Network",
     "PairedNetwork",
@@ -89,3 +90,21 @@ class Contexts:
     n: int = param("atoms per context, ~ N(0, scale^2 I) with Dirichlet(1) weights", ge=1)
     d: int = param("token dimension", ge=1)
     scale: float = param("standard deviation of the atoms", gt=0)
+
+
+@dataclasses.dataclass(frozen=True)
+class NTKBudget:
+    """A section whose experiment forms the NTK of ``N`` contexts by Jacobian: its memory
+    estimate is checked when the parameters load, before anything is allocated."""
+
+    def rules(self, where):
+        """The Jacobian's estimated memory fits the NTK budget (one column at least)."""
+        from ..solver.ntk import MAX_BYTES, ntk_jacobian_bytes  # the estimate's one home
+
+        fixed, per_column = ntk_jacobian_bytes(self.N, self.n, self.d, 1, self.L, self.M)
+        if fixed + per_column > MAX_BYTES:
+            raise ValueError(
+                f"{where}: the NTK of N = {self.N}, n = {self.n}, L = {self.L}, M = {self.M} "
+                f"needs an estimated {(fixed + per_column) / 2**30:.2f} GiB; allowed "
+                f"{MAX_BYTES / 2**30:.2f} GiB. Reduce N, n or M."
+            )

@@ -57,6 +57,7 @@ __all__ = [
     "DEPENDENT_BELOW",
     "INDEPENDENT_ABOVE",
     "MAX_BYTES",
+    "ntk_jacobian_bytes",
     "gd_rate",
     "lazy_prediction",
     "plateau",
@@ -106,9 +107,7 @@ def ntk_jacobian(theta: Heads, mu: EmpiricalMeasure, xi, W, *, max_bytes: int = 
     require_measure(mu, "ntk_jacobian")
     xi, W = _check_inputs(theta, mu.B, mu.d, xi, W, "ntk_jacobian", max_bytes)
     N, d_out = mu.B, W.shape[0]
-    P = 2 * theta.A.size
-    per_column = 8 * (4 * P + 6 * N * theta.M * (mu.n + 1) * (mu.n + mu.d))
-    fixed = 8 * (3 * (N * d_out) ** 2 + P + theta.L * N * (mu.n + 1) * mu.d)
+    fixed, per_column = ntk_jacobian_bytes(N, mu.n, mu.d, d_out, theta.L, theta.M)
     chunk = min(N * d_out, (max_bytes - fixed) // per_column)
     if chunk < 1:
         raise ParameterError(
@@ -126,6 +125,16 @@ def ntk_jacobian(theta: Heads, mu: EmpiricalMeasure, xi, W, *, max_bytes: int = 
     K_V = scale * jnp.concatenate(cols_V, axis=1)
     K_QK = scale * jnp.concatenate(cols_A, axis=1)
     return NTK(K_V + K_QK, K_V, K_QK)
+
+
+def ntk_jacobian_bytes(N: int, n: int, d: int, d_out: int, L: int, M: int) -> tuple[int, int]:
+    """Estimated float64 memory of :func:`ntk_jacobian`: ``(fixed, per_column)`` bytes, the
+    kernel and inputs plus one Jacobian column of ``N d_out`` outputs; the Jacobian is formed in
+    as many columns at a time as the budget allows (at least one)."""
+    P = 2 * L * M * d * d
+    per_column = 8 * (4 * P + 6 * N * M * (n + 1) * (n + d))
+    fixed = 8 * (3 * (N * d_out) ** 2 + P + L * N * (n + 1) * d)
+    return fixed, per_column
 
 
 def ntk_silent(theta: Heads, mu, xi, W, *, max_bytes: int = MAX_BYTES) -> NTK:

@@ -3,7 +3,7 @@
 
 import dataclasses
 
-from ..blocks import Chapter, Contexts, PairedNetwork, Readout, SilentInit
+from ..blocks import Chapter, Contexts, NTKBudget, PairedNetwork, Readout, SilentInit
 from ..schema import param
 
 __all__ = [
@@ -32,7 +32,7 @@ class Descent:
 
 
 @dataclasses.dataclass(frozen=True)
-class InjectiveParams(Descent, PairedNetwork, SilentInit, Readout, Contexts):
+class InjectiveParams(Descent, PairedNetwork, SilentInit, Readout, Contexts, NTKBudget):
     eps: float = param("label offset: y = Y(nu_0) + eps zeta", gt=0)
     snapshots: int = param("NTK checkpoints along the run (divides steps)", ge=1)
     t_lazy: float = param("lazy_fit compares R with R_lin on t <= t_lazy", gt=0)
@@ -47,7 +47,7 @@ class StallParams(Descent, PairedNetwork, SilentInit, Readout):
 
 
 @dataclasses.dataclass(frozen=True)
-class SweepParams(Descent, PairedNetwork, SilentInit, Readout, Contexts):
+class SweepParams(Descent, PairedNetwork, SilentInit, Readout, Contexts, NTKBudget):
     eps: tuple[float, ...] = param(
         "label offsets, increasing (the two smallest give lazy_scaling)", gt=0
     )

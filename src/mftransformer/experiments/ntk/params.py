@@ -3,7 +3,7 @@
 
 import dataclasses
 
-from ..blocks import Chapter, HeadInit, PairedNetwork
+from ..blocks import Chapter, HeadInit, NTKBudget, PairedNetwork
 from ..schema import param
 
 __all__ = [
@@ -19,7 +19,7 @@ __all__ = [
 
 
 @dataclasses.dataclass(frozen=True)
-class ClosedFormParams(HeadInit, PairedNetwork):
+class ClosedFormParams(HeadInit, PairedNetwork, NTKBudget):
     N: int = param("number of inputs (contexts)", ge=1)
     n: int = param("atoms per context", ge=1)
     d: int = param("token dimension", ge=1)
