@@ -638,3 +638,16 @@ def test_nothing_is_wider_than_the_article_column(browser, width):
             mobile=False,
         )
     assert not problems, "\n".join(problems)
+
+
+@pytest.mark.site
+@needs_site
+def test_no_page_shows_a_path_of_this_machine():
+    """Documented values (e.g. a module's file path) never print where the book was built."""
+    leaks = []
+    for page in sorted(HTML.rglob("*.html")):
+        text = page.read_text(encoding="utf-8", errors="replace")
+        for marker in (str(ROOT), "PosixPath(", "/root/", "/home/"):
+            if marker in text:
+                leaks.append(f"{page.relative_to(HTML)}: {marker}")
+    assert not leaks, leaks

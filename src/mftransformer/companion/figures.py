@@ -52,7 +52,10 @@ __all__ = [
     "EXTENSIONS",
 ]
 
-#: The house style as a matplotlib style file (shipped with the package).
+#: The house style as a matplotlib style file, ``mftransformer.mplstyle``, shipped next to this
+#: module (the value, a path of the installation, is not shown).
+#:
+#: :meta hide-value:
 STYLE_FILE = Path(__file__).with_name("mftransformer.mplstyle")
 
 #: rcParams of the house style, read from :data:`STYLE_FILE` (print sizes, 8 pt text, mathtext,
