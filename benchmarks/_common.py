@@ -167,3 +167,20 @@ def table(header: list[str], rows: list[list], floatfmt: str = ".3g") -> str:
     lines = ["  ".join(h.rjust(w) for h, w in zip(header, widths, strict=True))]
     lines += ["  ".join(c.rjust(w) for c, w in zip(r, widths, strict=True)) for r in cells]
     return "\n".join(lines)
+
+
+def cli(name: str, run, doc: str, argv=None) -> dict:
+    """The command line every benchmark shares: ``--quick`` (tiny sizes) and ``--out``; prints
+    each table and the findings of ``run(quick)`` and writes ``results/<name>.json``."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="tiny sizes (seconds)")
+    parser.add_argument("--out", default=None, help="JSON path (default benchmarks/results/)")
+    args = parser.parse_args(argv)
+    report = run(args.quick)
+    for t in report["tables"]:
+        print(f"\n{t['title']}\n{table(t['header'], t['rows'])}")
+    print("\n" + "\n".join(report["findings"]))
+    print(f"wrote {write(name, report, args.out)}")
+    return report

@@ -14,7 +14,6 @@ measured median: 1 means the solver runs at the machine's limit, 0.5 within 2x o
 Writes ``benchmarks/results/machine.json`` (``machine-<platform>.json`` off CPU).
 """
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -201,16 +200,7 @@ def tables(peaks, rows) -> list[dict]:
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="tiny sizes (seconds)")
-    parser.add_argument("--out", default=None, help="JSON path (default benchmarks/results/)")
-    args = parser.parse_args(argv)
-    report = run(args.quick)
-    for t in report["tables"]:
-        print(f"\n{t['title']}\n{common.table(t['header'], t['rows'])}")
-    print("\n" + "\n".join(report["findings"]))
-    print(f"wrote {common.write('machine', report, args.out)}")
-    return report
+    return common.cli("machine", run, __doc__, argv)
 
 
 if __name__ == "__main__":

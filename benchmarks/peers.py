@@ -22,7 +22,6 @@ time goes.
 Writes ``benchmarks/results/peers.json``.
 """
 
-import argparse
 import sys
 import time
 from pathlib import Path
@@ -292,16 +291,7 @@ def tables(size, results, profiles) -> list[dict]:
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="tiny sizes (seconds)")
-    parser.add_argument("--out", default=None, help="JSON path (default benchmarks/results/)")
-    args = parser.parse_args(argv)
-    report = run(args.quick)
-    for t in report["tables"]:
-        print(f"\n{t['title']}\n{common.table(t['header'], t['rows'])}")
-    print("\n" + "\n".join(report["findings"]))
-    print(f"wrote {common.write('peers', report, args.out)}")
-    return report
+    return common.cli("peers", run, __doc__, argv)
 
 
 if __name__ == "__main__":

@@ -17,7 +17,6 @@ layer's residuals per layer without.
 Writes ``benchmarks/results/scaling.json``.
 """
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -198,16 +197,7 @@ def tables(base, times, memory) -> list[dict]:
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="tiny sizes (seconds)")
-    parser.add_argument("--out", default=None, help="JSON path (default benchmarks/results/)")
-    args = parser.parse_args(argv)
-    report = run(args.quick)
-    for t in report["tables"]:
-        print(f"\n{t['title']}\n{common.table(t['header'], t['rows'])}")
-    print("\n" + "\n".join(report["findings"]))
-    print(f"wrote {common.write('scaling', report, args.out)}")
-    return report
+    return common.cli("scaling", run, __doc__, argv)
 
 
 if __name__ == "__main__":

@@ -21,8 +21,7 @@ def configure(x64: bool = True) -> None:
     jax.config.update("jax_enable_x64", bool(x64))
 
 
-from .companion import params  # noqa: E402
-from .companion.environment import version as _version  # noqa: E402
+from .companion import environment, params  # noqa: E402
 from .companion.figures import save_figure  # noqa: E402
 from .companion.store import train_chunked  # noqa: E402
 from .solver import adjoint, families, gradflow, ntk, sharding, streaming, tasks  # noqa: E402
@@ -107,4 +106,4 @@ def _alias_old_module_paths() -> None:
 _alias_old_module_paths()
 
 #: The package version, set in one place (``pyproject.toml``) and read from its metadata.
-__version__ = _version()
+__version__ = environment.version()

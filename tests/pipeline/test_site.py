@@ -647,7 +647,7 @@ def test_no_page_shows_a_path_of_this_machine():
     leaks = []
     for page in sorted(HTML.rglob("*.html")):
         text = page.read_text(encoding="utf-8", errors="replace")
-        for marker in (str(ROOT), "PosixPath(", "/root/", "/home/"):
+        for marker in (str(ROOT), str(Path.home()), "PosixPath("):
             if marker in text:
                 leaks.append(f"{page.relative_to(HTML)}: {marker}")
     assert not leaks, leaks
