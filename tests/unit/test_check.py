@@ -12,6 +12,7 @@ from mftransformer.experiments import (
     CHAPTERS,
     Check,
     Checks,
+    Claim,
     Result,
     claims,
     experiment,
@@ -182,3 +183,21 @@ def test_claim_lines_match_the_hand_built_checks():
     assert str(euler) == str(Check.within("depth_slope_euler", -1.0412, -1.0, 0.1))
     rk4 = forward.CLAIMS["depth_slope_rk4"].check(-4.3)
     assert str(rk4) == str(Check.below("depth_slope_rk4", -4.3, -3.8, show_value=True))
+
+
+def test_check_keys_passes_on_the_median_with_every_key_in_its_band():
+    claim = Claim("slope", "e", "S", "doc", "within", target=-0.5, band=0.1, key_band=0.2)
+    good = claim.check_keys([-0.51, -0.56, -0.47, -0.50, -0.49])
+    assert good.passed and good.measured == -0.50 and len(good.keys) == 5
+    assert "median of 5 keys, range -0.56 … -0.47" in str(good)
+    assert "each key -0.50 ± 0.2" in str(good) and good.as_dict()["keys"][1] == -0.56
+    # the median passes but one key is outside its band: FAIL
+    assert not claim.check_keys([-0.51, -0.76, -0.47, -0.50, -0.49]).passed
+    # every key inside the key band but the median outside the band: FAIL
+    assert not claim.check_keys([-0.33, -0.35, -0.36, -0.34, -0.6]).passed
+    # no key band: every key must pass the band itself
+    strict = Claim("r", "e", "S", "doc", "below", band=0.01, show_value=True)
+    assert strict.check_keys([0.002, 0.004, 0.009]).passed
+    assert not strict.check_keys([0.002, 0.004, 0.011]).passed
+    with pytest.raises(ValueError, match="finite"):
+        strict.check_keys([0.1, float("nan")])

@@ -23,6 +23,7 @@ __all__ = [
     "SilentInit",
     "Readout",
     "Contexts",
+    "Repeated",
 ]
 
 
@@ -31,6 +32,16 @@ class Chapter:
     """The root of a chapter's schema: its seed (STYLE.md §7)."""
 
     seed: int = param("root of every random draw of the chapter", ge=0)
+
+
+@dataclasses.dataclass(frozen=True)
+class Repeated:
+    """An experiment repeated on independent keys: its rate and ratio checks pass on the median,
+    with every key inside the claim's ``key_band`` (:meth:`~.checks.Claim.check_keys`)."""
+
+    keys: int = param(
+        "independent repetitions (random keys) of the experiment; checks use the median", ge=5
+    )
 
 
 @dataclasses.dataclass(frozen=True)

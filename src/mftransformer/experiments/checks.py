@@ -40,6 +40,7 @@ class Check:
     expected: str
     passed: bool
     shown: str | None
+    keys: tuple[float, ...] = ()
 
     @classmethod
     def within(cls, name, measured, target, tol, *, relative=False, decimals=None):
@@ -95,13 +96,16 @@ class Check:
             raise CheckFailed(f"{self}  [measured {self.measured!r}]")
 
     def as_dict(self) -> dict:
-        return {
+        row = {
             "name": self.name,
             "measured": self.measured,
             "expected": self.expected,
             "passed": self.passed,
             "line": str(self),
         }
+        if self.keys:
+            row["keys"] = list(self.keys)
+        return row
 
 
 @dataclasses.dataclass(frozen=True)
@@ -174,6 +178,7 @@ class Claim:
     sig: int = 2
     decimals: int | None = None
     expected: str = ""
+    key_band: float | tuple[float, float] | None = None
 
     def __post_init__(self):
         assert self.rule in RULES, f"claim {self.name}: rule {self.rule!r} not in {RULES}"
@@ -199,10 +204,45 @@ class Claim:
             return build(self.name, measured, self.band, sig=self.sig, **kwargs)
         raise ValueError(f"claim {self.name}: a custom claim is checked by its experiment.")
 
+    def check_keys(self, values, *, target=None) -> Check:
+        """The robust form of :meth:`check` over repetitions with independent keys.
+
+        Passes when the **median** of ``values`` passes the claim's band and **every** value lies
+        inside ``key_band`` (the same kind of band as ``band``, usually wider; ``None``: ``band``
+        itself). The line shows the median, the number of keys and their range::
+
+            width_slope_iid = -0.51 (median of 8 keys, range -0.56 … -0.47; expected -0.50 ± 0.1,
+            each key ± 0.2): PASS
+        """
+        values = np.asarray(values, float).ravel()
+        if values.size < 1 or not np.all(np.isfinite(values)):
+            raise ValueError(f"claim {self.name}: check_keys needs finite values, got {values}")
+        base = self.check(float(np.median(values)), target=target)
+        each = self._with_band(self.band if self.key_band is None else self.key_band)
+        per_key = [each.check(v, target=target) for v in values]
+        every = all(c.passed for c in per_key)
+        fmt = (lambda v: _num(v, _decimals_of(base))) if base.shown else (lambda v: _sig(v, 2))
+        shown = base.shown if base.shown is not None else _sig(base.measured, self.sig)
+        each_text = per_key[0].expected.replace("expected ", "")
+        return Check(
+            self.name,
+            base.measured,
+            f"{base.expected}, each key {each_text}",
+            base.passed and every,
+            f"{shown}, median of {values.size} keys, range {fmt(values.min())} … "
+            f"{fmt(values.max())}",
+            tuple(float(v) for v in values),
+        )
+
+    def _with_band(self, band) -> "Claim":
+        return dataclasses.replace(self, band=band, key_band=None)
+
     def as_dict(self) -> dict:
         """The row as JSON-able data (for the Status page)."""
         row = dataclasses.asdict(self)
-        row["band"] = list(self.band) if isinstance(self.band, tuple) else self.band
+        for field in ("band", "key_band"):
+            value = row[field]
+            row[field] = list(value) if isinstance(value, tuple) else value
         return row
 
 
@@ -264,6 +304,12 @@ def _decimals(bound: float) -> int:
     if bound <= 0:
         return 3
     return max(0, 1 - math.floor(math.log10(bound)))
+
+
+def _decimals_of(check: Check) -> int:
+    """The decimals a check printed its value with."""
+    text = check.shown or ""
+    return len(text.split(".")[1]) if "." in text and "e" not in text else 0
 
 
 def _num(v, dec) -> str:
