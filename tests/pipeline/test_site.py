@@ -7,7 +7,9 @@
 - In a real browser (headless Chromium, driven through its DevTools pipe, standard library only):
   every page loads with no request leaving the machine, MathJax typesets every formula (no raw
   ``$$`` or ``\\(`` left, no error node), every image loads, every internal link and anchor
-  resolves; each chapter is saved as a screenshot under ``book/_build/screenshots/``.
+  resolves; each chapter is saved as a screenshot under ``book/_build/screenshots/``. At 1280
+  and 400 px no element of the article column is wider than the column (outside its own scroll
+  box), and at 400 px a page-wide figure is still shown at its print width, in such a box.
 
 These tests need the built site (``make book``) and are marked ``site``; they skip, saying why,
 when ``book/_build/html`` is absent, and the browser test when no Chromium is installed.
@@ -637,6 +639,76 @@ def test_nothing_is_wider_than_the_article_column(browser, width):
             deviceScaleFactor=1,
             mobile=False,
         )
+    assert not problems, "\n".join(problems)
+
+
+# Every image of the article column given a width above the wide-figure threshold (a page-wide
+# figure: 7 in, 672 CSS px), with the width it is shown at.
+_WIDE_IMAGES = r"""
+((threshold) => {
+  const column = document.querySelector("article.bd-article") || document.querySelector("main");
+  if (!column) return [];
+  const given = (img) => {
+    const css = /^\s*([\d.]+)px\s*$/.exec(img.style.width || "");
+    const attr = /^\s*([\d.]+)(px)?\s*$/.exec(img.getAttribute("width") || "");
+    return css ? parseFloat(css[1]) : attr ? parseFloat(attr[1]) : null;
+  };
+  return Array.from(column.querySelectorAll("img"))
+    .map(img => ({src: img.getAttribute("src"), print: given(img),
+                  shown: img.getBoundingClientRect().width}))
+    .filter(r => r.print !== null && r.print > threshold);
+})
+"""
+
+
+@pytest.mark.site
+@needs_site
+def test_page_wide_figures_keep_their_print_size_on_a_phone(browser):
+    """At 400 px a page-wide figure is shown at its print width (inside its own scrolling box,
+    which test_nothing_is_wider_than_the_article_column allows): shrunk to the column, its 8 pt
+    text would read at about 4 pt."""
+    sys.path.insert(0, str(BOOK / "_ext"))
+    try:
+        from wide_figures import WIDE_PX
+    finally:
+        sys.path.remove(str(BOOK / "_ext"))
+    browser.send(
+        "Emulation.setDeviceMetricsOverride",
+        session=True,
+        width=400,
+        height=900,
+        deviceScaleFactor=1,
+        mobile=True,
+    )
+    problems, seen = [], 0
+    try:
+        for page in _pages():
+            if _redirect(page):
+                continue
+            browser.open(page.as_uri())
+            browser.evaluate(
+                "Promise.all(Array.from(document.images).map(i => i.decode().catch(() => null)))",
+                timeout=60,
+            )
+            images = browser.evaluate(f"{_WIDE_IMAGES}({WIDE_PX})", timeout=60)
+            seen += len(images)
+            name = str(page.relative_to(HTML))
+            problems += [
+                f"{name} at 400 px: {i['src']} shown {round(i['shown'])} px wide, "
+                f"print width {round(i['print'])} px"
+                for i in images
+                if i["shown"] < i["print"] - 1
+            ]
+    finally:
+        browser.send(
+            "Emulation.setDeviceMetricsOverride",
+            session=True,
+            width=1280,
+            height=900,
+            deviceScaleFactor=1,
+            mobile=False,
+        )
+    assert seen, "no page-wide figure (an image wider than WIDE_PX) on any page"
     assert not problems, "\n".join(problems)
 
 

@@ -1,4 +1,4 @@
-"""The cost model: memory peak and time of each experiment, on this CPU and on a named GPU.
+r"""The cost model: memory peak and time of each experiment, on this CPU and on a named GPU.
 
 ``python -m mftransformer estimate --chapter NN --params full``. Each experiment is a list of
 *passes* (:class:`~.passes.Pass`: a forward or a forward+gradient of the network at sizes
@@ -17,7 +17,7 @@ one), otherwise from the published data sheet:
 
 - **NVIDIA H200 SXM** (NVIDIA H200 Tensor Core GPU data sheet, nvidia.com/en-us/data-center/h200):
   float64 34 TFLOP/s (vector; the 67 TFLOP/s of the tensor cores need matrix shapes that
-  ``d ≤ 8`` contractions do not have), float32 67 TFLOP/s, HBM3e 4.8 TB/s, 141 GB.
+  :math:`d \le 8` contractions do not have), float32 67 TFLOP/s, HBM3e 4.8 TB/s, 141 GB.
   ``exp``: float32 on the special-function units, 132 SMs × 16 per clock × 1.98 GHz
   = 4.2·10¹² /s (CUDA C++ Programming Guide, arithmetic instruction throughput, compute
   capability 9.0); float64 ``exp`` is a polynomial in software, about 20 flops: 1.7·10¹² /s.
@@ -27,7 +27,7 @@ one), otherwise from the published data sheet:
 Memory peak: the largest pass's live set, ``parallel`` times (weights ``w`` of one layer, three
 tensors of that size under the gradient: ``w``, its recomputation, its cotangent; ``keep`` layers
 of them for an unchecked ``jax.grad``), the states at every layer (trajectory, checkpoints) and the
-heads (three copies under the gradient: ``θ``, the gradient, the step). Dense attention is
+heads (three copies under the gradient: :math:`\theta`, the gradient, the step). Dense attention is
 assumed: a streaming attention keeps the weights linear in ``n`` and lowers the peak.
 Not counted: compilation (seconds per program), Python between programs beyond ``CALL_S`` per
 call, and the small linear algebra of the NTK chapters (eigenvalues, SVDs).

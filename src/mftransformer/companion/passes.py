@@ -40,13 +40,14 @@ COST_MODEL = (
 
 
 def layer_cost(B, n, d, M, *, itemsize=8, gradient=False, queries=1, tokens=True) -> dict:
-    """The counted work of one Euler layer on ``B`` contexts of ``n`` atoms and ``queries``
+    r"""The counted work of one Euler layer on ``B`` contexts of ``n`` atoms and ``queries``
     queries (:data:`COST_MODEL`; ``tokens=False``: only the queries attend, the atoms are keys).
 
-    Score entries ``E = B M (n·tokens + queries) n``. Forward: per entry ``4d + 5`` flops and 1
-    ``exp``, per point and head ``4 d²`` flops, ``2 E · itemsize`` bytes. Forward+gradient through
-    the checkpointed scan: ``16d + 14`` flops and 2 exps per entry, ``16 d²`` per point and head,
-    ``7 E · itemsize`` bytes.
+    Score entries :math:`E = B M (n \cdot \mathrm{tokens} + \mathrm{queries})\, n`. Forward: per
+    entry :math:`4d + 5` flops and 1 ``exp``, per point and head :math:`4 d^2` flops,
+    :math:`2 E \cdot \mathrm{itemsize}` bytes. Forward+gradient through the checkpointed scan:
+    :math:`16d + 14` flops and 2 exps per entry, :math:`16 d^2` per point and head,
+    :math:`7 E \cdot \mathrm{itemsize}` bytes.
 
     Returns:
         ``{"entries", "flops", "exps", "bytes"}`` for one layer (multiply by ``L``).
@@ -122,8 +123,9 @@ def _jacobian_ntk(B, n, d, M, L, times=1) -> list:
 
 
 def forward_passes(name: str, p) -> list:
-    """Chapter 1: forward passes only (RK4 4, Heun 2 stages; ``flow``: ``grid²`` queries through
-    the flow map and its forward-mode Jacobian, two tangents, about three forwards)."""
+    r"""Chapter 1: forward passes only (RK4 4, Heun 2 stages; ``flow``: :math:`\mathrm{grid}^2`
+    queries through the flow map and its forward-mode Jacobian, two tangents, about three
+    forwards)."""
     if name == "trajectories":
         return [_fwd(p.N, p.n, p.d, p.M, p.L, queries=0)]
     if name == "flow":
@@ -244,8 +246,8 @@ def ntk_passes(name: str, p) -> list:
 
 def convergence_passes(name: str, p) -> list:
     """Chapter 5: one gradient descent per run (one scan), the NTK's Jacobian at every snapshot;
-    ``stall`` on the BB family (2 contexts of at most 3 atoms, ``d = 2``); ``width_depth`` the
-    seeds of each ``(L, M)`` vmapped together."""
+    ``stall`` on the BB family (2 contexts of at most 3 atoms, :math:`d = 2`); ``width_depth`` the
+    seeds of each :math:`(L, M)` vmapped together."""
     if name == "stall":
         N, n, d = 2, 3, 2
     else:

@@ -29,7 +29,7 @@ __all__ = [
 
 @dataclasses.dataclass(frozen=True)
 class Chapter:
-    """The root of a chapter's schema: its seed (STYLE.md §7)."""
+    """The root of a chapter's schema: its seed, from which every key of the chapter is derived."""
 
     seed: int = param("root of every random draw of the chapter", ge=0)
 
@@ -62,7 +62,7 @@ class PairedNetwork:
 
 @dataclasses.dataclass(frozen=True)
 class HeadInit:
-    """Generic head initialisation: ``A, V`` with entries ``N(0, sigma^2/d)``."""
+    r"""Generic head initialisation: :math:`A, V` with entries :math:`\mathcal N(0, \sigma^2/d)`."""
 
     sigma_A: float = param("head scale: entries of A ~ N(0, sigma_A^2/d)", ge=0)
     sigma_V: float = param("head scale: entries of V ~ N(0, sigma_V^2/d)", ge=0)
@@ -70,7 +70,8 @@ class HeadInit:
 
 @dataclasses.dataclass(frozen=True)
 class SilentInit:
-    """Silent initialisation (mirrored pairs, ``F = 0``), entries ``N(0, sigma^2/d)``."""
+    r"""Silent initialisation (mirrored pairs, :math:`F = 0`), entries
+    :math:`\mathcal N(0, \sigma^2/d)`."""
 
     sigma_A: float = param("silent init: entries of A ~ N(0, sigma_A^2/d)", gt=0)
     sigma_V: float = param("silent init: entries of V ~ N(0, sigma_V^2/d)", gt=0)
@@ -78,7 +79,7 @@ class SilentInit:
 
 @dataclasses.dataclass(frozen=True)
 class Readout:
-    """Task C: the common query ``xi_0`` and the readout ``W`` (``d_out = 1``)."""
+    r"""Task C: the common query ``xi_0`` and the readout ``W`` (:math:`d_{\mathrm{out}} = 1`)."""
 
     xi0: tuple[float, ...] = param("the common query xi_0 (d numbers)")
     W: tuple[float, ...] = param("the readout W (d numbers, d_out = 1)")
@@ -95,7 +96,8 @@ class Readout:
 
 @dataclasses.dataclass(frozen=True)
 class Contexts:
-    """``N`` contexts of ``n`` atoms in ``R^d``: atoms ``N(0, scale^2 I)``, Dirichlet(1) weights."""
+    r""":math:`N` contexts of :math:`n` atoms in :math:`\mathbb R^d`: atoms
+    :math:`\mathcal N(0, \mathrm{scale}^2 I)`, Dirichlet(1) weights."""
 
     N: int = param("number of contexts (inputs)", ge=1)
     n: int = param("atoms per context, ~ N(0, scale^2 I) with Dirichlet(1) weights", ge=1)
@@ -105,7 +107,7 @@ class Contexts:
 
 @dataclasses.dataclass(frozen=True)
 class NTKBudget:
-    """A section whose experiment forms the NTK of ``N`` contexts by Jacobian: its memory
+    """A section whose experiment forms the NTK of :math:`N` contexts by Jacobian: its memory
     estimate is checked when the parameters load, before anything is allocated."""
 
     def rules(self, where):

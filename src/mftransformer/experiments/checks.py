@@ -44,7 +44,8 @@ class Check:
 
     @classmethod
     def within(cls, name, measured, target, tol, *, relative=False, decimals=None):
-        """``|measured − target| ≤ tol`` (or ``≤ tol·|target|`` if ``relative``)."""
+        r""":math:`|\mathrm{measured} - \mathrm{target}| \le \mathrm{tol}` (or
+        :math:`\le \mathrm{tol} \cdot |\mathrm{target}|` if ``relative``)."""
         bound = tol * abs(target) if relative else tol
         passed = bool(abs(measured - target) <= bound)
         tol_text = f"{_pct(tol)}" if relative else _fmt_tol(tol)
@@ -55,7 +56,7 @@ class Check:
 
     @classmethod
     def between(cls, name, measured, low, high, *, decimals=None):
-        """``low ≤ measured ≤ high``."""
+        r""":math:`\mathrm{low} \le \mathrm{measured} \le \mathrm{high}`."""
         dec = _decimals((high - low) / 10) if decimals is None else decimals
         passed = bool(low <= measured <= high)
         return cls(
@@ -68,14 +69,15 @@ class Check:
 
     @classmethod
     def below(cls, name, measured, bound, *, show_value=False, sig=2):
-        """``measured < bound``; prints the bound (not the noise) unless ``show_value``."""
+        r""":math:`\mathrm{measured} < \mathrm{bound}`; prints the bound (not the noise) unless
+        ``show_value``."""
         passed = bool(measured < bound)
         shown = _sig(measured, sig) if show_value else None
         return cls(name, float(measured), f"< {_bound(bound)}", passed, shown)
 
     @classmethod
     def above(cls, name, measured, bound, *, show_value=True, sig=2):
-        """``measured > bound``."""
+        r""":math:`\mathrm{measured} > \mathrm{bound}`."""
         passed = bool(measured > bound)
         shown = _sig(measured, sig) if show_value else None
         return cls(name, float(measured), f"> {_bound(bound)}", passed, shown)
@@ -145,16 +147,17 @@ RULES = ("within", "between", "below", "above", "custom")
 
 @dataclasses.dataclass(frozen=True)
 class Claim:
-    """One row of a chapter's claims table: what is checked, against what, and why that band.
+    r"""One row of a chapter's claims table: what is checked, against what, and why that band.
 
     Attributes:
         name: the check name, as printed (``depth_slope_euler``; the claims).
         experiment: the experiment function that measures it (``depth``).
         section: the notebook section it is shown in.
         doc: one line saying what is measured.
-        rule: ``"within"`` (``|x − target| ≤ band``, ``relative``: ``≤ band·|target|``),
-            ``"between"`` (``band = (low, high)``), ``"below"``/``"above"`` (``band`` the bound) or
-            ``"custom"`` (the experiment builds the :class:`Check`; ``expected`` says what).
+        rule: ``"within"`` (:math:`|x - \mathrm{target}| \le \mathrm{band}`, ``relative``:
+            :math:`\le \mathrm{band} \cdot |\mathrm{target}|`), ``"between"``
+            (``band = (low, high)``), ``"below"``/``"above"`` (``band`` the bound) or ``"custom"``
+            (the experiment builds the :class:`Check`; ``expected`` says what).
         target: the target of ``within``; ``None`` where the experiment computes it (a predicted
             rate, a count of families).
         band: the tolerance, interval or bound (see ``rule``).
@@ -281,7 +284,7 @@ class Claims:
 
 @dataclasses.dataclass(frozen=True)
 class LogLogFit:
-    """Least-squares line ``log y = slope · log x + intercept``."""
+    r"""Least-squares line :math:`\log y = \mathrm{slope} \cdot \log x + \mathrm{intercept}`."""
 
     slope: float
     intercept: float
@@ -291,7 +294,8 @@ class LogLogFit:
 
 
 def fit_loglog(x, y) -> LogLogFit:
-    """Fit ``log y`` against ``log x`` by least squares (at least two points, all positive)."""
+    r"""Fit :math:`\log y` against :math:`\log x` by least squares (at least two points, all
+    positive)."""
     x, y = np.asarray(x, float), np.asarray(y, float)
     if x.size < 2 or np.any(x <= 0) or np.any(y <= 0):
         raise ValueError(f"fit_loglog: need >= 2 positive points, got x={x}, y={y}")

@@ -1,9 +1,9 @@
-"""Diagnostics of a training history: the energy identity and the synchronous distance.
+r"""Diagnostics of a training history: the energy identity and the synchronous distance.
 
-Model page, "Gradient flow". Along the flow ``dR/dt = −‖g‖²``; gradient descent
-with step ``η`` meets it to ``O(η)``, one step at a time (:func:`dissipation_ratio`) and
-integrated over a run (:func:`energy_defect`). :func:`sync_distance` compares two runs particle
-by particle, an upper bound on ``W_COT`` (Model: heads).
+Model page, "Gradient flow". Along the flow :math:`dR/dt = -\|g\|^2`; gradient descent
+with step :math:`\eta` meets it to :math:`O(\eta)`, one step at a time (:func:`dissipation_ratio`)
+and integrated over a run (:func:`energy_defect`). :func:`sync_distance` compares two runs particle
+by particle, an upper bound on :math:`W_{\mathrm{COT}}` (Model: heads).
 """
 
 import jax.numpy as jnp
@@ -18,18 +18,20 @@ _RULES = ("trapezoid", "left")
 
 
 def dissipation_ratio(R0, R1, g2_0, eta):
-    """One-step dissipation ratio ``ρ = (R_0 − R_1)/(η ‖g_0‖²)``; ``1 − ρ = O(η)`` (Model: risk)."""
+    r"""One-step dissipation ratio :math:`\rho = (R_0 - R_1)/(\eta \|g_0\|^2)`;
+    :math:`1 - \rho = O(\eta)` (Model: risk)."""
     return (R0 - R1) / (eta * g2_0)
 
 
 def energy_defect(t, R, g2, rule: str = "trapezoid"):
-    """Relative defect of the integrated energy identity along a history.
+    r"""Relative defect of the integrated energy identity along a history.
 
     .. math::
 
-        d = \\frac{R(0) - R(T) - \\int_0^T \\|g\\|^2 dt}{R(0) - R(T)}
+        d = \frac{R(0) - R(T) - \int_0^T \|g\|^2 dt}{R(0) - R(T)}
 
-    with the integral by the trapezoid (or left Riemann) rule; ``d = O(η)`` for gradient descent.
+    with the integral by the trapezoid (or left Riemann) rule; :math:`d = O(\eta)` for gradient
+    descent.
 
     Raises:
         ParameterError: unknown ``rule``.
@@ -46,8 +48,10 @@ def energy_defect(t, R, g2, rule: str = "trapezoid"):
 
 
 def sync_distance(theta: Heads, theta_ref: Heads):
-    """Synchronous distance ``D_sync² = (1/(LM)) Σ |θ_{ℓm} − θ'_{ℓm}|²``, an upper bound on
-    ``W_COT`` for matched labels (Model: heads). Works on leading batch axes too."""
+    r"""Synchronous distance
+    :math:`D_{\mathrm{sync}}^2 = \frac{1}{LM} \sum |\theta_{\ell m} - \theta'_{\ell m}|^2`, an upper
+    bound on :math:`W_{\mathrm{COT}}` for matched labels (Model: heads). Works on leading batch axes
+    too."""
     ref_A = jnp.broadcast_to(theta_ref.A, theta.A.shape)  # explicit: batch axes of snapshots
     ref_V = jnp.broadcast_to(theta_ref.V, theta.V.shape)
     dA, dV = theta.A - ref_A, theta.V - ref_V

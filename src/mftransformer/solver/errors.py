@@ -1,4 +1,4 @@
-"""Errors of the companion, in the tiers of STYLE.md §5.
+"""Errors of the companion, one class per kind of failure.
 
 ``ParameterError`` for static input (arguments, shapes, parameter files), ``SolveFailed`` for an
 expected numerical outcome (non-finite states, a risk that increased), ``CheckFailed`` for a

@@ -1,8 +1,10 @@
-"""Attention heads ``θ = (A, V)``: the network's layer-wise heads and heads smooth in depth.
+r"""Attention heads :math:`\theta = (A, V)`: the network's layer-wise heads and heads smooth in
+depth.
 
-Model page, "One head". A network of ``L`` layers of ``M`` heads is the
-measure ``ν^{L,M}_s = (1/M) Σ_m δ_{θ_{ℓm}}`` on ``s ∈ [ℓ/L, (ℓ+1)/L)``; each particle carries mass
-``1/(LM)``. Re-exported by :mod:`.attention`.
+Model page, "One head". A network of :math:`L` layers of :math:`M` heads is the
+measure :math:`\nu^{L,M}_s = \frac1M \sum_m \delta_{\theta_{\ell m}}` on
+:math:`s \in [\ell/L, (\ell+1)/L)`; each particle carries mass :math:`1/(LM)`. Re-exported by
+:mod:`.attention`.
 """
 
 import equinox as eqx
@@ -17,14 +19,15 @@ __all__ = ["Heads", "SmoothHeads", "meanfield_scale"]
 
 
 class Heads(eqx.Module):
-    """Layer-wise head parameters ``θ_{ℓm} = (A_{ℓm}, V_{ℓm})``: the network's ``ν^{L,M}``.
+    r"""Layer-wise head parameters :math:`\theta_{\ell m} = (A_{\ell m}, V_{\ell m})`: the network's
+    :math:`\nu^{L,M}`.
 
     Args:
-        A: attention matrices (``A = Kᵀ Q / √k``), ``(L, M, d, d)``.
-        V: value matrices, ``(L, M, d, d)``.
+        A: attention matrices (:math:`A = K^\top Q / \sqrt k`), float64 array (L, M, d, d).
+        V: value matrices, float64 array (L, M, d, d).
 
-    Layer ``ℓ`` covers depths ``s ∈ [ℓ/L, (ℓ+1)/L)``; every stage of a multi-stage scheme on that
-    layer uses the same heads (``ν_s`` is constant there).
+    Layer :math:`\ell` covers depths :math:`s \in [\ell/L, (\ell+1)/L)`; every stage of a
+    multi-stage scheme on that layer uses the same heads (:math:`\nu_s` is constant there).
     """
 
     A: Float[Array, "L M d d"] = eqx.field(converter=array_field)
@@ -51,19 +54,22 @@ class Heads(eqx.Module):
         return self.A.shape[-1]
 
     def layer(self, l, c: float, L: int):
-        """Heads ``(A, V)``, each ``(M, d, d)``, used at depth ``s = (l + c)/L``: layer ``l``'s."""
+        """Heads :math:`(A, V)`, each float64 array (M, d, d), used at depth :math:`s = (l + c)/L`:
+        layer :math:`l`'s."""
         del c, L
         return self.A[l], self.V[l]
 
 
 class SmoothHeads(eqx.Module):
-    """Heads varying smoothly with depth: ``θ_m(s) = θ⁰_m + sin(π s) θ¹_m`` (Model: flow).
+    r"""Heads varying smoothly with depth:
+    :math:`\theta_m(s) = \theta^0_m + \sin(\pi s)\, \theta^1_m` (Model: flow).
 
-    A smooth ``ν_s`` is what gives Heun and RK4 their orders in depth. Any depth discretisation
-    ``L`` samples it: Euler at ``s_ℓ``, Heun also at ``s_{ℓ+1}``, RK4 also at ``s_ℓ + h/2``.
+    A smooth :math:`\nu_s` is what gives Heun and RK4 their orders in depth. Any depth
+    discretisation :math:`L` samples it: Euler at :math:`s_\ell`, Heun also at :math:`s_{\ell+1}`,
+    RK4 also at :math:`s_\ell + h/2`.
 
     Args:
-        A0, A1, V0, V1: ``(M, d, d)`` each.
+        A0, A1, V0, V1: float64 array (M, d, d) each.
     """
 
     A0: Float[Array, "M d d"] = eqx.field(converter=array_field)
@@ -89,31 +95,34 @@ class SmoothHeads(eqx.Module):
         return self.A0.shape[-1]
 
     def at(self, s):
-        """``(A(s), V(s))``, each ``(M, d, d)``."""
+        """:math:`(A(s), V(s))`, each float64 array (M, d, d)."""
         w = jnp.sin(jnp.pi * s)
         return self.A0 + w * self.A1, self.V0 + w * self.V1
 
     def layer(self, l, c: float, L: int):
-        """Heads at depth ``s = (l + c)/L``."""
+        """Heads at depth :math:`s = (l + c)/L`."""
         return self.at((l + c) / L)
 
     def discretise(self, L: int) -> Heads:
-        """The layer-wise network ``θ_{ℓm} = θ_m(ℓ/L)`` (what the Euler scheme sees)."""
+        r"""The layer-wise network :math:`\theta_{\ell m} = \theta_m(\ell/L)` (what the Euler scheme
+        sees)."""
         A, V = jax.vmap(self.at)(jnp.arange(L) / L)
         return Heads(A, V)
 
 
 def meanfield_scale(theta: Heads) -> int:
-    """The mean-field factor ``L M``: the COT gradient at the particles is ``L M ∇_θ R^{L,M}``.
+    r"""The mean-field factor :math:`LM`: the COT gradient at the particles is
+    :math:`L M\, \nabla_\theta R^{L,M}`.
 
     .. math::
 
-        \\nabla_\\theta \\frac{\\delta R}{\\delta\\nu}(s_\\ell, \\theta_{\\ell m})
-            = L M\\, \\nabla_{\\theta_{\\ell m}} R^{L,M}
+        \nabla_\theta \frac{\delta R}{\delta\nu}(s_\ell, \theta_{\ell m})
+            = L M\, \nabla_{\theta_{\ell m}} R^{L,M}
 
-    Each particle carries mass ``1/(LM)`` of ``ν^{L,M}``, so this one factor also gives the
-    learning rate ``η L M`` and the norm ``‖g‖² = (1/LM) Σ |g_{ℓm}|²`` (Model: risk). Heads
-    with leading batch axes (snapshots) are read from their last four axes ``(L, M, d, d)``.
+    Each particle carries mass :math:`1/(LM)` of :math:`\nu^{L,M}`, so this one factor also gives
+    the learning rate :math:`\eta L M` and the norm
+    :math:`\|g\|^2 = \frac{1}{LM} \sum |g_{\ell m}|^2` (Model: risk). Heads with leading batch axes
+    (snapshots) are read from their last four axes float64 array (L, M, d, d).
     """
     L, M = theta.A.shape[-4:-2]
     return L * M

@@ -1,22 +1,23 @@
-"""Token laws given exactly: atoms, Gaussians, boxes, Gaussian mixtures (Model: heads).
+r"""Token laws given exactly: atoms, Gaussians, boxes, Gaussian mixtures (Model: heads).
 
-A *law* is one context ``μ``. Every law has the same small interface:
+A *law* is one context :math:`\mu`. Every law has the same small interface:
 
 .. math::
 
-    \\mathrm{LSE}_\\mu(q) = \\log \\int e^{\\langle q, y\\rangle}\\, d\\mu(y),\\qquad
-    m_\\mu(q) = \\nabla \\mathrm{LSE}_\\mu(q),\\qquad C_\\mu(q) = \\nabla^2 \\mathrm{LSE}_\\mu(q),
+    \mathrm{LSE}_\mu(q) = \log \int e^{\langle q, y\rangle}\, d\mu(y),\qquad
+    m_\mu(q) = \nabla \mathrm{LSE}_\mu(q),\qquad C_\mu(q) = \nabla^2 \mathrm{LSE}_\mu(q),
 
-:meth:`Law.lse`, :meth:`Law.tilted` (``(m, C)``), :meth:`Law.mean` (``m_μ = ∫ y dμ``),
-:meth:`Law.centred` (``(· − m_μ)_♯ μ``) and :meth:`Law.radius` (how far ``μ`` spreads around its
-mean: it sets the scale of the LSE test's queries). ``lse`` and ``tilted`` take one query ``(d,)``
-or a batch ``(..., d)``.
+:meth:`Law.lse`, :meth:`Law.tilted` (:math:`(m, C)`), :meth:`Law.mean`
+(:math:`m_\mu = \int y\, d\mu`), :meth:`Law.centred` (:math:`(\cdot - m_\mu)_\sharp \mu`) and
+:meth:`Law.radius` (how far :math:`\mu` spreads around its mean: it sets the scale of the LSE test's
+queries). ``lse`` and ``tilted`` take one query, a float64 array (d,), or a batch, a float64
+array (..., d).
 
 The log-sum-exps are the closed forms of :mod:`~mftransformer.solver.measures` (one
 implementation each, all max-subtracted). The tilted statistics of atoms are the softmax
 statistics of :func:`~mftransformer.solver.attention.tilted_stats`, those of a Gaussian are
-``(m + Σq, Σ)``; for boxes and mixtures they are ``jax.grad`` and ``jax.hessian`` of the LSE.
-Arrays are JAX arrays, float64 when the caller has enabled it (``mft.configure()``).
+:math:`(m + \Sigma q, \Sigma)`; for boxes and mixtures they are ``jax.grad`` and ``jax.hessian`` of
+the LSE. Arrays are JAX arrays, float64 when the caller has enabled it (``mft.configure()``).
 """
 
 import math
@@ -63,10 +64,10 @@ _In = Array | np.ndarray
 
 
 class Law(eqx.Module):
-    """One context ``μ`` given exactly. Subclasses write ``_lse`` for one query and may write a
-    closed-form ``_tilted`` (one query) or ``_tilted_batch`` (queries ``(K, d)``); the default is
-    ``(jax.grad, jax.hessian)`` of ``_lse``. Evaluations are compiled once per kind of law and
-    shape (``_lse_batch``, ``_tilted_of_batch``), and so is ``centred``: a chapter meets
+    r"""One context :math:`\mu` given exactly. Subclasses write ``_lse`` for one query and may write
+    a closed-form ``_tilted`` (one query) or ``_tilted_batch`` (queries float64 array (K, d)); the
+    default is ``(jax.grad, jax.hessian)`` of ``_lse``. Evaluations are compiled once per kind of
+    law and shape (``_lse_batch``, ``_tilted_of_batch``), and so is ``centred``: a chapter meets
     many small shapes, and eager dispatch would compile every primitive for each. ``radius`` is a
     host-side float, computed with NumPy."""
 
@@ -79,15 +80,17 @@ class Law(eqx.Module):
         raise NotImplementedError
 
     def mean(self):
-        """The mean ``m_μ = ∫ y dμ(y)``, ``(d,)``."""
+        r"""The mean :math:`m_\mu = \int y\, d\mu(y)`, float64 array (d,)."""
         raise NotImplementedError
 
     def centred(self) -> "Law":
-        """``(· − m_μ)_♯ μ``, of the same kind: its LSE is ``LSE_μ − ⟨m_μ, ·⟩``."""
+        r""":math:`(\cdot - m_\mu)_\sharp \mu`, of the same kind: its LSE is
+        :math:`\mathrm{LSE}_\mu - \langle m_\mu, \cdot\rangle`."""
         raise NotImplementedError
 
     def radius(self) -> float:
-        """How far ``μ`` spreads around its mean (the LSE test's queries have scale ``3/R``)."""
+        r"""How far :math:`\mu` spreads around its mean (the LSE test's queries have scale
+        :math:`3/R`)."""
         raise NotImplementedError
 
     def _tilted(self, q):
@@ -97,27 +100,30 @@ class Law(eqx.Module):
         return jax.vmap(self._tilted)(q)
 
     def lse(self, q: Float[_In, "*K d"]) -> Float[Array, "*K"]:
-        """``LSE_μ(q)`` at one query ``(d,)`` or a batch ``(..., d)``; ``LSE_μ(0) = 0``."""
+        r""":math:`\mathrm{LSE}_\mu(q)` at one query, a float64 array (d,), or a batch (..., d);
+        :math:`\mathrm{LSE}_\mu(0) = 0`."""
         return _lse_batch(self, as_queries(q, "Law.lse", self.d))
 
     #: deprecated alias (one release) of :meth:`lse`, which now takes batches itself
     lse_at = lse
 
     def tilted(self, q: Float[_In, "*K d"]):
-        """``(m_μ(q), C_μ(q))``, the mean ``(..., d)`` and covariance ``(..., d, d)`` of
-        ``μ^q(dy) ∝ e^{⟨q, y⟩} μ(dy)``: the gradient and Hessian of ``LSE_μ`` at ``q``."""
+        r""":math:`(m_\mu(q), C_\mu(q))`, the mean float64 array (..., d) and covariance float64
+        array (..., d, d) of :math:`\mu^q(dy) \propto e^{\langle q, y\rangle} \mu(dy)`: the gradient
+        and Hessian of :math:`\mathrm{LSE}_\mu` at :math:`q`."""
         return _tilted_of_batch(self, as_queries(q, "Law.tilted", self.d))
 
 
 class Discrete(Law):
-    """Weighted atoms ``μ = Σ_k a_k δ_{x_k}``: ``x`` ``(n, d)``, ``a`` ``(n,)`` (0 = padding),
-    one context of an :class:`~mftransformer.solver.measures.EmpiricalMeasure`.
+    r"""Weighted atoms :math:`\mu = \sum_k a_k \delta_{x_k}`: ``x`` float64 array (n, d), ``a``
+    float64 array (n,) (0 = padding), one context of an
+    :class:`~mftransformer.solver.measures.EmpiricalMeasure`.
 
     .. math::
 
-        \\mathrm{LSE}_\\mu(q) = \\log \\sum_k a_k e^{\\langle q, x_k\\rangle},\\qquad
-        m = \\sum_k w_k x_k,\\quad C = \\sum_k w_k (x_k - m)(x_k - m)^\\top,\\quad
-        w = \\mathrm{softmax}(\\langle q, x\\rangle + \\log a)
+        \mathrm{LSE}_\mu(q) = \log \sum_k a_k e^{\langle q, x_k\rangle},\qquad
+        m = \sum_k w_k x_k,\quad C = \sum_k w_k (x_k - m)(x_k - m)^\top,\quad
+        w = \mathrm{softmax}(\langle q, x\rangle + \log a)
     """
 
     x: Float[Array, "n d"] = eqx.field(converter=float_field)
@@ -134,12 +140,12 @@ class Discrete(Law):
 
     @property
     def loga(self):
-        """``log a`` with ``-inf`` on padding."""
+        r""":math:`\log a` with :math:`-\infty` on padding."""
         return log_weights(self.a)
 
     @property
     def measure(self) -> EmpiricalMeasure:
-        """The law as a batch of one context ``(1, n, d)``."""
+        """The law as a batch of one context (1, n, d)."""
         return EmpiricalMeasure(self.x[None], self.a[None])
 
     def _lse(self, q):
@@ -161,13 +167,15 @@ class Discrete(Law):
         return Discrete.of(center(self.measure), 0)
 
     def radius(self) -> float:
-        """The largest ``|x_k − m_μ|`` over atoms of positive weight."""
+        r"""The largest :math:`|x_k - m_\mu|` over atoms of positive weight."""
         x, a = np.asarray(self.x), np.asarray(self.a)
         return float(np.max(np.where(a > 0, np.linalg.norm(x - a @ x, axis=-1), 0.0)))
 
 
 class Gaussian(Law):
-    """``N(m, Σ)``: ``LSE(q) = ⟨m, q⟩ + ½ qᵀ Σ q``, ``m_μ(q) = m + Σ q``, ``C_μ(q) = Σ``."""
+    r""":math:`\mathcal N(m, \Sigma)`:
+    :math:`\mathrm{LSE}(q) = \langle m, q\rangle + \tfrac12 q^\top \Sigma q`,
+    :math:`m_\mu(q) = m + \Sigma q`, :math:`C_\mu(q) = \Sigma`."""
 
     m: Float[Array, " d"] = eqx.field(converter=float_field)
     Sigma: Float[Array, "d d"] = eqx.field(converter=float_field)
@@ -193,13 +201,15 @@ class Gaussian(Law):
         return Gaussian(jnp.zeros_like(self.m), self.Sigma)
 
     def radius(self) -> float:
-        """``2 √λ_max(Σ)``."""
+        r""":math:`2 \sqrt{\lambda_{\max}(\Sigma)}`."""
         return 2.0 * math.sqrt(max(float(np.linalg.eigvalsh(np.asarray(self.Sigma))[-1]), 0.0))
 
 
 class Box(Law):
-    """The uniform law on ``Π_j [low_j, high_j]``: ``LSE(q) = Σ_j low_j q_j + φ(ℓ_j q_j)`` with
-    ``ℓ = high − low`` and ``φ(t) = log((e^t − 1)/t)``; ``(m, C)`` by autodiff."""
+    r"""The uniform law on :math:`\prod_j [\mathrm{low}_j, \mathrm{high}_j]`:
+    :math:`\mathrm{LSE}(q) = \sum_j \mathrm{low}_j q_j + \varphi(\ell_j q_j)` with
+    :math:`\ell = \mathrm{high} - \mathrm{low}` and
+    :math:`\varphi(t) = \log\bigl((e^t - 1)/t\bigr)`; :math:`(m, C)` by autodiff."""
 
     low: Float[Array, " d"] = eqx.field(converter=float_field)
     high: Float[Array, " d"] = eqx.field(converter=float_field)
@@ -223,13 +233,15 @@ class Box(Law):
         return Box(-half, half)
 
     def radius(self) -> float:
-        """Half the diagonal, ``|ℓ|/2``."""
+        r"""Half the diagonal, :math:`|\ell|/2`."""
         return 0.5 * float(np.linalg.norm(np.asarray(self.high) - np.asarray(self.low)))
 
 
 class Mixture(Law):
-    """``Σ_c π_c N(m_c, Σ_c)``: ``weights`` ``(K,)``, ``means`` ``(K, d)``, ``covs`` ``(K, d, d)``;
-    ``LSE(q) = logsumexp_c(log π_c + ⟨m_c, q⟩ + ½ qᵀ Σ_c q)``, ``(m, C)`` by autodiff."""
+    r""":math:`\sum_c \pi_c \mathcal N(m_c, \Sigma_c)`: ``weights`` float64 array (K,), ``means``
+    float64 array (K, d), ``covs`` float64 array (K, d, d);
+    :math:`\mathrm{LSE}(q) = \operatorname{logsumexp}_c\bigl(\log \pi_c + \langle m_c, q\rangle +
+    \tfrac12 q^\top \Sigma_c q\bigr)`, :math:`(m, C)` by autodiff."""
 
     weights: Float[Array, " K"] = eqx.field(converter=float_field)
     means: Float[Array, "K d"] = eqx.field(converter=float_field)
@@ -254,7 +266,8 @@ class Mixture(Law):
         return Mixture(self.weights, self.means - self.mean()[None], self.covs)
 
     def radius(self) -> float:
-        """``2 √(max_c λ_max(Σ_c))`` plus the spread ``max_c |m_c − m_μ|`` of the means."""
+        r""":math:`2 \sqrt{\max_c \lambda_{\max}(\Sigma_c)}` plus the spread
+        :math:`\max_c |m_c - m_\mu|` of the means."""
         w, means = np.asarray(self.weights), np.asarray(self.means)
         lam = float(np.max(np.linalg.eigvalsh(np.asarray(self.covs))[:, -1]))
         spread = float(np.max(np.linalg.norm(means - w @ means, axis=-1)))
@@ -300,7 +313,7 @@ def laws_of(measures, where: str = "laws_of") -> list:
 
 
 def stack(laws) -> EmpiricalMeasure:
-    """Discrete laws as one padded batch ``(B, n_max, d)`` (zero weights pad shorter clouds)."""
+    """Discrete laws as one padded batch (B, n_max, d) (zero weights pad shorter clouds)."""
     laws = laws_of(laws, "stack")
     if not all(isinstance(law, Discrete) for law in laws):
         kinds = sorted({type(law).__name__ for law in laws})
@@ -316,11 +329,11 @@ def stack(laws) -> EmpiricalMeasure:
 
 
 def sample(law: Law, n: int, *, key) -> Discrete:
-    """``n`` i.i.d. samples of a law as a :class:`Discrete` with weights ``1/n`` (a Discrete law is
-    resampled too).
+    """:math:`n` i.i.d. samples of a law as a :class:`Discrete` with weights :math:`1/n` (a Discrete
+    law is resampled too).
 
     Drawn by a NumPy generator seeded from ``key`` (the stream the chapter-4 families were
-    published with; no compilation per ``n``). The batched JAX-key samplers of whole empirical
+    published with; no compilation per :math:`n`). The batched JAX-key samplers of whole empirical
     measures are ``measures.sample_gaussian``, ``sample_box``, ``sample_mixture``.
     """
     check_sizes("sample", n=n)
@@ -346,19 +359,20 @@ def sample(law: Law, n: int, *, key) -> Discrete:
 
 # ---------------------------------------------------------------- building blocks
 def dirac(x) -> Discrete:
-    """``δ_x``: its LSE is the linear function ``⟨x, q⟩``."""
+    r""":math:`\delta_x`: its LSE is the linear function :math:`\langle x, q\rangle`."""
     x = np.atleast_1d(np.asarray(as_float(x, "dirac", "x", ndim=(0, 1)), float))
     return Discrete(x[None], np.ones(1))
 
 
 def bernoulli(p: float, d: int = 2) -> Discrete:
-    """Bernoulli(``p``) on ``{0, e_1}`` in ``R^d``."""
+    r"""Bernoulli(:math:`p`) on :math:`\{0, e_1\}` in :math:`\mathbb R^d`."""
     return binomial(1, p, d)
 
 
 def binomial(k: int, p: float, d: int = 2) -> Discrete:
-    """Binomial(``k``, ``p``) on ``{0, e_1, ..., k e_1}``: the ``k``-fold convolution of
-    Bernoulli(``p``), so ``LSE_{Bin(k,p)} = k LSE_{Bern(p)}``."""
+    r"""Binomial(:math:`k`, :math:`p`) on :math:`\{0, e_1, \dots, k e_1\}`: the :math:`k`-fold
+    convolution of Bernoulli(:math:`p`), so
+    :math:`\mathrm{LSE}_{\mathrm{Bin}(k,p)} = k\, \mathrm{LSE}_{\mathrm{Bern}(p)}`."""
     check_sizes("binomial", k=k, d=d)
     if not (isinstance(p, int | float | np.floating) and 0 < p < 1):
         raise ParameterError(f"binomial: p = {p!r}; allowed 0 < p < 1.")
@@ -370,7 +384,8 @@ def binomial(k: int, p: float, d: int = 2) -> Discrete:
 
 
 def convolution(mu: Discrete, nu: Discrete) -> Discrete:
-    """``μ * ν`` (atoms ``x_j + y_k``, weights ``a_j b_k``): ``LSE_{μ*ν} = LSE_μ + LSE_ν``
+    r""":math:`\mu * \nu` (atoms :math:`x_j + y_k`, weights :math:`a_j b_k`):
+    :math:`\mathrm{LSE}_{\mu*\nu} = \mathrm{LSE}_\mu + \mathrm{LSE}_\nu`
     (:func:`~mftransformer.solver.measures.convolve` on one context)."""
     return Discrete.of(convolve(mu.measure, nu.measure), 0)
 

@@ -1,11 +1,13 @@
-"""Token distributions μ: weighted empirical measures, samplers and closed-form log-sum-exps.
+r"""Token distributions μ: weighted empirical measures, samplers and closed-form log-sum-exps.
 
-An empirical measure is ``μ = Σ_k a_k δ_{x_k}`` stored batched as ``x`` ``(B, n, d)`` and ``a``
-``(B, n)`` (model page, "Tokens and inputs"). A zero weight is padding: ``loga = -inf`` there, so
-contexts of different sizes share one batch and padded atoms never act as keys.
+An empirical measure is :math:`\mu = \sum_k a_k \delta_{x_k}` stored batched as ``x`` float64 array
+(B, n, d) and ``a`` float64 array (B, n) (model page, "Tokens and inputs"). A zero weight is
+padding: :math:`\log a = -\infty` there, so contexts of different sizes share one batch and padded
+atoms never act as keys.
 
-Continuous contexts (Gaussian, uniform box, Gaussian mixture) enter either through ``n`` i.i.d.
-samples with weights ``1/n`` or through their closed-form ``LSE_μ(q) = log ∫ e^{⟨q,y⟩} dμ(y)``.
+Continuous contexts (Gaussian, uniform box, Gaussian mixture) enter either through :math:`n` i.i.d.
+samples with weights :math:`1/n` or through their closed-form
+:math:`\mathrm{LSE}_\mu(q) = \log \int e^{\langle q, y\rangle}\, d\mu(y)`.
 """
 
 import equinox as eqx
@@ -49,11 +51,11 @@ __all__ = [
 
 
 class EmpiricalMeasure(eqx.Module):
-    """A batch of B weighted point clouds ``μ_b = Σ_k a_{bk} δ_{x_{bk}}``.
+    r"""A batch of B weighted point clouds :math:`\mu_b = \sum_k a_{bk} \delta_{x_{bk}}`.
 
     Args:
-        x: atoms, ``(B, n, d)``.
-        a: weights, ``(B, n)``, non-negative, each row summing to one (zero = padding).
+        x: atoms, float64 array (B, n, d).
+        a: weights, float64 array (B, n), non-negative, each row summing to one (zero = padding).
     """
 
     x: Float[Array, "B n d"] = eqx.field(converter=array_field)
@@ -81,7 +83,7 @@ class EmpiricalMeasure(eqx.Module):
 
     @property
     def loga(self) -> Float[Array, "B n"]:
-        """``log a`` with ``-inf`` on padding (:func:`log_weights`)."""
+        r""":math:`\log a` with :math:`-\infty` on padding (:func:`log_weights`)."""
         return log_weights(self.a)
 
     @property
@@ -97,16 +99,17 @@ class EmpiricalMeasure(eqx.Module):
         return self.x.shape[2]
 
     def mean(self) -> Float[Array, "B d"]:
-        """The barycentre ``m_μ = Σ_k a_k x_k`` of each context."""
+        r"""The barycentre :math:`m_\mu = \sum_k a_k x_k` of each context."""
         return jnp.einsum("bn,bnd->bd", self.a, self.x)
 
 
 def log_weights(a):
-    """``log a`` with ``-inf`` where ``a = 0`` (padding), safe to differentiate (no NaN there).
+    r""":math:`\log a` with :math:`-\infty` where :math:`a = 0` (padding), safe to differentiate (no
+    NaN there).
 
     .. math::
 
-        \\log a_k \\ (a_k > 0),\\qquad -\\infty\\ (a_k = 0)
+        \log a_k \ (a_k > 0),\qquad -\infty\ (a_k = 0)
     """
     positive = a > 0
     return jnp.where(positive, jnp.log(jnp.where(positive, a, 1.0)), -jnp.inf)
@@ -116,9 +119,9 @@ def empirical(x, a=None) -> EmpiricalMeasure:
     """Build a validated :class:`EmpiricalMeasure` from arrays.
 
     Args:
-        x: atoms ``(n, d)`` (one context) or ``(B, n, d)``.
-        a: weights ``(n,)`` or ``(B, n)``; uniform ``1/n`` if omitted. Must be non-negative and
-            sum to one per context.
+        x: atoms, a float64 array (n, d) (one context) or (B, n, d).
+        a: weights, a float64 array (n,) or (B, n); uniform :math:`1/n` if omitted. Must
+            be non-negative and sum to one per context.
 
     Raises:
         ParameterError: shapes that do not match (both are named) or invalid weights.
@@ -148,13 +151,14 @@ def empirical(x, a=None) -> EmpiricalMeasure:
 
 # ---------------------------------------------------------------- samplers
 def sample_gaussian(key, B: int, n: int, d: int, mean=None, cov=None) -> EmpiricalMeasure:
-    """n i.i.d. samples of ``N(mean, cov)`` per context, weights ``1/n``.
+    r"""n i.i.d. samples of :math:`\mathcal N(\mathrm{mean}, \mathrm{cov})` per context, weights
+    :math:`1/n`.
 
     Args:
         key: a ``jax.random`` key.
         B, n, d: contexts, tokens, dimension.
-        mean: ``(d,)`` or ``(B, d)``; zero by default.
-        cov: ``(d, d)``; identity by default.
+        mean: float64 array (d,) or (B, d); zero by default.
+        cov: float64 array (d, d); identity by default.
     """
     check_sizes("sample_gaussian", B=B, n=n, d=d)
     mean = jnp.zeros(d) if mean is None else _vector("sample_gaussian", "mean", mean, d, B)
@@ -173,7 +177,8 @@ def sample_gaussian(key, B: int, n: int, d: int, mean=None, cov=None) -> Empiric
 
 
 def sample_box(key, B: int, n: int, low, high) -> EmpiricalMeasure:
-    """n i.i.d. uniform samples of the box ``Π_j [low_j, high_j]`` per context."""
+    r"""n i.i.d. uniform samples of the box :math:`\prod_j [\mathrm{low}_j, \mathrm{high}_j]` per
+    context."""
     check_sizes("sample_box", B=B, n=n)
     low = jnp.atleast_1d(as_float(low, "sample_box", "low", ndim=(0, 1)))
     high = jnp.atleast_1d(as_float(high, "sample_box", "high", ndim=(0, 1)))
@@ -189,10 +194,12 @@ def sample_box(key, B: int, n: int, low, high) -> EmpiricalMeasure:
 
 
 def sample_mixture(key, B: int, n: int, weights, means, covs) -> EmpiricalMeasure:
-    """n i.i.d. samples of the Gaussian mixture ``Σ_c π_c N(m_c, Σ_c)`` per context.
+    r"""n i.i.d. samples of the Gaussian mixture :math:`\sum_c \pi_c \mathcal N(m_c, \Sigma_c)` per
+    context.
 
     Args:
-        weights: ``(K,)`` mixture weights π; means: ``(K, d)``; covs: ``(K, d, d)``.
+        weights: float64 array (K,) mixture weights π; means: float64 array (K, d); covs: float64
+            array (K, d, d).
     """
     check_sizes("sample_mixture", B=B, n=n)
     weights, means, covs = mixture_arrays("sample_mixture", weights, means, covs)
@@ -205,7 +212,8 @@ def sample_mixture(key, B: int, n: int, weights, means, covs) -> EmpiricalMeasur
 
 
 def sample_cloud(key, B: int, n: int, d: int, scale: float = 1.0) -> EmpiricalMeasure:
-    """Discrete contexts: n atoms ``~ N(0, scale² I)`` with Dirichlet(1) weights."""
+    r"""Discrete contexts: n atoms :math:`\sim \mathcal N(0, \mathrm{scale}^2 I)` with Dirichlet(1)
+    weights."""
     check_sizes("sample_cloud", B=B, n=n, d=d)
     k_x, k_a = jax.random.split(key)
     x = scale * jax.random.normal(k_x, (B, n, d))
@@ -215,7 +223,7 @@ def sample_cloud(key, B: int, n: int, d: int, scale: float = 1.0) -> EmpiricalMe
 
 # ---------------------------------------------------------------- operations
 def pad(mu: EmpiricalMeasure, n: int) -> EmpiricalMeasure:
-    """Append zero-weight atoms (at the origin) up to ``n`` atoms per context."""
+    """Append zero-weight atoms (at the origin) up to :math:`n` atoms per context."""
     extra = n - mu.n
     if isinstance(n, bool) or not isinstance(n, int | np.integer) or extra < 0:
         raise ParameterError(f"pad: n = {n}; allowed n >= {mu.n} (the current number of atoms).")
@@ -225,19 +233,21 @@ def pad(mu: EmpiricalMeasure, n: int) -> EmpiricalMeasure:
 
 
 def center(mu: EmpiricalMeasure) -> EmpiricalMeasure:
-    """Centred contexts ``(· − m_μ)_♯ μ`` (model page, centring)."""
+    r"""Centred contexts :math:`(\cdot - m_\mu)_\sharp \mu` (model page, centring)."""
     return EmpiricalMeasure(mu.x - mu.mean()[:, None, :], mu.a)
 
 
 def translate(mu: EmpiricalMeasure, b) -> EmpiricalMeasure:
-    """Translate every atom by ``b`` (``(d,)`` or ``(B, d)``): ``LSE`` gains ``⟨b, q⟩``."""
+    r"""Translate every atom by :math:`b` (float64 array (d,) or (B, d)): :math:`\mathrm{LSE}` gains
+    :math:`\langle b, q\rangle`."""
     b = _vector("translate", "b", b, mu.d, mu.B).astype(mu.x.dtype)
     b = jnp.broadcast_to(b, (mu.B, mu.d))
     return EmpiricalMeasure(mu.x + b[:, None, :], mu.a)
 
 
 def convolve(mu: EmpiricalMeasure, nu: EmpiricalMeasure) -> EmpiricalMeasure:
-    """The convolution ``μ * ν`` (atoms ``x_j + y_k``, weights ``a_j b_k``): LSEs add."""
+    r"""The convolution :math:`\mu * \nu` (atoms :math:`x_j + y_k`, weights :math:`a_j b_k`): LSEs
+    add."""
     x = (mu.x[:, :, None, :] + nu.x[:, None, :, :]).reshape(mu.B, -1, mu.d)
     a = (mu.a[:, :, None] * nu.a[:, None, :]).reshape(mu.B, -1)
     return EmpiricalMeasure(x, a)
@@ -245,25 +255,29 @@ def convolve(mu: EmpiricalMeasure, nu: EmpiricalMeasure) -> EmpiricalMeasure:
 
 # ---------------------------------------------------------------- closed-form LSEs
 def lse_discrete(x: Float[Array, "n d"], loga: Float[Array, " n"], q: Float[Array, " d"]):
-    """``LSE_μ(q) = log Σ_k a_k e^{⟨q, x_k⟩}``, max-subtracted (``loga = -inf`` on padding)."""
+    r""":math:`\mathrm{LSE}_\mu(q) = \log \sum_k a_k e^{\langle q, x_k\rangle}`, max-subtracted
+    (:math:`\log a = -\infty` on padding)."""
     return jax.nn.logsumexp(x @ q + loga)
 
 
 def lse_gaussian(m: Float[Array, " d"], Sigma: Float[Array, "d d"], q: Float[Array, " d"]):
-    """``LSE_{N(m, Σ)}(q) = ⟨m, q⟩ + ½ qᵀ Σ q``."""
+    r""":math:`\mathrm{LSE}_{\mathcal N(m, \Sigma)}(q) = \langle m, q\rangle + \tfrac12 q^\top
+    \Sigma q`."""
     return m @ q + 0.5 * q @ Sigma @ q
 
 
-#: below this ``|t|`` the LSE of an interval is its Taylor series (see :func:`_log_sinhc`).
+#: below this :math:`|t|` the LSE of an interval is its Taylor series (see :func:`_log_sinhc`).
 _SERIES_BELOW = 0.1
 
 
 def _log_sinhc(t):
-    """``φ(t) = log((e^t − 1)/t)`` stably: ``max(t, 0) + log(−expm1(−|t|)/|t|)``, φ(0) = 0.
+    r""":math:`\varphi(t) = \log\bigl((e^t - 1)/t\bigr)` stably:
+    :math:`\max(t, 0) + \log\bigl(-\mathrm{expm1}(-|t|)/|t|\bigr)`, φ(0) = 0.
 
-    For ``|t| < 0.1``, ``φ(t) = t/2 + Σ_k B_{2k} t^{2k} / (2k (2k)!)`` up to ``t^{10}`` (the next
-    term is below 1e-18 there): the closed form is exact in value, but its second derivative
-    cancels like ``ε/t²``, and the tilted covariance of a box is ``jax.hessian`` of this function.
+    For :math:`|t| < 0.1`, :math:`\varphi(t) = t/2 + \sum_k B_{2k} t^{2k} / \bigl(2k\,(2k)!\bigr)`
+    up to :math:`t^{10}` (the next term is below 1e-18 there): the closed form is exact in value,
+    but its second derivative cancels like :math:`\varepsilon/t^2`, and the tilted covariance of a
+    box is ``jax.hessian`` of this function.
     """
     at = jnp.abs(t)
     safe = jnp.where(at > _SERIES_BELOW, at, 1.0)
@@ -277,13 +291,16 @@ def _log_sinhc(t):
 
 
 def lse_box(low: Float[Array, " d"], high: Float[Array, " d"], q: Float[Array, " d"]):
-    """LSE of the uniform law on the box ``Π_j [low_j, high_j]``: ``Σ_j low_j q_j + φ(ℓ_j q_j)``."""
+    r"""LSE of the uniform law on the box :math:`\prod_j [\mathrm{low}_j, \mathrm{high}_j]`:
+    :math:`\sum_j \mathrm{low}_j q_j + \varphi(\ell_j q_j)`."""
     low, high = jnp.asarray(low, float), jnp.asarray(high, float)
     return jnp.sum(low * q + _log_sinhc((high - low) * q))
 
 
 def lse_mixture(weights, means, covs, q):
-    """LSE of ``Σ_c π_c N(m_c, Σ_c)``: ``logsumexp_c(log π_c + ⟨m_c, q⟩ + ½ qᵀ Σ_c q)``."""
+    r"""LSE of :math:`\sum_c \pi_c \mathcal N(m_c, \Sigma_c)`:
+    :math:`\operatorname{logsumexp}_c\bigl(\log \pi_c + \langle m_c, q\rangle + \tfrac12 q^\top
+    \Sigma_c q\bigr)`."""
     weights, means, covs = (jnp.asarray(v, float) for v in (weights, means, covs))
     return jax.nn.logsumexp(
         jnp.log(weights) + means @ q + 0.5 * jnp.einsum("i,cij,j->c", q, covs, q)
@@ -291,8 +308,8 @@ def lse_mixture(weights, means, covs, q):
 
 
 def mixture_arrays(where: str, weights, means, covs):
-    """Validated mixture arrays: weights ``(K,)`` summing to one, means ``(K, d)``, covs
-    ``(K, d, d)``, all finite."""
+    """Validated mixture arrays, all finite: weights, a float64 array (K,) summing to one;
+    means, (K, d); covs, (K, d, d)."""
     weights = as_float(weights, where, "weights", ndim=1, allowed="(K,)")
     means = as_float(means, where, "means", ndim=2, allowed="(K, d)")
     covs = as_float(covs, where, "covs", ndim=3, allowed="(K, d, d)")

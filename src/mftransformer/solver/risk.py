@@ -1,11 +1,11 @@
-"""The risk R of the depth-L network: token targets (task T) and a linear readout (task C).
+r"""The risk R of the depth-L network: token targets (task T) and a linear readout (task C).
 
 Model page, "Readouts":
 
 .. math::
 
-    R = \\frac1N \\sum_i \\tfrac12 \\sum_k a^i_k |X^i_1(x^i_k) - T^i_k|^2
-        + \\frac1{2N} \\sum_i |W X^i_1(\\xi^i_0) - y_i|^2 .
+    R = \frac1N \sum_i \tfrac12 \sum_k a^i_k |X^i_1(x^i_k) - T^i_k|^2
+        + \frac1{2N} \sum_i |W X^i_1(\xi^i_0) - y_i|^2 .
 
 Its gradient, the COT gradient at the particles, is in :mod:`.adjoint`.
 """
@@ -24,13 +24,13 @@ __all__ = ["Targets", "risk", "terminal_risk", "check_targets"]
 
 
 class Targets(eqx.Module):
-    """Targets of the risk: token targets ``T`` (task T) and/or a readout ``W`` with labels ``y``
-    (task C). Either part may be None.
+    """Targets of the risk: token targets ``T`` (task T) and/or a readout ``W`` with labels
+    :math:`y` (task C). Either part may be None.
 
     Args:
-        T: ``(B, n, d)`` token targets.
-        W: ``(d_out, d)`` fixed linear readout of the query.
-        y: ``(B, d_out)`` labels.
+        T: float64 array (B, n, d), token targets.
+        W: float64 array (d_out, d), fixed linear readout of the query.
+        y: float64 array (B, d_out), labels.
     """
 
     T: Float[Array, "B n d"] | None = eqx.field(default=None, converter=array_field)
@@ -52,7 +52,7 @@ def risk(
     *,
     scheme: str = "euler",
 ) -> Float[Array, ""]:
-    """The empirical risk ``R(ν)`` of the depth-L network (Model: eq. (risk)).
+    r"""The empirical risk :math:`R(\nu)` of the depth-L network (Model: eq. (risk)).
 
     Raises:
         ParameterError: targets whose shapes do not match the inputs (both shapes named).
@@ -63,8 +63,8 @@ def risk(
 
 
 def terminal_risk(z: Float[Array, "B nk d"], mu: EmpiricalMeasure, targets: Targets):
-    """``R`` as a function of the final states ``z^L`` (atoms then queries), as in :func:`risk`;
-    its gradient is the adjoint's terminal value ``λ^L`` (Model: risk)."""
+    r""":math:`R` as a function of the final states :math:`z^L` (atoms then queries), as in
+    :func:`risk`; its gradient is the adjoint's terminal value :math:`\lambda^L` (Model: risk)."""
     tokens, queries, N = z[:, : mu.n], z[:, mu.n :], mu.B
     R = jnp.zeros((), z.dtype)
     if targets.T is not None:

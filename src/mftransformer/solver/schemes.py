@@ -1,15 +1,16 @@
-"""Explicit Runge–Kutta schemes as Butcher tableaux, shared by the forward pass and the adjoint.
+r"""Explicit Runge–Kutta schemes as Butcher tableaux, shared by the forward pass and the adjoint.
 
-Model page, "Forward flow". One step of size ``h`` of ``ẏ = f(c, y)`` is
+Model page, "Forward flow". One step of size :math:`h` of :math:`\dot y = f(c, y)` is
 
 .. math::
 
-    y_i = y + h \\sum_{j<i} a_{ij} k_j,\\qquad k_i = f(c_i, y_i),\\qquad
-    y^{+} = y + h \\sum_i b_i k_i ,
+    y_i = y + h \sum_{j<i} a_{ij} k_j,\qquad k_i = f(c_i, y_i),\qquad
+    y^{+} = y + h \sum_i b_i k_i ,
 
-where ``c_i`` is the stage's offset as a fraction of the step: the caller maps it to a depth
-(smooth heads are sampled at ``s + c_i h``; layer-wise heads ignore it, Model: flow). The state
-``y`` may be any pytree (the continuous adjoint steps the pair ``(z, λ)`` with ``h < 0``).
+where :math:`c_i` is the stage's offset as a fraction of the step: the caller maps it to a depth
+(smooth heads are sampled at :math:`s + c_i h`; layer-wise heads ignore it, Model: flow). The state
+:math:`y` may be any pytree (the continuous adjoint steps the pair :math:`(z, \lambda)` with
+:math:`h < 0`).
 """
 
 import equinox as eqx
@@ -20,7 +21,7 @@ __all__ = ["ButcherTableau", "EULER", "HEUN", "RK4", "SCHEMES"]
 
 class ButcherTableau(eqx.Module):
     """An explicit Runge–Kutta scheme: stage offsets ``c``, matrix ``a`` (lower triangular, one
-    row per stage, row ``i`` of length ``i``), weights ``b``; ``order`` is the order in ``h``.
+    row per stage, row ``i`` of length ``i``), weights ``b``; ``order`` is the order in :math:`h`.
 
     >>> HEUN.step(lambda c, y: y, 1.0, 0.5)
     1.625
@@ -42,7 +43,8 @@ class ButcherTableau(eqx.Module):
         return len(self.c)
 
     def step(self, f, y, h):
-        """``y + h Σ_i b_i k_i`` with the stages ``k_i = f(c_i, y_i)`` (module docstring)."""
+        r""":math:`y + h \sum_i b_i k_i` with the stages :math:`k_i = f(c_i, y_i)`
+        (module docstring)."""
         k = []
         for c_i, row in zip(self.c, self.a, strict=True):
             y_i = y

@@ -1,30 +1,32 @@
-"""Heads and batch sharded over devices: a ``jax.sharding.Mesh`` with axes ``("batch", "heads")``.
+r"""Heads and batch sharded over devices: a ``jax.sharding.Mesh`` with axes ``("batch", "heads")``.
 
 The field of one layer is a sum over heads and independent across contexts,
 
 .. math::
 
-    F(z, \\mu_b) = \\frac1M \\sum_{m=1}^{M} V_m\\, m_{\\mu_b}(A_m z)
-      = \\frac1M \\sum_{p} \\sum_{m \\in \\mathcal M_p} V_m\\, m_{\\mu_b}(A_m z),
+    F(z, \mu_b) = \frac1M \sum_{m=1}^{M} V_m\, m_{\mu_b}(A_m z)
+      = \frac1M \sum_{p} \sum_{m \in \mathcal M_p} V_m\, m_{\mu_b}(A_m z),
 
-so a device of the mesh holds the contexts ``b`` of its ``batch`` shard and the heads
-``\\mathcal M_p`` of its ``heads`` shard, computes its partial head sum (still divided by the
-*true* ``M``), and the head sum is one collective, a ``psum`` over ``"heads"`` (:func:`sharded`,
-a ``shard_map``). The head gradients ``∇_θ G`` are per head and summed over contexts: a ``psum``
-over ``"batch"``. Inputs are placed with ``NamedSharding`` (:func:`place`).
+so a device of the mesh holds the contexts :math:`b` of its ``batch`` shard and the heads
+:math:`\mathcal M_p` of its ``heads`` shard, computes its partial head sum (still divided by the
+*true* :math:`M`), and the head sum is one collective, a ``psum`` over ``"heads"`` (:func:`sharded`,
+a ``shard_map``). The head gradients :math:`\nabla_\theta G` are per head and summed over contexts:
+a ``psum`` over ``"batch"``. Inputs are placed with ``NamedSharding`` (:func:`place`).
 
 Choice of the mesh (:func:`resolve_mesh`), the keyword ``mesh`` of ``forward``,
 ``cot_gradient``, the adjoints and ``train``:
 
-* ``None`` (automatic): with one device, no mesh. With ``D > 1`` devices, the factorisation
-  ``D' = b h`` with ``b | B``, ``h | M`` and ``D' <= D`` that uses the most devices, ties broken
-  towards more head shards (the head sum is then the only collective of the forward pass); it
-  never fails, and uses fewer devices (down to one) when no factorisation of ``D`` divides.
+* ``None`` (automatic): with one device, no mesh. With :math:`D > 1` devices, the factorisation
+  :math:`D' = b h` with :math:`b \mid B`, :math:`h \mid M` and :math:`D' \le D` that uses the most
+  devices, ties broken towards more head shards (the head sum is then the only collective of the
+  forward pass); it never fails, and uses fewer devices (down to one) when no factorisation of
+  :math:`D` divides.
 * ``"off"``: no mesh (one device).
 * a :class:`~jax.sharding.Mesh` with axes ``"batch"`` and ``"heads"``: used as given; one that
-  does not divide ``B`` or ``M`` raises :class:`ParameterError` naming the sizes and the device
-  count. No padding: padding the heads would need ``V = 0`` heads and the true ``M`` in ``1/M``,
-  padding the batch zero-weight contexts; an error was chosen as the plainer contract.
+  does not divide :math:`B` or :math:`M` raises :class:`ParameterError` naming the sizes and the
+  device count. No padding: padding the heads would need :math:`V = 0` heads and the true :math:`M`
+  in :math:`1/M`, padding the batch zero-weight contexts; an error was chosen as the plainer
+  contract.
 """
 
 import jax
@@ -40,7 +42,7 @@ AXES = ("batch", "heads")
 
 
 def auto_mesh(B: int, M: int, devices=None) -> Mesh | None:
-    """The automatic mesh for ``B`` contexts and ``M`` heads (module docstring); None if it
+    """The automatic mesh for :math:`B` contexts and :math:`M` heads (module docstring); None if it
     would hold one device."""
     devices = list(jax.devices() if devices is None else devices)
     best = (1, 1)
@@ -56,14 +58,15 @@ def auto_mesh(B: int, M: int, devices=None) -> Mesh | None:
 
 
 def resolve_mesh(mesh, B: int, M: int, where: str = "forward") -> Mesh | None:
-    """The mesh to use for ``B`` contexts and ``M`` heads: None (one device) or a checked Mesh.
+    """The mesh to use for :math:`B` contexts and :math:`M` heads: None (one device) or a checked
+    Mesh.
 
     Args: ``mesh`` None (automatic), ``"off"`` or a :class:`~jax.sharding.Mesh` with axes
     ``("batch", "heads")``.
 
     Raises:
         ParameterError: another value, other axis names, or axis sizes that do not divide
-            ``B`` and ``M`` (names the sizes and the device count).
+            :math:`B` and :math:`M` (names the sizes and the device count).
     """
     if mesh is None:
         return auto_mesh(B, M) if len(jax.devices()) > 1 else None
@@ -95,8 +98,8 @@ def resolve_mesh(mesh, B: int, M: int, where: str = "forward") -> Mesh | None:
 def sharded(mesh: Mesh | None, fn, heads_args, batch_args, outputs: tuple[int, int]):
     """``fn(*heads_args, *batch_args) -> (per_context, per_head)`` on the mesh's shards.
 
-    ``heads_args`` have the heads on axis 0 (``(M, d, d)``), ``batch_args`` the contexts on
-    axis 0. ``fn`` returns two tuples, of ``outputs[0]`` and ``outputs[1]`` arrays: outputs per
+    ``heads_args`` have the heads on axis 0 (float64 array (M, d, d)), ``batch_args`` the contexts
+    on axis 0. ``fn`` returns two tuples, of ``outputs[0]`` and ``outputs[1]`` arrays: outputs per
     context (a partial sum over the local heads, summed by one ``psum`` over ``"heads"``) and
     outputs per head (a partial sum over the local contexts, summed by one ``psum`` over
     ``"batch"``). Without a mesh, ``fn`` itself.
@@ -118,8 +121,8 @@ def sharded(mesh: Mesh | None, fn, heads_args, batch_args, outputs: tuple[int, i
 
 
 def place(mesh: Mesh | None, theta, batched):
-    """Put ``theta`` (heads on axis −3: ``(L, M, d, d)`` or ``(M, d, d)``) and the pytree
-    ``batched`` (contexts on axis 0 of every array; None leaves kept) on the mesh with
+    """Put ``theta`` (heads on axis −3: float64 array (L, M, d, d) or (M, d, d)) and
+    the pytree ``batched`` (contexts on axis 0 of every array; None leaves kept) on the mesh with
     ``NamedSharding``; unchanged without a mesh or while traced (``shard_map`` then places)."""
     if mesh is None or is_traced(jax.tree_util.tree_leaves(theta)[0]):
         return theta, batched

@@ -1,37 +1,39 @@
-"""Streaming attention: the layer field and its adjoint with memory linear in the number of tokens.
+r"""Streaming attention: the layer field and its adjoint with memory linear in the number of tokens.
 
 The dense kernel (:meth:`~mftransformer.solver.attention.LayerField.tilt`) forms the score tensor
-``(M, k, n)`` of one context; with ``k = n + 1`` points that is ``n²`` per head. Two streamed forms
-keep every temporary at ``M c n`` or less for a chunk size ``c``:
+(M, k, n) of one context; with :math:`k = n + 1` points that is :math:`n^2` per head. Two streamed
+forms keep every temporary at :math:`M c n` or less for a chunk size :math:`c`:
 
-* **the field** (forward pass): the points are taken ``c`` at a time, and for each block the keys
-  are taken ``c`` at a time with an *online softmax* (running maximum ``r``, running sum ``S`` of
-  the weights, running weighted sum ``P`` of the keys), so the forward temporaries are
-  ``(M, c, c)``:
+* **the field** (forward pass): the points are taken :math:`c` at a time, and for each block
+  the keys are taken :math:`c` at a time with an *online softmax* (running maximum :math:`r`,
+  running sum :math:`S` of the weights, running weighted sum :math:`P` of the keys), so the
+  forward temporaries are (M, c, c):
 
   .. math::
 
-      s_{kj} = \\langle A z_k, x_j\\rangle + \\log a_j,\\qquad
-      r' = \\max(r, \\max_{j\\in J} s_{kj}),\\qquad
-      S' = e^{r - r'} S + \\sum_{j\\in J} e^{s_{kj} - r'},\\qquad
-      P' = e^{r - r'} P + \\sum_{j\\in J} e^{s_{kj} - r'} x_j,
+      s_{kj} = \langle A z_k, x_j\rangle + \log a_j,\qquad
+      r' = \max(r, \max_{j\in J} s_{kj}),\qquad
+      S' = e^{r - r'} S + \sum_{j\in J} e^{s_{kj} - r'},\qquad
+      P' = e^{r - r'} P + \sum_{j\in J} e^{s_{kj} - r'} x_j,
 
-  and ``m_k = P/S`` after the last key block ``J`` (``LSE = r + log S``). Under ``jax.grad`` each
-  point block is recomputed (``jax.checkpoint``), so the backward pass holds ``(M, c, n)``.
-* **the adjoint** (:meth:`vjp`, :meth:`param_grad`: ``m``, ``C u``, the interaction term): these
-  stream over the *query* axis, the simpler form that is still linear in memory. Each block of
-  ``c`` points sees all ``n`` keys through the dense kernel (``(M, c, n)``), and the quantities
-  summed over points (the interaction term ``(∂_x F)ᵀλ`` and the head gradients) are carried
-  across blocks; the rows of ``w`` are those of the dense kernel, so only the order of these
-  sums changes.
+  and :math:`m_k = P/S` after the last key block :math:`J` (:math:`\mathrm{LSE} = r + \log S`).
+  Under ``jax.grad`` each point block is recomputed (``jax.checkpoint``), so the backward pass holds
+  (M, c, n).
+* **the adjoint** (:meth:`vjp`, :meth:`param_grad`: :math:`m`, :math:`C u`, the interaction
+  term): these stream over the *query* axis, the simpler form that is still linear in memory.
+  Each block of :math:`c` points sees all :math:`n` keys through the dense kernel (temporaries
+  (M, c, n)), and the quantities summed over points (the interaction term
+  :math:`(\partial_x F)^\top \lambda` and the head gradients) are carried across blocks; the
+  rows of :math:`w` are those of the dense kernel, so only the order of these sums changes.
 
-Padding is exact: keys are padded with ``x = 0``, ``log a = −∞`` (weight ``e^{−∞} = 0``, and a
-block that is all padding is skipped by the ``r = −∞`` guard); points are padded with ``z = 0``,
-``λ = 0``, whose rows are dropped and whose contributions to the sums are exactly zero.
+Padding is exact: keys are padded with :math:`x = 0`, :math:`\log a = -\infty` (weight
+:math:`e^{-\infty} = 0`, and a block that is all padding is skipped by the :math:`r = -\infty`
+guard); points are padded with :math:`z = 0`, :math:`\lambda = 0`, whose rows are dropped and whose
+contributions to the sums are exactly zero.
 
 Chosen automatically (``chunk=None``) when the context has at least :data:`STREAM_MIN_N` atoms,
 with blocks of :data:`DEFAULT_CHUNK`; ``chunk=0`` forces the dense kernel, ``chunk=c`` streams
-with blocks of ``c``. The numbers behind both constants: ``benchmarks/chunked.py``.
+with blocks of :math:`c`. The numbers behind both constants: ``benchmarks/chunked.py``.
 """
 
 import jax
@@ -54,7 +56,7 @@ DEFAULT_CHUNK = 64
 
 
 def resolve_chunk(chunk, n: int, where: str = "attention") -> int:
-    """The block size used for a context of ``n`` atoms: 0 means the dense kernel.
+    """The block size used for a context of :math:`n` atoms: 0 means the dense kernel.
 
     Args: ``chunk`` None (automatic: :data:`DEFAULT_CHUNK` if ``n >= STREAM_MIN_N``, else 0),
     0 (dense) or an integer ``>= 1`` (stream with blocks of that size).
@@ -73,7 +75,7 @@ def resolve_chunk(chunk, n: int, where: str = "attention") -> int:
 
 
 def _blocks(v, c: int, fill):
-    """``v`` ``(n, ...)`` padded with ``fill`` to a multiple of ``c``, as ``(n/c, c, ...)``."""
+    """``v`` (n, ...) padded with ``fill`` to a multiple of :math:`c`, as (n/c, c, ...)."""
     pad = -v.shape[0] % c
     if pad:
         v = jnp.concatenate([v, jnp.full((pad, *v.shape[1:]), fill, v.dtype)])
@@ -81,8 +83,9 @@ def _blocks(v, c: int, fill):
 
 
 def online_mean(Az, x, loga, c: int):
-    """Tilted means ``m_{mk} = Σ_j w_{mkj} x_j`` of queries ``Az`` ``(M, k, d)`` by an online
-    softmax over key blocks of ``c`` (module docstring); returns ``(M, k, d)``."""
+    r"""Tilted means :math:`m_{mk} = \sum_j w_{mkj} x_j` of queries ``Az`` float64 array (M, k, d)
+    by an online softmax over key blocks of :math:`c` (module docstring); returns float64 array
+    (M, k, d)."""
     xs, las = _blocks(x, c, 0.0), _blocks(loga, c, -jnp.inf)
 
     def step(carry, block):
@@ -105,11 +108,11 @@ def online_mean(Az, x, loga, c: int):
 
 
 def over_points(fn, c: int, rows, sums, *args):
-    """Apply ``fn`` to blocks of ``c`` points and reassemble: ``rows`` outputs are per point,
+    """Apply ``fn`` to blocks of :math:`c` points and reassemble: ``rows`` outputs are per point,
     ``sums`` outputs are summed over points.
 
     ``fn(*blocks) -> (tuple of row outputs (c, ...), tuple of summed outputs)``; ``args`` are the
-    per-point inputs ``(k, ...)`` (padded with zeros, whose contributions must vanish).
+    per-point inputs (k, ...) (padded with zeros, whose contributions must vanish).
     ``rows``/``sums`` are the numbers of each kind. With no summed output the blocks are a
     ``lax.map`` whose body is recomputed under ``jax.grad`` (``jax.checkpoint``): the backward
     pass then holds one block's temporaries, not all of them.

@@ -1,14 +1,16 @@
-"""Initialisations of the head measure ν and supervised tasks (Model: risk).
+r"""Initialisations of the head measure ν and supervised tasks (Model: risk).
 
 Targets whose initial loss can be dialled (chapter 5): ``small_loss_targets`` puts the labels
-``y_i = Y_i(ν_0) + ε ζ_i`` next to the initial outputs (``R_0 = ε² |ζ|² / 2N``), and
-``teacher_student`` draws a smooth teacher with at most a few heads, whose outputs are the labels,
-and a student initialised at distance ``δ`` from it (``R_0 = O(δ²)``, zero loss reachable).
+:math:`y_i = Y_i(\nu_0) + \varepsilon \zeta_i` next to the initial outputs
+(:math:`R_0 = \varepsilon^2 |\zeta|^2 / 2N`), and ``teacher_student`` draws a smooth teacher with at
+most a few heads, whose outputs are the labels, and a student initialised at distance :math:`\delta`
+from it (:math:`R_0 = O(\delta^2)`, zero loss reachable).
 
-Generic initialisation: i.i.d. entries ``A ~ N(0, σ_A²/d)``, ``V ~ N(0, σ_V²/d)``.
-Silent initialisation: each layer holds ``M/2`` heads and their mirrors ``(A, −V)``, stored as
-halves (``A[:, M/2 + m] = A[:, m]``, ``V[:, M/2 + m] = −V[:, m]``), so that ``F ≡ 0``, the flow
-is the identity and ``Y_i(ν_0) = W ξ_0``.
+Generic initialisation: i.i.d. entries :math:`A \sim \mathcal N(0, \sigma_A^2/d)`,
+:math:`V \sim \mathcal N(0, \sigma_V^2/d)`. Silent initialisation: each layer holds :math:`M/2`
+heads and their mirrors :math:`(A, -V)`, stored as halves (:math:`A_{:, M/2 + m} = A_{:, m}`,
+:math:`V_{:, M/2 + m} = -V_{:, m}`), so that :math:`F \equiv 0`, the flow is the identity and
+:math:`Y_i(\nu_0) = W \xi_0`.
 """
 
 import equinox as eqx
@@ -39,7 +41,8 @@ __all__ = [
 def generic_init(
     L: int, M: int, d: int, *, key, sigma_A: float = 1.0, sigma_V: float = 1.0
 ) -> Heads:
-    """I.i.d. Gaussian heads ``(L, M, d, d)``, ``A ~ N(0, σ_A²/d)`` and ``V ~ N(0, σ_V²/d)``."""
+    r"""I.i.d. Gaussian heads float64 array (L, M, d, d), :math:`A \sim \mathcal N(0, \sigma_A^2/d)`
+    and :math:`V \sim \mathcal N(0, \sigma_V^2/d)`."""
     _check_sizes("generic_init", L=L, M=M, d=d)
     _check_scale("generic_init", "sigma_A", sigma_A)
     _check_scale("generic_init", "sigma_V", sigma_V)
@@ -53,10 +56,11 @@ def generic_init(
 def silent_init(
     L: int, M: int, d: int, *, key, sigma_A: float = 1.0, sigma_V: float = 1.0
 ) -> Heads:
-    """Mirrored heads, stored as halves: ``F ≡ 0`` to round-off, so ``X_s = id``.
+    r"""Mirrored heads, stored as halves: :math:`F \equiv 0` to round-off, so
+    :math:`X_s = \mathrm{id}`.
 
     Raises:
-        ParameterError: odd ``M`` (heads come in mirrored pairs).
+        ParameterError: odd :math:`M` (heads come in mirrored pairs).
     """
     _check_sizes("silent_init", L=L, M=M, d=d)
     if M % 2:
@@ -70,7 +74,8 @@ def silent_init(
 
 
 def smooth_heads(M: int, d: int, *, key, scale: float = 0.8) -> SmoothHeads:
-    """Depth-smooth heads ``θ_m(s) = θ⁰_m + sin(πs) θ¹_m`` with i.i.d. ``N(0, scale²)`` entries."""
+    r"""Depth-smooth heads :math:`\theta_m(s) = \theta^0_m + \sin(\pi s)\, \theta^1_m` with i.i.d.
+    :math:`\mathcal N(0, \mathrm{scale}^2)` entries."""
     _check_sizes("smooth_heads", M=M, d=d)
     _check_scale("smooth_heads", "scale", scale)
     keys = jax.random.split(key, 4)
@@ -79,19 +84,21 @@ def smooth_heads(M: int, d: int, *, key, scale: float = 0.8) -> SmoothHeads:
 
 
 class HeadMixture(eqx.Module):
-    """A head measure whose mean field is exact: ``ν_s = (1/K) Σ_a δ_{Ā_a} ⊗ N(V̄_a, σ² I)``.
+    r"""A head measure whose mean field is exact:
+    :math:`\nu_s = \frac1K \sum_a \delta_{\bar A_a} \otimes \mathcal N(\bar V_a, \sigma^2 I)`.
 
-    ``Γ_θ`` is linear in ``V``, so the field of ``ν_s`` is the field of the ``K`` mean heads
-    (Model: flow, "Width"):
+    :math:`\Gamma_\theta` is linear in :math:`V`, so the field of :math:`\nu_s` is the field of the
+    :math:`K` mean heads (Model: flow, "Width"):
 
     .. math::
 
-        F(x, \\mu) = \\frac1K \\sum_{a=1}^K \\bar V_a\\, m_\\mu(\\bar A_a x).
+        F(x, \mu) = \frac1K \sum_{a=1}^K \bar V_a\, m_\mu(\bar A_a x).
 
     Args:
-        A_bar: ``(K, d, d)`` attention matrices ``Ā_a``.
-        V_bar: ``(K, d, d)`` mean value matrices ``V̄_a``.
-        sigma: standard deviation ``σ`` of every entry of ``V`` around ``V̄_a``.
+        A_bar: float64 array (K, d, d), attention matrices :math:`\bar A_a`.
+        V_bar: float64 array (K, d, d), mean value matrices :math:`\bar V_a`.
+        sigma: standard deviation :math:`\sigma` of every entry of :math:`V` around
+            :math:`\bar V_a`.
     """
 
     A_bar: Float[Array, "K d d"] = eqx.field(converter=array_field)
@@ -114,15 +121,15 @@ class HeadMixture(eqx.Module):
         return self.A_bar.shape[0]
 
     def exact(self, L: int) -> Heads:
-        """The ``L``-layer network with the exact field: ``K`` mean heads in every layer."""
+        """The ``L``-layer network with the exact field: :math:`K` mean heads in every layer."""
         _check_sizes("HeadMixture.exact", L=L)
         tile = lambda v: jnp.broadcast_to(v, (L, *v.shape))  # noqa: E731
         return Heads(tile(self.A_bar), tile(self.V_bar))
 
     def sample(self, L: int, M: int, *, key, tied: bool = False) -> Heads:
-        """``M`` heads per layer drawn from ``ν_s``: a uniform label ``a``, then ``A = Ā_a`` and
-        ``V ~ N(V̄_a, σ² I)``; i.i.d. across layers, or one draw repeated in every layer
-        (``tied=True``)."""
+        r""":math:`M` heads per layer drawn from :math:`\nu_s`: a uniform label :math:`a`, then
+        :math:`A = \bar A_a` and :math:`V \sim \mathcal N(\bar V_a, \sigma^2 I)`; i.i.d. across
+        layers, or one draw repeated in every layer (``tied=True``)."""
         _check_sizes("HeadMixture.sample", L=L, M=M)
         k_label, k_noise = jax.random.split(key)
         rows = 1 if tied else L
@@ -137,11 +144,12 @@ class HeadMixture(eqx.Module):
 def width_reference(
     K: int, d: int, *, key, sigma_A: float = 1.0, sigma_V: float = 1.0, sigma: float = 1.0
 ) -> HeadMixture:
-    """A :class:`HeadMixture` with ``K`` components: entries ``Ā ~ N(0, σ_A²/d)``,
-    ``V̄ ~ N(0, σ_V²/d)``, noise ``σ``.
+    r"""A :class:`HeadMixture` with :math:`K` components: entries
+    :math:`\bar A \sim \mathcal N(0, \sigma_A^2/d)`,
+    :math:`\bar V \sim \mathcal N(0, \sigma_V^2/d)`, noise :math:`\sigma`.
 
     Raises:
-        ParameterError: ``K`` or ``d`` not a positive integer, ``sigma < 0``.
+        ParameterError: :math:`K` or ``d`` not a positive integer, ``sigma < 0``.
     """
     _check_sizes("width_reference", K=K, d=d)
     if not sigma >= 0:
@@ -151,11 +159,13 @@ def width_reference(
 
 
 def readout(theta: Heads, mu: EmpiricalMeasure, xi, W) -> jax.Array:
-    """The task-C outputs ``Y_i = W X^i_1(ξ^i_0)``, ``(N, d_out)`` (Model: eq. (readout)).
+    r"""The task-C outputs :math:`Y_i = W X^i_1(\xi^i_0)`, float64 array (N, d_out) (Model: eq.
+    (readout)).
 
     Args:
-        theta: heads ``(L, M, d, d)``; mu: ``N`` contexts; xi: queries ``ξ_0`` ``(N, d)``;
-        W: readout ``(d_out, d)``.
+        theta: heads float64 array (L, M, d, d); mu: :math:`N` contexts; xi: queries :math:`\xi_0`
+            float64 array (N, d);
+        W: readout float64 array (d_out, d).
     """
     W = _readout_inputs("readout", theta, mu, W)
     return forward(theta, mu, xi).queries[:, 0] @ W.T
@@ -164,23 +174,24 @@ def readout(theta: Heads, mu: EmpiricalMeasure, xi, W) -> jax.Array:
 def small_loss_targets(
     theta: Heads, mu: EmpiricalMeasure, xi, W, *, eps: float, key=None, zeta=None
 ) -> Targets:
-    """Labels next to the initial outputs: a task C with a dialled initial loss.
+    r"""Labels next to the initial outputs: a task C with a dialled initial loss.
 
     .. math::
 
-        y_i = Y_i(\\nu_0) + \\varepsilon\\,\\zeta_i,\\qquad
-        \\zeta_i \\sim \\mathcal N(0, I_{d_{\\rm out}}),\\qquad
-        R(\\nu_0) = \\frac{\\varepsilon^2}{2N} |\\zeta|^2 .
+        y_i = Y_i(\nu_0) + \varepsilon\,\zeta_i,\qquad
+        \zeta_i \sim \mathcal N(0, I_{d_{\rm out}}),\qquad
+        R(\nu_0) = \frac{\varepsilon^2}{2N} |\zeta|^2 .
 
     Model: "Readouts, targets" (Model: risk, small loss).
 
     Args:
-        theta: the initial heads ``ν_0``, ``(L, M, d, d)``.
-        mu, xi: ``N`` contexts and their queries ``(N, d)``.
-        W: the fixed readout ``(d_out, d)``.
-        eps: ``ε >= 0``, the distance of the labels from the initial outputs.
-        key: draws ``ζ`` (exactly one of ``key`` and ``zeta``).
-        zeta: a given direction ``ζ`` ``(N, d_out)`` instead (e.g. ``(1, 1)`` for the stall).
+        theta: the initial heads :math:`\nu_0`, float64 array (L, M, d, d).
+        mu, xi: :math:`N` contexts and their queries float64 array (N, d).
+        W: the fixed readout float64 array (d_out, d).
+        eps: :math:`\varepsilon \ge 0`, the distance of the labels from the initial outputs.
+        key: draws :math:`\zeta` (exactly one of ``key`` and ``zeta``).
+        zeta: a given direction :math:`\zeta` float64 array (N, d_out) instead (e.g. (1, 1) for the
+            stall).
 
     Returns:
         :class:`~mftransformer.solver.adjoint.Targets` with ``W`` and ``y``.
@@ -210,12 +221,13 @@ def small_loss_targets(
 
 
 class TeacherStudent(eqx.Module):
-    """A realisable task: a teacher network, its outputs as labels, and a student near it.
+    r"""A realisable task: a teacher network, its outputs as labels, and a student near it.
 
     Attributes:
-        teacher: the teacher's layer-wise heads ``(L, M_star, d, d)``.
-        theta0: the student's initial heads ``(L, M, d, d)``.
-        targets: labels ``y = Y(teacher)`` (and token targets ``T = X^⋆_1`` if requested).
+        teacher: the teacher's layer-wise heads float64 array (L, M_star, d, d).
+        theta0: the student's initial heads float64 array (L, M, d, d).
+        targets: labels :math:`y = Y(\mathrm{teacher})` (and token targets :math:`T = X^\star_1` if
+            requested).
     """
 
     teacher: Heads
@@ -236,27 +248,30 @@ def teacher_student(
     scale: float = 0.8,
     tokens: bool = False,
 ) -> TeacherStudent:
-    """A smooth teacher with ``M_star`` heads and a student initialised at distance ``δ``.
+    r"""A smooth teacher with ``M_star`` heads and a student initialised at distance :math:`\delta`.
 
     .. math::
 
-        \\theta^\\star_m(s) = \\theta^0_m + \\sin(\\pi s)\\,\\theta^1_m\\ (m \\le M_\\star),\\qquad
-        \\theta_{\\ell,m}(0) = \\theta^\\star_{m \\bmod M_\\star}(\\ell/L) + \\delta\\,Z_{\\ell m},
+        \theta^\star_m(s) = \theta^0_m + \sin(\pi s)\,\theta^1_m\ (m \le M_\star),\qquad
+        \theta_{\ell,m}(0) = \theta^\star_{m \bmod M_\star}(\ell/L) + \delta\,Z_{\ell m},
 
-    with ``Z`` i.i.d. ``N(0, 1/d)`` entries. Each teacher head is copied ``M/M_star`` times, so the
-    student at ``δ = 0`` *is* the teacher's Euler network (zero loss is reachable) and
-    ``R(ν_0) = O(δ²)``. Model: "Readouts, targets" (Model: risk, teacher).
+    with :math:`Z` i.i.d. :math:`\mathcal N(0, 1/d)` entries. Each teacher head is copied
+    :math:`M/M_\star` times, so the student at :math:`\delta = 0` *is* the teacher's Euler network
+    (zero loss is reachable) and :math:`R(\nu_0) = O(\delta^2)`. Model: "Readouts, targets"
+    (Model: risk, teacher).
 
     Args:
-        mu, xi: ``N`` contexts and queries ``(N, d)``; W: readout ``(d_out, d)``.
-        L, M: the student's depth and heads per layer (``M`` a multiple of ``M_star``).
-        key: draws the teacher (``N(0, scale²)`` entries) and the student's offset ``Z``.
-        delta: ``δ >= 0``, the student's distance from the teacher.
+        mu, xi: :math:`N` contexts and queries float64 array (N, d); W: readout float64 array
+            (d_out, d).
+        L, M: the student's depth and heads per layer (:math:`M` a multiple of ``M_star``).
+        key: draws the teacher (:math:`\mathcal N(0, \mathrm{scale}^2)` entries) and the student's
+            offset :math:`Z`.
+        delta: :math:`\delta \ge 0`, the student's distance from the teacher.
         M_star: the teacher's heads (at most 4).
-        tokens: also return token targets ``T = X^⋆_1`` (task T+C).
+        tokens: also return token targets :math:`T = X^\star_1` (task T+C).
 
     Raises:
-        ParameterError: bad sizes, ``M`` not a multiple of ``M_star``, negative ``delta``.
+        ParameterError: bad sizes, :math:`M` not a multiple of ``M_star``, negative ``delta``.
     """
     _check_sizes("teacher_student", L=L, M=M, M_star=M_star)
     if M % M_star:

@@ -1,4 +1,4 @@
-"""One validation layer for the library's array inputs (STYLE.md §5, first tier).
+"""One validation layer for the library's array inputs (the first of two tiers).
 
 Every public entry point passes its array arguments through these functions once, on the host,
 before anything is traced: array-likes (lists, NumPy, JAX) become JAX arrays of a float dtype
@@ -175,14 +175,14 @@ def check_finite(value, where: str, name: str) -> None:
 
 
 def check_weights(a, where: str, fix: str = "Normalise the weights.", name: str = "a") -> None:
-    """Raise unless the weights of every context are ``>= 0``, finite and sum to one.
+    r"""Raise unless the weights of every context are ``>= 0``, finite and sum to one.
 
     .. math::
 
-        a_k \\ge 0,\\qquad \\Big|\\sum_k a_k - 1\\Big| \\le \\mathtt{WEIGHT\\_SUM\\_ATOL}
+        a_k \ge 0,\qquad \Big|\sum_k a_k - 1\Big| \le \mathtt{WEIGHT\_SUM\_ATOL}
 
     Args:
-        a: weights ``(n,)`` or ``(B, n)`` (host data; skipped while traced).
+        a: weights float64 array (n,) or (B, n) (host data; skipped while traced).
         where: the caller, first word of the message; fix: the advice that ends it.
 
     Raises:
@@ -213,7 +213,7 @@ def check_weights(a, where: str, fix: str = "Normalise the weights.", name: str 
 
 
 def check_tokens(shape, where: str, name: str = "x") -> None:
-    """Raise unless a batch of contexts ``(B, n, d)`` has ``B, n, d >= 1``."""
+    r"""Raise unless a batch of contexts (B, n, d) has :math:`B, n, d \ge 1`."""
     for axis, size in zip(("B contexts", "n tokens", "d dimensions"), shape, strict=True):
         if size < 1:
             raise ParameterError(
@@ -258,7 +258,7 @@ def check_arrays(where: str, **arrays) -> None:
 
 
 def as_queries(q, where: str, d: int):
-    """Query points ``(d,)`` or ``(..., d)`` as a float array (finite)."""
+    """Query points float64 array (d,) or (..., d) as a float array (finite)."""
     q = as_float(q, where, "q")
     if len(q.shape) == 0 or q.shape[-1] != d:
         raise ParameterError(
