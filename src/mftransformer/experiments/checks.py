@@ -224,7 +224,8 @@ class Claim:
         each = self._with_band(self.band if self.key_band is None else self.key_band)
         per_key = [each.check(v, target=target) for v in values]
         every = all(c.passed for c in per_key)
-        fmt = (lambda v: _num(v, _decimals_of(base))) if base.shown else (lambda v: _sig(v, 2))
+        fixed = base.shown is not None and "e" not in base.shown
+        fmt = (lambda v: _num(v, _decimals_of(base))) if fixed else (lambda v: _sig(v, self.sig))
         shown = base.shown if base.shown is not None else _sig(base.measured, self.sig)
         each_text = per_key[0].expected.replace("expected ", "")
         return Check(

@@ -3,7 +3,7 @@
 
 import dataclasses
 
-from ..blocks import Chapter, Contexts, NTKBudget, PairedNetwork, Readout, SilentInit
+from ..blocks import Chapter, Contexts, NTKBudget, PairedNetwork, Readout, Repeated, SilentInit
 from ..schema import param
 
 __all__ = [
@@ -32,7 +32,7 @@ class Descent:
 
 
 @dataclasses.dataclass(frozen=True)
-class InjectiveParams(Descent, PairedNetwork, SilentInit, Readout, Contexts, NTKBudget):
+class InjectiveParams(Repeated, Descent, PairedNetwork, SilentInit, Readout, Contexts, NTKBudget):
     eps: float = param("label offset: y = Y(nu_0) + eps zeta", gt=0)
     snapshots: int = param("NTK checkpoints along the run (divides steps)", ge=1)
     t_lazy: float = param("lazy_fit compares R with R_lin on t <= t_lazy", gt=0)
@@ -40,23 +40,29 @@ class InjectiveParams(Descent, PairedNetwork, SilentInit, Readout, Contexts, NTK
 
 
 @dataclasses.dataclass(frozen=True)
-class StallParams(Descent, PairedNetwork, SilentInit, Readout):
+class StallParams(Repeated, Descent, PairedNetwork, SilentInit, Readout):
     family: str = param("a family whose LSEs are dependent (chapter 4)", choices=("BB", "CV"))
     eps: float = param("labels y = W xi_0 + eps (1, ..., 1)", gt=0)
     snapshots: int = param("residual and NTK checkpoints (divides steps)", ge=1)
 
 
 @dataclasses.dataclass(frozen=True)
-class SweepParams(Descent, PairedNetwork, SilentInit, Readout, Contexts, NTKBudget):
+class SweepParams(Repeated, Descent, PairedNetwork, SilentInit, Readout, Contexts, NTKBudget):
     eps: tuple[float, ...] = param(
-        "label offsets, increasing (the two smallest give lazy_scaling)", gt=0
+        "label offsets, increasing (those <= eps_lazy give lazy_scaling)", gt=0
     )
+    eps_lazy: float = param("lazy_scaling fits the deviation over eps <= eps_lazy", gt=0)
     snapshots: int = param("NTK checkpoints per run (divides steps)", ge=1)
 
     def rules(self, where):
         eps = list(self.eps)
         if len(eps) < 2 or any(b <= a for a, b in zip(eps, eps[1:], strict=False)):
             raise ValueError(f"{where}: eps = {eps}; allowed at least two increasing values.")
+        if sum(e <= self.eps_lazy for e in eps) < 2:
+            raise ValueError(
+                f"{where}: eps_lazy = {self.eps_lazy}; allowed a value with at least two eps below "
+                "it (the lazy_scaling fit)."
+            )
 
 
 @dataclasses.dataclass(frozen=True)

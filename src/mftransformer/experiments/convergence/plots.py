@@ -6,13 +6,14 @@ from matplotlib.ticker import NullFormatter
 
 from ...companion.figures import house_style, new_figure
 
-__all__ = ["plot_injective", "plot_stall", "plot_sweep", "plot_width_depth"]
+__all__ = ["plot_injective", "plot_stall", "plot_sweep", "plot_threshold", "plot_width_depth"]
 
 
 @house_style
 def plot_injective(result):
-    """Left: ``R(t)`` (log scale) with ``R_lin``, the fitted line, the guaranteed decay and the
-    fit window. Right: the PL ratio ``‖g‖²/(λ_0 R/N)`` and ``λ_min(K(ν^t))/λ_0``."""
+    """Left: ``R(t)`` of the first key (log scale) with ``R_lin``, the fitted line, the
+    guaranteed decay and the start of the fit window. Right: ``|R/R_lin − 1|`` on
+    ``t ≤ t_lazy`` for every key, the quantity ``lazy_fit`` bounds."""
     d, v = result.data, result.values
     fig, (ax, ax_r) = new_figure(2, width="page", height=2.8)
     ax.semilogy(d["t"], d["R"], color="C0", label="$R(t)$, gradient descent")
@@ -23,7 +24,7 @@ def plot_injective(result):
         ":",
         color="k",
         lw=1.0,
-        label=f"fit: rate {v['rate_fitted']:.4f} (pred. {v['rate_predicted']:.4f})",
+        label=f"fit: rate {v['rate_fitted'][0]:.4f} (pred. {v['rate_predicted'][0]:.4f})",
     )
     ax.semilogy(
         d["t"],
@@ -33,46 +34,36 @@ def plot_injective(result):
         lw=0.9,
         label="$R_0 e^{-\\lambda_0 t/N}$ (guaranteed)",
     )
-    ax.axvline(v["t_a"], color="0.6", lw=0.7)
+    ax.axvline(v["t_a"][0], color="0.6", lw=0.7)
     ax.set(
         xlabel="training time $t$ (dimensionless)",
         ylabel="risk $R$ (dimensionless)",
-        title="injective data: loss",
-        ylim=(max(float(np.min(d["R"])) / 10, 1e-40), float(d["R"][0]) * 10),
+        title="first key: loss",
+        ylim=(max(float(np.min(d["R"][d["R"] > 0])) / 10, 1e-40), float(d["R"][0]) * 10),
     )
-    ax.legend(fontsize=6)
-    above = d["R"] > 0
-    ax_r.plot(d["t"][above], d["pl"][above], color="C0", label="$\\|g\\|^2/(\\lambda_0 R/N)$")
-    ax_r.plot(
-        d["snapshot_t"],
-        d["lam_t"] / v["lam0"],
-        "o",
-        color="C3",
-        label="$\\lambda_{\\min}(K(\\nu^t))/\\lambda_0$",
-    )
-    ax_r.axhline(1.0, color="0.5", lw=0.7)
-    ax_r.axhline(0.5, color="0.5", lw=0.7, ls=":")
+    ax.legend(fontsize=6, loc="lower left")
+    for k, curve in enumerate(d["lazy_curves"]):
+        ax_r.plot(d["lazy_t"], np.abs(curve), color=f"C{k % 8}", lw=0.9, label=f"key {k}")
+    ax_r.axhline(0.10, color="0.4", ls=":", lw=0.9, label="band of the median (0.10)")
     ax_r.set(
         xlabel="training time $t$ (dimensionless)",
-        ylabel="ratio (dimensionless)",
-        title="PL ratio and kernel along the run",
-        xlim=(0, v["t_stop"]),
-        ylim=(0, max(3.0, 1.05 * float(np.nanmax(d["pl"][d["t"] <= v["t_stop"]])))),
+        ylabel="$|R/R_{\\rm lin} - 1|$ (dimensionless)",
+        title="departure from the lazy prediction",
     )
-    ax_r.legend(fontsize=6)
+    ax_r.legend(fontsize=6, loc="upper left", ncols=2)
     return fig
 
 
 @house_style
 def plot_stall(result):
-    """Left: ``R(t)`` with the predicted plateau ``(cᵀr_0)²/2N``. Right: the residual's
-    component along the null combination ``c`` and its norm across it."""
+    """First key. Left: ``R(t)`` with the predicted plateau ``(cᵀr_0)²/2N``. Right: the
+    residual's component along the null combination ``c`` and its norm across it."""
     d, v = result.data, result.values
     fig, (ax, ax_r) = new_figure(2, width="page", height=2.8)
     ax.semilogy(d["t"], d["R"], color="C0", label="$R(t)$")
     ax.semilogy(d["t"], d["R_lin"], "--", color="C1", label="$R_{\\rm lin}$")
-    ax.axhline(v["R_inf"], color="k", ls=":", lw=1.0, label="plateau $(c^\\top r_0)^2/2N$")
-    ax.axvline(v["t_p"], color="0.6", lw=0.7)
+    ax.axhline(v["R_inf"][0], color="k", ls=":", lw=1.0, label="plateau $(c^\\top r_0)^2/2N$")
+    ax.axvline(v["t_p"][0], color="0.6", lw=0.7)
     ax.set(
         xlabel="training time $t$ (dimensionless)",
         ylabel="risk $R$ (dimensionless)",
@@ -104,9 +95,10 @@ def plot_stall(result):
 
 @house_style
 def plot_sweep(result):
-    """Left: ``R(t)/R_0`` for each ``ε`` with ``R_lin/R_0`` and the guaranteed decay. Right: the
-    deviation from ``R_lin`` against ``R_0``, with the indicative threshold."""
-    d, v = result.data, result.values
+    """Left: ``R(t)/R_0`` of the first key for each ``ε`` with ``R_lin/R_0`` and the guaranteed
+    decay. Right: the deviation from ``R_lin`` against ``ε`` for every key, with the line
+    ``∝ ε``."""
+    d = result.data
     fig, (ax, ax_r) = new_figure(2, width="page", height=2.8)
     for i, e in enumerate(d["eps"]):
         ax.semilogy(d["t"], d["R_over_R0"][i], color=f"C{i % 8}", label=f"$\\varepsilon$ = {e:g}")
@@ -115,27 +107,69 @@ def plot_sweep(result):
     ax.set(
         xlabel="training time $t$ (dimensionless)",
         ylabel="$R(t)/R_0$ (dimensionless)",
-        title="growing initial loss",
+        title="first key: growing initial loss",
         ylim=(max(float(np.nanmin(d["R_over_R0"])) / 10, 1e-35), 3.0),
     )
-    ax.legend(fontsize=6)
-    ax_r.loglog(d["R0"], d["lazy_dev"], "o-", color="C0", label="$\\max_t |R/R_{\\rm lin} - 1|$")
-    ax_r.loglog(
-        d["R0"],
-        d["lazy_dev"][0] * np.sqrt(d["R0"] / d["R0"][0]),
-        ":",
-        color="0.4",
-        label="$\\propto \\varepsilon = \\sqrt{R_0}$ (reference)",
-    )
-    ax_r.axvline(
-        v["threshold"], color="C1", ls="--", lw=1.0, label="indicative threshold (not verified)"
-    )
+    ax.legend(fontsize=6, loc="lower left", ncols=2)
+    eps = d["eps"]
+    for k, dev in enumerate(d["lazy_dev"]):
+        ax_r.loglog(eps, dev, "o-", color=f"C{k % 8}", ms=2.5, lw=0.9, label=f"key {k}")
+    lazy = eps <= d["eps_lazy"]
+    ref = np.median(d["lazy_dev"][:, 0]) * eps[lazy] / eps[0]
+    ax_r.loglog(eps[lazy], ref, ":", color="k", lw=1.2, label="$\\propto \\varepsilon$ (reference)")
     ax_r.set(
-        xlabel="initial loss $R_0$ (dimensionless)",
+        xlabel="label offset $\\varepsilon$ (dimensionless)",
         ylabel="$\\max_t |R/R_{\\rm lin} - 1|$ (dimensionless)",
         title="departure from the lazy prediction",
     )
-    ax_r.legend(fontsize=6)
+    ax_r.xaxis.set_minor_formatter(NullFormatter())
+    ax_r.legend(fontsize=6, loc="lower right", ncols=2)
+    return fig
+
+
+@house_style
+def plot_threshold(result):
+    """Left: each run's initial loss ``R_0`` over its own indicative threshold
+    ``λ_0³/(16 N Lip_K-hat²)`` against ``ε``, every key. Right: the kernel's relative drift
+    ``|λ_min(K(ν^t))/λ_0 − 1|`` against the distance travelled ``D_sync(t)`` at every snapshot
+    of every run, with the proof's limit 1/2."""
+    d = result.data
+    fig, (ax, ax_r) = new_figure(2, width="page", height=2.8)
+    eps = d["eps"]
+    for k in range(d["R0"].shape[0]):
+        ax.loglog(
+            eps,
+            d["R0"][k] / d["threshold"][k],
+            "o-",
+            color=f"C{k % 8}",
+            ms=2.5,
+            lw=0.9,
+            label=f"key {k}",
+        )
+    ax.axhline(1.0, color="k", ls="--", lw=0.9, label="$R_0$ = indicative threshold")
+    ax.set(
+        xlabel="label offset $\\varepsilon$ (dimensionless)",
+        ylabel="$R_0$ / indicative threshold (dimensionless)",
+        title="initial loss against its own threshold",
+    )
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.legend(fontsize=6, loc="upper left", ncols=2)
+    drift = np.abs(d["drift_lam"] / d["lam0"][:, None, None] - 1)
+    D = d["drift_D"]
+    for i, e in enumerate(eps):
+        x, y = D[:, i].ravel(), drift[:, i].ravel()
+        ok = np.isfinite(x) & np.isfinite(y) & (x > 0) & (y > 0)
+        ax_r.loglog(
+            x[ok], y[ok], "o", color=f"C{i % 8}", ms=2.5, alpha=0.8, label=f"$\\varepsilon$ = {e:g}"
+        )
+    ax_r.axhline(0.5, color="k", ls="--", lw=0.9, label="fall by $\\lambda_0/2$ (proof's limit)")
+    ax_r.set(
+        xlabel="distance travelled $D_{\\rm sync}(t)$ (dimensionless)",
+        ylabel="$|\\lambda_{\\min}(K(\\nu^t))/\\lambda_0 - 1|$ (dimensionless)",
+        title="kernel drift against distance",
+    )
+    ax_r.xaxis.set_minor_formatter(NullFormatter())
+    ax_r.legend(fontsize=6, loc="upper left", ncols=2)
     return fig
 
 

@@ -9,7 +9,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ...solver import gradflow, ntk, tasks
+from ...solver import distances, gradflow, ntk, tasks
 from ...solver.errors import ParameterError
 from ...solver.lazy import gd_rate, lazy_prediction
 from ..checks import Check, Checks, Result, experiment, fit_loglog, result_type
@@ -24,20 +24,23 @@ __all__ = ["sweep", "SweepResult", "width_depth", "WidthDepthResult"]
 
 @result_type
 class SweepResult(Result):
+    # arrays (keys, eps): one row per key (an independent draw of data, heads and ζ)
     eps: np.ndarray
-    R0: np.ndarray  # initial loss per eps
-    lazy_dev: np.ndarray  # max_t |R/R_lin − 1| per eps
-    guarantee_held: np.ndarray  # R <= R_0 e^{−λ_0 t/N} throughout, per eps
-    lam0: float
-    lam_min: np.ndarray  # min_t λ_min(K(ν^t)) per eps
-    lam_max: np.ndarray  # max_t λ_max(K(ν^t)) per eps
-    distance: np.ndarray  # D_sync(θ^T, θ^0) per eps
-    lip_hat: float  # lower estimate of Lip_K over the runs
-    threshold: float  # the indicative small-loss threshold λ_0³/(16 N Lip_K²)
-    inside: np.ndarray  # R0 <= threshold
+    R0: np.ndarray  # initial loss per run
+    lazy_dev: np.ndarray  # max_t |R/R_lin − 1| per run
+    guarantee_held: np.ndarray  # R <= R_0 e^{−λ_0 t/N} throughout, per run
+    lam0: np.ndarray  # λ_0 per key
+    lam_min: np.ndarray  # min_t λ_min(K(ν^t)) per run
+    lam_max: np.ndarray  # max_t λ_max(K(ν^t)) per run
+    distance: np.ndarray  # D_sync(θ^T, θ^0) per run
+    w_cot: np.ndarray  # W_COT(ν^T, ν_0) per run
+    lip_hat: np.ndarray  # lower estimate of Lip_K per run
+    threshold: np.ndarray  # each run's indicative threshold λ_0³/(16 N Lip_K-hat²)
+    inside: np.ndarray  # R0 <= threshold, per run
     first_bad_step: np.ndarray
-    scaling: float  # log-log slope of lazy_dev in eps over the two smallest eps
-    eta_limit: np.ndarray  # 2N / λ_max per eps
+    scaling: np.ndarray  # per key: log-log slope of lazy_dev in eps over eps <= eps_lazy
+    eta_limit: np.ndarray  # 2N / λ_max per run
+    keys: int
 
 
 @result_type
@@ -57,60 +60,79 @@ class WidthDepthResult(Result):
 
 @experiment
 def sweep(p: SweepParams, *, key) -> SweepResult:
-    """One data set and one initialisation; labels ``Y(ν_0) + ε ζ`` with the same ``ζ`` and
-    growing ``ε`` (so ``R_0 ∝ ε²`` and ``R_lin/R_0`` is the same curve). Records, per ``ε``, the
-    deviation from ``R_lin``, whether the guaranteed decay ``R_0 e^{−λ_0 t/N}`` held, the kernel
-    along the run, and an *indicative* threshold ``λ_0³/(16 N Lip_K²)`` with ``Lip_K`` estimated
-    from below (so the threshold from above)."""
+    """Per key (``p.keys`` independent draws of data, heads and ``ζ``), labels ``Y(ν_0) + ε ζ``
+    with growing ``ε`` (so ``R_0 ∝ ε²`` and ``R_lin/R_0`` is one curve per key); all runs trained
+    together under ``vmap``. Records, per run, the deviation from ``R_lin``, whether the
+    guaranteed decay ``R_0 e^{−λ_0 t/N}`` held, the kernel along the run, the distance travelled,
+    and the run's *indicative* threshold ``λ_0³/(16 N Lip_K²)`` with ``Lip_K`` estimated from
+    below on that run (so the threshold from above)."""
     eps = np.array(p.eps, float)
     if eps.size < 2 or np.any(np.diff(eps) <= 0):
         raise ParameterError(f"sweep: eps = {list(p.eps)}; allowed at least two increasing values.")
-    mu, xi, W, theta0, _ = setting.task(p, key, 1.0)
-    zeta = jax.random.normal(jax.random.fold_in(key, NOISE), (p.N, 1))
-    K0 = np.asarray(ntk.ntk_jacobian(theta0, mu, xi, W).K)
-    lam = ntk.spectrum(K0)
-    lam0, N = float(lam[0]), p.N
+    keys = setting.repetition_keys(key, p.keys)
+    tasks_ = [_sweep_task(p, k) for k in keys]
     every = setting.every(p.steps, p.snapshots, "sweep")
-    runs = [_sweep_run(p, theta0, mu, xi, W, zeta, K0, lam0, float(e), every) for e in eps]
-    dev, held = [r["dev"] for r in runs], [r["held"] for r in runs]
-    R0 = eps**2 * float(np.sum(np.asarray(zeta) ** 2)) / (2 * N)
-    lip = float(np.max([r["lip"] for r in runs]))
-    threshold = lam0**3 / (16 * N * lip**2)
-    inside = R0 <= threshold
-    scaling = math.log(dev[1] / dev[0]) / math.log(eps[1] / eps[0])
+    runs = [(task_, e) for task_ in tasks_ for e in eps]
+    hist = setting.train_batch(
+        setting.stack([task_["theta0"] for task_, _ in runs]),
+        setting.stack([task_["mu"] for task_, _ in runs]),
+        tasks_[0]["xi"],
+        setting.stack([_targets(task_, e) for task_, e in runs]),
+        eta=p.eta,
+        steps=p.steps,
+        every=every,
+        where="sweep",
+        throw=False,
+    )
+    out = [_sweep_run(p, task_, e, setting.index(hist, r)) for r, (task_, e) in enumerate(runs)]
+    grid = {
+        name: np.array([o[name] for o in out]).reshape(p.keys, eps.size)
+        for name in out[0]
+        if name not in ("t", "R_lin", "curve", "lam_t", "D")
+    }
+    lazy = eps <= p.eps_lazy
+    scaling = np.array([fit_loglog(eps[lazy], dev[lazy]).slope for dev in grid["dev"]])
+    inside = grid["R0"] <= grid["threshold"]
     checks = Checks(
         (
-            CLAIMS["lazy_scaling"].check(scaling),
-            _regime_check(np.array(held)[inside]),
+            CLAIMS["lazy_scaling"].check_keys(scaling),
+            _regime_check(grid["held"][inside], inside.size),
         )
     )
-    t, R_lin = runs[-1]["t"], runs[-1]["R_lin"]
-    lam_max = np.array([r["lam_max"] for r in runs])
     values = {
         "eps": eps,
-        "R0": R0,
-        "lazy_dev": np.array(dev),
-        "guarantee_held": np.array(held),
-        "lam0": lam0,
-        "lam_min": np.array([r["lam_min"] for r in runs]),
-        "lam_max": lam_max,
-        "distance": np.array([r["D_T"] for r in runs]),
-        "lip_hat": lip,
-        "threshold": threshold,
+        "R0": grid["R0"],
+        "lazy_dev": grid["dev"],
+        "guarantee_held": grid["held"],
+        "lam0": np.array([task_["lam0"] for task_ in tasks_]),
+        "lam_min": grid["lam_min"],
+        "lam_max": grid["lam_max"],
+        "distance": grid["D_T"],
+        "w_cot": grid["W_T"],
+        "lip_hat": grid["lip"],
+        "threshold": grid["threshold"],
         "inside": inside,
-        "first_bad_step": np.array([r["bad"] for r in runs]),
+        "first_bad_step": grid["bad"],
         "scaling": scaling,
-        "eta_limit": 2 * N / lam_max,
+        "eta_limit": 2 * p.N / grid["lam_max"],
+        "keys": p.keys,
     }
+    first = out[: eps.size]  # key 0
+    t = first[0]["t"]
     data = {
         "t": t,
-        "R_over_R0": np.stack([r["curve"] for r in runs]),
-        "R_lin_over_R0": R_lin / R_lin[0],
-        "guaranteed": np.exp(-lam0 * t / N),
+        "R_over_R0": np.stack([o["curve"] for o in first]),
+        "R_lin_over_R0": first[0]["R_lin"] / first[0]["R_lin"][0],
+        "guaranteed": np.exp(-float(tasks_[0]["lam0"]) * t / p.N),
         "eps": eps,
-        "R0": R0,
-        "lazy_dev": np.array(dev),
-        "threshold": np.array(threshold),
+        "eps_lazy": np.array(p.eps_lazy),
+        "R0": grid["R0"],
+        "lazy_dev": grid["dev"],
+        "threshold": grid["threshold"],
+        # the kernel's drift against the distance travelled, every snapshot of every run
+        "drift_D": np.stack([o["D"] for o in out]).reshape(p.keys, eps.size, -1),
+        "drift_lam": np.stack([o["lam_t"] for o in out]).reshape(p.keys, eps.size, -1),
+        "lam0": values["lam0"],
     }
     return SweepResult(**values, data=data, check=checks)
 
@@ -177,32 +199,59 @@ def width_depth(p: WidthDepthParams, *, key) -> WidthDepthResult:
 
 
 # ---------------------------------------------------------------- private
-def _sweep_run(p, theta0, mu, xi, W, zeta, K0, lam0, e, every) -> dict:
-    """One run of :func:`sweep` at label offset ``e``: its curve, deviation from ``R_lin``,
-    whether the guaranteed decay held, the kernel and the distance along it."""
-    N = p.N
-    targets = tasks.small_loss_targets(theta0, mu, xi, W, eps=e, zeta=zeta)
-    h = gradflow.train(
-        theta0, mu, xi, targets, eta=p.eta, steps=p.steps, snapshot_every=every, throw=False
+def _sweep_task(p, key) -> dict:
+    """One key of :func:`sweep`: data, silent heads, the label direction ``ζ`` and ``K(ν_0)``."""
+    mu, xi, W, theta0, _ = setting.task(p, key, 1.0)
+    zeta = jax.random.normal(jax.random.fold_in(key, NOISE), (p.N, 1))
+    K0 = np.asarray(ntk.ntk_jacobian(theta0, mu, xi, W).K)
+    lam0 = float(ntk.spectrum(K0)[0])
+    return {"mu": mu, "xi": xi, "W": W, "theta0": theta0, "zeta": zeta, "K0": K0, "lam0": lam0}
+
+
+def _targets(task_, e):
+    """The labels ``Y(ν_0) + e ζ`` of one run of :func:`sweep`."""
+    return tasks.small_loss_targets(
+        task_["theta0"], task_["mu"], task_["xi"], task_["W"], eps=float(e), zeta=task_["zeta"]
     )
+
+
+def _sweep_run(p, task_, e, h) -> dict:
+    """One run of :func:`sweep` at label offset ``e``, from its history ``h``: its curve,
+    deviation from ``R_lin``, whether the guaranteed decay held, the kernel, the distance and
+    the run's indicative threshold."""
+    N, lam0 = p.N, task_["lam0"]
+    mu, xi, W, theta0 = task_["mu"], task_["xi"], task_["W"], task_["theta0"]
     t, R = np.asarray(h.t), np.asarray(h.R)
-    r0 = setting.residual(theta0, mu, xi, targets)
-    R_lin = lazy_prediction(K0, r0, t, eta=p.eta, N=N)
-    snaps = setting.unstack(h.snapshots)
+    r0 = setting.residual(theta0, mu, xi, _targets(task_, e))
+    R_lin = lazy_prediction(task_["K0"], r0, t, eta=p.eta, N=N)
+    bad = int(h.first_bad_step)
+    # a diverged run (the step above 2N/λ_max): only the snapshots before it broke
+    kept = np.asarray(h.snapshot_t) < (t[bad] if bad >= 0 else np.inf)
+    snaps = [th for th, k in zip(setting.unstack(h.snapshots), kept, strict=True) if k]
     spectra = [ntk.spectrum(ntk.ntk_jacobian(th, mu, xi, W).K) for th in snaps]
-    lam_t = np.array([s[0] for s in spectra])
-    D = setting.sync_distances(h.snapshots, theta0)
+    lam_t = np.full(kept.size, np.nan)
+    lam_t[kept] = [s[0] for s in spectra]
+    D = np.where(kept, setting.sync_distances(h.snapshots, theta0), np.nan)
+    # no estimate from a run that broke before its first moved snapshot
+    lip = setting.lip_hat(lam_t[kept], lam0, D[kept]) if bad < 0 else float("nan")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        dev = float(np.max(np.abs(R / R_lin - 1)))
     return {
         "t": t,
         "R_lin": R_lin,
         "curve": R / R[0],
-        "dev": float(np.max(np.abs(R / R_lin - 1))),
-        "held": bool(np.all(R <= R[0] * np.exp(-lam0 * t / N))),
-        "lam_min": float(np.min(lam_t)),
+        "lam_t": lam_t,
+        "D": D,
+        "R0": float(R[0]),
+        "dev": dev,
+        "held": bool(bad < 0 and np.all(R <= R[0] * np.exp(-lam0 * t / N))),
+        "lam_min": float(np.nanmin(lam_t)),
         "lam_max": float(np.max([s[-1] for s in spectra])),
-        "D_T": float(D[-1]),
-        "lip": setting.lip_hat(lam_t, lam0, D),
-        "bad": int(h.first_bad_step),
+        "D_T": float(D[kept][-1]),
+        "W_T": distances.w_cot(snaps[-1], theta0),
+        "lip": lip,
+        "threshold": setting.indicative_threshold(lam0, lip, N) if bad < 0 else float("nan"),
+        "bad": bad,
     }
 
 
@@ -232,8 +281,8 @@ def _config_rates(p, key, i, L, M, mu, xi, W, zeta):
     return fitted, predicted
 
 
-def _regime_check(held) -> Check:
-    """Every run below the indicative threshold kept ``R ≤ R_0 e^{−λ_0 t/N}`` (none: FAIL)."""
+def _regime_check(held, runs) -> Check:
+    """Every run below its indicative threshold kept ``R ≤ R_0 e^{−λ_0 t/N}`` (none: FAIL)."""
     claim = CLAIMS["small_loss_regime"]
     passed = bool(held.size and held.all())
     return Check(
@@ -241,5 +290,5 @@ def _regime_check(held) -> Check:
         float(held.mean()) if held.size else 0.0,
         claim.expected,
         passed,
-        f"{int(held.sum())}/{held.size} runs",
+        f"{int(held.sum())}/{held.size} runs below their threshold (of {runs})",
     )

@@ -1,14 +1,19 @@
 """Chapter 5 settings and run analysis: data, silent heads and small-loss labels from an
-experiment's key; snapshots, residuals and fitted rates of a training run."""
+experiment's key; the same over independent keys, trained together under ``jax.vmap``;
+snapshots, residuals, distances and fitted rates of a training run."""
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ...solver import diagnostics, families, tasks
+from ...solver import diagnostics, distances, families, ntk, tasks
 from ...solver.attention import Heads
-from ...solver.errors import ParameterError
+from ...solver.errors import ParameterError, SolveFailed, check_positive, check_steps
+from ...solver.gradflow import DEFAULT_METHOD, train_scan
 from ...solver.measures import sample_cloud
+from ...solver.sharding import resolve_mesh
+from ...solver.streaming import resolve_chunk
+from ...solver.validate import check_data
 
 __all__ = [
     "DATA",
@@ -18,6 +23,9 @@ __all__ = [
     "data",
     "task",
     "stall_task",
+    "repetition_keys",
+    "stack",
+    "train_batch",
     "every",
     "residual",
     "index",
@@ -25,7 +33,10 @@ __all__ = [
     "fit_line",
     "fit_rate",
     "sync_distances",
+    "cot_distances",
+    "lam_min_along",
     "lip_hat",
+    "indicative_threshold",
 ]
 
 # Role tags folded into an experiment's key (STYLE.md §7): fixed integers, never reused.
@@ -75,6 +86,62 @@ def stall_task(p, key):
     return fam, mu, xi, W, theta0, targets
 
 
+def repetition_keys(key, keys: int):
+    """The ``keys`` independent keys of a repeated experiment (``jax.random.split``): each one
+    draws its own data, heads and labels through :func:`task`."""
+    return list(jax.random.split(key, keys))
+
+
+def stack(trees):
+    """Pytrees of equal shapes (heads, contexts, targets) with a new leading run axis."""
+    return jax.tree_util.tree_map(lambda *leaves: jnp.stack(leaves), *trees)
+
+
+def train_batch(
+    thetas0, mus, xi, targets, *, eta: float, steps: int, every: int, where: str, throw=True
+):
+    r"""Mean-field gradient descent of several runs as one vmapped program: run :math:`s` has its
+    own heads, contexts and labels (a leading run axis on ``thetas0``, ``mus`` and ``targets``),
+    the query ``xi`` float64 array (N, d) is shared.
+
+    .. math::
+
+        \theta_s^{k+1} = \theta_s^k - \eta\, L M \nabla R_s(\theta_s^k)
+
+    Each run is :func:`~mftransformer.solver.gradflow.train` on its own (the same scan).
+
+    Returns:
+        a :class:`~mftransformer.solver.gradflow.TrainingHistory` with a leading run axis.
+
+    Raises:
+        SolveFailed: a run became non-finite (names the run and the step), unless ``throw`` is
+            False (the history's ``first_bad_step`` then says where each run broke).
+    """
+    xi = check_data(where, index(thetas0, 0), index(mus, 0), xi, index(targets, 0))
+    check_positive(where, "eta", eta)
+    check_steps(where, steps, every)
+    options = {
+        "steps": steps,
+        "every": every,
+        "method": DEFAULT_METHOD,
+        "scheme": "euler",
+        "chunk": resolve_chunk(None, mus.x.shape[-2], where),
+        "mesh": resolve_mesh("off", xi.shape[0], thetas0.A.shape[2], where),
+    }
+    eta_, t0 = jnp.asarray(eta, float), jnp.asarray(0.0, float)
+    hist = jax.vmap(lambda th, mu, tg: train_scan(th, mu, xi, tg, eta_, t0, **options))(
+        thetas0, mus, targets
+    )
+    bad = np.asarray(hist.first_bad_step)
+    if throw and np.any(bad >= 0):
+        s = int(np.argmax(bad >= 0))
+        raise SolveFailed(
+            f"{where}: run {s} became non-finite at step {int(bad[s])}; lower the learning rate "
+            f"eta = {eta}."
+        )
+    return hist
+
+
 def every(steps, snapshots, where):
     """Steps between snapshots (``snapshots`` must divide ``steps``)."""
     if steps % snapshots:
@@ -117,7 +184,30 @@ def sync_distances(snapshots: Heads, theta0: Heads):
     return np.array([float(diagnostics.sync_distance(th, theta0)) for th in unstack(snapshots)])
 
 
+def cot_distances(snapshots: Heads, theta0: Heads):
+    r""":math:`W_{\rm COT}(\nu^t, \nu_0)` at every snapshot, by optimal assignment of the heads
+    layer by layer (:func:`~mftransformer.solver.distances.w_cot`); at most
+    :func:`sync_distances`."""
+    return np.array([distances.w_cot(th, theta0) for th in unstack(snapshots)])
+
+
+def lam_min_along(snapshots: Heads, mu, xi, W):
+    r""":math:`\lambda_{\min}(\mathbf K(\nu^t))` at every snapshot (the NTK from JAX
+    derivatives, :func:`~mftransformer.solver.ntk.ntk_jacobian`)."""
+    spectra = [ntk.spectrum(ntk.ntk_jacobian(th, mu, xi, W).K)[0] for th in unstack(snapshots)]
+    return np.array(spectra)
+
+
 def lip_hat(lam_t, lam0, D) -> float:
-    """``max_t |λ_min(K(ν^t)) − λ_0| / D_sync(t)``: a lower estimate of ``Lip_K``."""
+    r"""A lower estimate of :math:`\mathrm{Lip}_K` from one run:
+    :math:`\max_t |\lambda_{\min}(\mathbf K(\nu^t)) - \lambda_0| / D(t)` over the snapshots that
+    moved (:math:`D` the synchronous distance, or :math:`W_{\rm COT}`)."""
     moved = D > 0
     return float(np.max(np.abs(lam_t[moved] - lam0) / D[moved])) if moved.any() else 0.0
+
+
+def indicative_threshold(lam0, lip, N) -> float:
+    r"""The small-loss threshold :math:`\lambda_0^3/(16 N \mathrm{Lip}_K^2)` with a lower estimate
+    of :math:`\mathrm{Lip}_K` (:func:`lip_hat`): an *upper* estimate of the threshold, indicative
+    only (infinite when the kernel did not move)."""
+    return float(lam0**3 / (16 * N * lip**2)) if lip > 0 else float("inf")
