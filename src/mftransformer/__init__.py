@@ -9,6 +9,7 @@ array is created, to switch JAX to float64 (every comparison with theory runs in
 
 # ruff: noqa: F401  (every import below is a re-export: __all__ is built from them at the end)
 
+
 def configure(x64: bool = True) -> None:
     """Set the package-wide JAX precision (float64 by default). The only place that sets
     ``jax_enable_x64``: call it at entry points (notebooks' first cell, tests, the CLI).
@@ -27,9 +28,13 @@ from .companion.store import train_chunked  # noqa: E402
 from .solver import adjoint, families, gradflow, ntk, sharding, streaming, tasks  # noqa: E402
 from .solver.adjoint import (  # noqa: E402
     Targets,
+    adjoint_flat_memory,
     continuous_adjoint,
     cot_gradient,
     discrete_adjoint,
+    first_variation,
+    invert_euler_step,
+    probe_derivative,
     risk,
 )
 from .solver.attention import (  # noqa: E402

@@ -1,4 +1,5 @@
-"""Orders in depth of the continuous adjoint, through the chapter's own experiment function."""
+"""Orders in depth of the continuous adjoint and of the first variation, on independent keys,
+through the chapter's own experiment functions (median in the band, every key in its key band)."""
 
 import jax
 import pytest
@@ -14,13 +15,39 @@ def ci(section, **overrides):
 
 @pytest.mark.slow
 def test_continuous_adjoint_orders():
-    p = ci("depth", n=4, N=1, M=2, Ls=(8, 16, 32, 64, 128), L_ref=512)
+    p = ci("depth", n=4, N=1, M=2, Ls=(8, 16, 32, 64, 128), L_ref=512, keys=5)
     result = chapter.depth(p, key=jax.random.key(11))
-    slopes = result.slopes
-    for name, slope in (
-        ("continuous_slope_euler", slopes["euler"]),
-        ("continuous_slope_heun", slopes["heun"]),
-        ("continuous_vs_discrete", slopes["exact"]),
+    for name, kind in (
+        ("continuous_slope_euler", "euler"),
+        ("continuous_slope_heun", "heun"),
+        ("continuous_vs_discrete", "exact"),
     ):
-        assert chapter.CLAIMS[name].check(slope).passed, f"{name}: slopes {slopes}"
+        slopes = result.data[f"slopes_{kind}"]
+        assert slopes.shape == (5,)
+        assert chapter.CLAIMS[name].check_keys(slopes).passed, f"{name}: slopes {slopes}"
     assert result.check.passed, str(result.check)
+
+
+@pytest.mark.slow
+def test_first_variation_depth_order_and_probe_identity():
+    p = ci("probe", Ls=(8, 16, 32, 64, 128), L_identity=8, keys=5)
+    result = chapter.probe(p, key=jax.random.key(12))
+    claim = chapter.CLAIMS["probe_depth_order"]
+    assert claim.check_keys(result.orders).passed, f"orders {result.orders}"
+    assert chapter.CLAIMS["probe_identity"].check_keys(result.identity).passed, result.identity
+    assert result.check.passed, str(result.check)
+
+
+@pytest.mark.slow
+def test_interaction_needed_on_every_key():
+    p = ci("interaction", keys=5)
+    result = chapter.interaction(p, key=jax.random.key(13))
+    values = result.errors["T+C", "both"]
+    assert chapter.CLAIMS["interaction_needed"].check_keys(values).passed, values
+
+
+@pytest.mark.slow
+def test_fd_order_on_every_key():
+    p = ci("agreement", keys=5)
+    result = chapter.agreement(p, key=jax.random.key(14))
+    assert chapter.CLAIMS["fd_order"].check_keys(result.fd_ratio).passed, result.fd_ratio

@@ -167,15 +167,23 @@ def adjoint_passes(name: str, p) -> list:
         return [_grad(1, p.n, 2, p.M, p.L, queries=0, count=2)]
     if name == "agreement":
         return [
-            _grad(p.N, p.n, p.d, p.M, p.L, count=5),
-            _grad(p.N, p.n, p.d, p.M, p.L, count=3, stages=2),
-            _fwd(p.N, p.n, p.d, p.M, p.L, count=2 * p.directions * len(p.eps)),
+            _grad(p.N, p.n, p.d, p.M, p.L, count=5 + 3 * (p.keys - 1)),
+            _grad(p.N, p.n, p.d, p.M, p.L, count=3 + 2 * (p.keys - 1), stages=2),
+            _fwd(p.N, p.n, p.d, p.M, p.L, count=2 * p.directions * len(p.eps) * p.keys),
         ]
-    if name == "interaction":
-        return [_grad(p.N, p.n, p.d, p.M, p.L, count=2 * p.instances)]
+    if name == "interaction":  # 3 tasks x (the gradient + 3 ablations) per key
+        return [_grad(p.N, p.n, p.d, p.M, p.L, count=12 * p.keys)]
+    if name == "probe":
+        return [_grad(p.N, p.n, p.d, p.M, L, count=p.keys) for L in (*p.Ls, p.L_identity)] + [
+            _fwd(p.N, p.n, p.d, p.M + 1, p.L_identity, count=2 * p.probes * p.keys)
+        ]
+    if name == "landscape":
+        return [_grad(p.N, p.n, p.d, p.M, p.L, count=2)]
+    if name == "reversal":  # the reversal iterates the field about 15 times per layer
+        return [_grad(p.N, p.n, p.d, p.M, L, count=2 * p.keys, stages=8) for L in p.Ls]
     if name == "depth":
-        return [_grad(p.N, p.n, p.d, p.M, p.L_ref, stages=4)] + [
-            _grad(p.N, p.n, p.d, p.M, L, count=c, stages=s)
+        return [_grad(p.N, p.n, p.d, p.M, p.L_ref, stages=4, count=p.keys)] + [
+            _grad(p.N, p.n, p.d, p.M, L, count=c * p.keys, stages=s)
             for L in p.Ls
             for c, s in ((2, 1), (1, 2))
         ]

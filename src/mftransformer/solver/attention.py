@@ -23,7 +23,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 
-from .errors import ParameterError
+from .errors import ParameterError, check_choice
 from .heads import Heads, SmoothHeads, meanfield_scale
 from .measures import EmpiricalMeasure, lse_discrete
 from .sharding import sharded
@@ -36,6 +36,9 @@ __all__ = [
     "meanfield_scale",
     "LayerField",
     "Linearisation",
+    "INTERACTION_PARTS",
+    "dropped_parts",
+    "interaction_weights",
     "lse",
     "tilted_stats",
     "head",
@@ -55,7 +58,7 @@ class Linearisation(eqx.Module):
         phi: ``Φ(z) = F(z, μ)`` ``(k, d)``.
         lam_z: ``(∂_z F)ᵀ λ`` ``(k, d)``, the local term.
         lam_x: ``(∂_x F)ᵀ λ`` ``(n, d)``, the interaction term through the keys (zero if
-            ``local_only``).
+            ``local_only``; only the points of weight ``sources`` feed it).
         gA, gV: per-head parameter gradients of ``Σ_k ⟨λ_k, Γ_θ(μ, z_k)⟩``, ``(M, d, d)``.
     """
 
@@ -119,25 +122,39 @@ class LayerField(eqx.Module):
         _, _, m = self.tilt(x, loga, z)
         return jnp.einsum("mij,mkj->ki", self.V, m) / self.scale
 
-    def vjp(self, x, loga, z, lam, *, local_only: bool = False) -> Linearisation:
-        """The field, ``(∂_z F)ᵀλ``, ``(∂_x F)ᵀλ`` and the head gradients at cotangents ``lam``.
+    def vjp(self, x, loga, z, lam, *, local_only: bool = False, sources=None) -> Linearisation:
+        r"""The field, :math:`(\partial_z F)^\top\lambda`, :math:`(\partial_x F)^\top\lambda`
+        and the head gradients at cotangents ``lam`` (Model: risk).
 
-        With ``u_k = Vᵀλ_k`` and ``C_k u_k = Σ_j w_kj (x_j − m_k)⟨x_j − m_k, u_k⟩``: local term
-        ``(1/M) Σ_m Aᵀ C_k u_k``, interaction ``(1/M) Σ_m Σ_k w_kj (u_k + A z_k ⟨x_j − m_k, u_k⟩)``,
-        ``∇_A G = Σ_k C_k u_k z_kᵀ``, ``∇_V G = Σ_k λ_k m_kᵀ`` (Model: risk). Streamed
-        over blocks of points if ``chunk`` (the last three are sums over points, carried).
+        With :math:`u_k = V^\top\lambda_k` and
+        :math:`C_k u_k = \sum_j w_{kj}(x_j - m_k)\langle x_j - m_k, u_k\rangle`:
+
+        .. math::
+
+            [\partial_z F^\top\lambda]_k = \frac1M\sum_m A^\top C_k u_k,\qquad
+            [\partial_x F^\top\lambda]_j = \frac1M\sum_m\sum_k \sigma_k\, w_{kj}
+                \big(u_k + A z_k\langle x_j - m_k, u_k\rangle\big),
+
+            \nabla_A G = \sum_k C_k u_k z_k^\top,\qquad
+            \nabla_V G = \sum_k \lambda_k m_k^\top .
+
+        The weights :math:`\sigma_k` (``sources``, float64 array (k,); None: all 1) say which
+        points' adjoints feed the interaction term (the ablations of chapter 2); ``local_only``
+        drops that term entirely. Streamed over blocks of points if ``chunk`` (the last three are
+        sums over points, carried).
         """
         if self.chunk:
+            per_point = (z, lam) if sources is None else (z, lam, sources)
 
-            def block(zc, lamc):
-                out = self._vjp_dense(x, loga, zc, lamc, local_only)
+            def block(zc, lamc, *sc):
+                out = self._vjp_dense(x, loga, zc, lamc, local_only, sc[0] if sc else None)
                 return (out.phi, out.lam_z), (out.lam_x, out.gA, out.gV)
 
-            (phi, lam_z), (lam_x, gA, gV) = over_points(block, self.chunk, 2, 3, z, lam)
+            (phi, lam_z), (lam_x, gA, gV) = over_points(block, self.chunk, 2, 3, *per_point)
             return Linearisation(phi=phi, lam_z=lam_z, lam_x=lam_x, gA=gA, gV=gV)
-        return self._vjp_dense(x, loga, z, lam, local_only)
+        return self._vjp_dense(x, loga, z, lam, local_only, sources)
 
-    def _vjp_dense(self, x, loga, z, lam, local_only):
+    def _vjp_dense(self, x, loga, z, lam, local_only, sources):
         A, V, M = self.A, self.V, self.scale
         Az, w, m = self.tilt(x, loga, z)
         u = jnp.einsum("mji,kj->mki", V, lam)  # u_k = Vᵀ λ_k
@@ -150,6 +167,8 @@ class LayerField(eqx.Module):
         if local_only:
             lam_x = jnp.zeros_like(x)
         else:
+            if sources is not None:  # σ_k: only the kept points' adjoints feed the keys
+                w, ws = w * sources[None, :, None], ws * sources[None, :, None]
             lam_x = (jnp.einsum("mkn,mki->ni", w, u) + jnp.einsum("mkn,mki->ni", ws, Az)) / M
         gA = jnp.einsum("mki,kj->mij", Cu, z)
         gV = jnp.einsum("ki,mkj->mij", lam, m)
@@ -238,23 +257,65 @@ def state_field(
     return phi
 
 
-def state_vjp(A, V, z, loga, n: int, lam, *, local_only: bool = False, chunk=None, mesh=None):
+def state_vjp(
+    A, V, z, loga, n: int, lam, *, local_only: bool = False, keep=None, chunk=None, mesh=None
+):
     """``(Φ(z), DΦ(z)ᵀλ, ∇_A G, ∇_V G)`` on a batch of network states (Model: risk).
 
     The keys are the states' first ``n`` points, so ``DΦᵀλ`` is the local term plus the
     interaction term added to those rows; the head gradients are summed over the batch.
-    ``chunk`` and ``mesh`` as in :func:`state_field` (the batch sum is a ``psum`` over
-    ``"batch"``).
+    ``local_only`` drops the interaction term; ``keep`` (float64 array (2,), from
+    :func:`interaction_weights`; None: both 1) weighs its two parts, the atoms' adjoints
+    (token→token) and the queries' (query→token). ``chunk`` and ``mesh`` as in
+    :func:`state_field` (the batch sum is a ``psum`` over ``"batch"``).
     """
     c, M = resolve_chunk(chunk, n, "state_vjp"), A.shape[0]
+    sources = None
+    if keep is not None and not local_only:  # σ_k: keep[0] on the atoms, keep[1] on the queries
+        k = z.shape[1]
+        sources = jnp.concatenate(
+            [jnp.full(n, keep[0], z.dtype), jnp.full(k - n, keep[1], z.dtype)]
+        )
 
     def local(A, V, z, loga, lam):
-        vjp = partial(LayerField(A, V, c, M).vjp, local_only=local_only)
+        vjp = partial(LayerField(A, V, c, M).vjp, local_only=local_only, sources=sources)
         out = jax.vmap(vjp)(z[:, :n], loga, z, lam)
         return (out.phi, out.lam_z.at[:, :n].add(out.lam_x)), (out.gA.sum(0), out.gV.sum(0))
 
     (phi, vjp), (gA, gV) = sharded(mesh, local, (A, V), (z, loga, lam), (2, 2))
     return phi, vjp, gA, gV
+
+
+#: The two parts of the interaction (non-local) term of the adjoint, each droppable for the
+#: ablations of chapter 2: the atoms' adjoints feeding the keys (``"token_to_token"``) and the
+#: queries' adjoints feeding the keys (``"query_to_token"``).
+INTERACTION_PARTS = ("token_to_token", "query_to_token")
+
+
+def dropped_parts(drop=(), local_only: bool = False, where: str = "drop") -> tuple[str, ...]:
+    """The interaction parts to drop, as a sorted tuple of :data:`INTERACTION_PARTS`.
+
+    ``drop`` is one part, a sequence of parts, or empty; ``local_only=True`` drops both (the
+    frozen-context adjoint).
+
+    Raises:
+        ParameterError: an unknown part (with a "did you mean").
+    """
+    parts = (drop,) if isinstance(drop, str) else tuple(drop)
+    for part in parts:
+        check_choice(where, "drop", part, INTERACTION_PARTS)
+    if local_only:
+        parts = INTERACTION_PARTS
+    return tuple(p for p in INTERACTION_PARTS if p in parts)
+
+
+def interaction_weights(drop: tuple[str, ...]):
+    """The weights ``keep`` of :func:`state_vjp` for normalised parts ``drop``: None when
+    nothing is dropped, else float64 array (2,), 0 for each dropped part (token→token,
+    query→token). A traced array, so that every ablation shares one compiled program."""
+    if not drop:
+        return None
+    return jnp.array([0.0 if part in drop else 1.0 for part in INTERACTION_PARTS])
 
 
 def _check_points(A, mu, z, where):

@@ -4,9 +4,12 @@
 - :mod:`.claims`: the claims table, ``CLAIMS``.
 - :mod:`.run`: the shared setting :func:`instance`; the experiments :func:`field`
   (``adjoint_field``), :func:`agreement` (``adjoint_vs_autodiff``, ``fd_order``)
-  :func:`interaction` (``interaction_needed``), :func:`depth` (``continuous_slope_*``
-  ``continuous_vs_discrete``), :func:`memory` (``continuous_flat_memory``
-  ``exact_bytes_per_layer``); the four gradient programs, also used by ``benchmarks/``.
+  :func:`interaction` (``interaction_needed``: three ablations on three tasks), :func:`probe`
+  (``probe_identity``, ``probe_depth_order``), :func:`landscape` (``first_variation_grad``),
+  :func:`reversal` (``flat_memory_grad``, ``reversal_flat_memory``), :func:`depth`
+  (``continuous_slope_*``, ``continuous_vs_discrete``), :func:`memory`
+  (``continuous_flat_memory``, ``exact_bytes_per_layer``); the four gradient programs, also used
+  by ``benchmarks/``. Rate and ratio checks run on ``keys`` independent instances.
 - :mod:`.plots`: ``plot_<what>(result) -> Figure``.
 """
 

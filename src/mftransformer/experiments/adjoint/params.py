@@ -3,7 +3,7 @@
 
 import dataclasses
 
-from ..blocks import Chapter, Network
+from ..blocks import Chapter, Network, Repeated
 from ..schema import param
 
 __all__ = [
@@ -12,6 +12,9 @@ __all__ = [
     "FieldParams",
     "AgreementParams",
     "InteractionParams",
+    "ProbeParams",
+    "LandscapeParams",
+    "ReversalParams",
     "DepthParams",
     "MemoryParams",
 ]
@@ -35,18 +38,56 @@ class FieldParams(Network):
 
 
 @dataclasses.dataclass(frozen=True)
-class AgreementParams(Instance):
+class AgreementParams(Instance, Repeated):
     eps: tuple[float, ...] = param("finite-difference steps (must contain 1e-3 and 1e-4)", gt=0)
     directions: int = param("random directions for the finite differences", ge=1)
 
 
 @dataclasses.dataclass(frozen=True)
-class InteractionParams(Instance):
-    instances: int = param("independent random instances", ge=1)
+class InteractionParams(Instance, Repeated):
+    """The ablations of the interaction term on tasks T, C and T + C, on ``keys`` instances."""
+
+
+def _doubling(where, Ls):
+    """Depths that double: successive differences need ``Ls[i+1] = 2 Ls[i]``."""
+    if len(Ls) < 3 or any(b != 2 * a for a, b in zip(Ls, Ls[1:], strict=False)):
+        raise ValueError(f"{where}: Ls = {Ls}; allowed >= 3 depths, each twice the previous.")
 
 
 @dataclasses.dataclass(frozen=True)
-class DepthParams:
+class ProbeParams(Repeated):
+    d: int = param("token dimension", ge=1)
+    n: int = param("tokens per input (the last one has zero weight: padding)", ge=2)
+    N: int = param("number of inputs", ge=1)
+    M: int = param("heads of the smooth measure nu_s", ge=1)
+    scale: float = param("entries of theta^0, theta^1 and of the probes ~ N(0, scale^2)", gt=0)
+    probes: int = param("probe heads theta at which the first variation is evaluated", ge=1)
+    eps: float = param("central finite-difference step in the probe's mass epsilon", gt=0)
+    L_identity: int = param("depth of the network of the probe identity (even)", ge=2, even=True)
+    Ls: tuple[int, ...] = param("depths L of the depth order (doubling, even)", ge=2, even=True)
+
+    def rules(self, where):
+        _doubling(where, self.Ls)
+
+
+@dataclasses.dataclass(frozen=True)
+class LandscapeParams(Instance):
+    grid: int = param("points per axis of the heat map of the first variation", ge=3)
+    arrows: int = param("points per axis of the arrows -grad_theta of the first variation", ge=2)
+
+
+@dataclasses.dataclass(frozen=True)
+class ReversalParams(Repeated):
+    d: int = param("token dimension", ge=1)
+    n: int = param("tokens per input (the last one has zero weight: padding)", ge=2)
+    N: int = param("number of inputs", ge=1)
+    M: int = param("heads per layer", ge=1)
+    scale: float = param("entries of A, V ~ N(0, scale^2)", gt=0)
+    Ls: tuple[int, ...] = param("depths L (memory compared between the first and the last)", ge=1)
+
+
+@dataclasses.dataclass(frozen=True)
+class DepthParams(Repeated):
     d: int = param("token dimension", ge=1)
     n: int = param("tokens per input", ge=2)
     N: int = param("number of inputs", ge=1)
@@ -80,6 +121,9 @@ class MemoryParams:
 class Params(Chapter):
     field: FieldParams = param("the adjoint field along token trajectories")
     agreement: AgreementParams = param("adjoint against autodiff and finite differences")
-    interaction: InteractionParams = param("the adjoint without its interaction term")
+    interaction: InteractionParams = param("the adjoint without parts of its interaction term")
+    probe: ProbeParams = param("the first variation away from the particles: a probe head")
+    landscape: LandscapeParams = param("heat map of the first variation on a slice of heads")
+    reversal: ReversalParams = param("the flat-memory adjoint by exact Euler reversal")
     depth: DepthParams = param("continuous adjoint against depth")
     memory: MemoryParams = param("working memory and time against depth")

@@ -5,9 +5,24 @@ import numpy as np
 
 from ...companion.figures import house_style, new_figure
 from .claims import CLAIMS
-from .run import MODES
+from .run import ABLATIONS, MODES, TASKS
 
-__all__ = ["plot_field", "plot_agreement", "plot_interaction", "plot_depth", "plot_memory"]
+__all__ = [
+    "plot_field",
+    "plot_agreement",
+    "plot_interaction",
+    "plot_probe",
+    "plot_landscape",
+    "plot_depth",
+    "plot_memory",
+]
+
+#: How the ablations are named in the figures.
+ABLATION_LABELS = {
+    "token_to_token": "without token→token",
+    "query_to_token": "without query→token",
+    "both": "without both (frozen context)",
+}
 
 
 @house_style
@@ -67,20 +82,83 @@ def plot_agreement(result):
 
 @house_style
 def plot_interaction(result):
-    """Relative gradient error of the frozen-context adjoint, per instance, for ``A`` and ``V``."""
-    d = result.data
-    fig, ax = new_figure(1, height=2.6)
-    i = np.arange(d["error_A"].size)
-    ax.bar(i - 0.2, 100 * d["error_A"], 0.4, color="C0", label="$A$")
-    ax.bar(i + 0.2, 100 * d["error_V"], 0.4, color="C1", label="$V$")
-    ax.axhline(100 * CLAIMS["interaction_needed"].band, color="k", ls=":", lw=0.8, label="5 %")
+    """Relative gradient error of the three ablations on tasks T, C and T + C: the median over
+    the keys (bars) and their range (error bars), with the 5 % band of ``interaction_needed``."""
+    errors = result.errors
+    fig, ax = new_figure(1, height=2.8)
+    x = np.arange(len(TASKS))
+    width = 0.8 / len(ABLATIONS)
+    for i, ablation in enumerate(ABLATIONS):
+        rows = np.array([100 * errors[task, ablation] for task in TASKS])  # (tasks, keys)
+        med = np.median(rows, axis=1)
+        spread = np.stack([med - rows.min(axis=1), rows.max(axis=1) - med])
+        ax.bar(
+            x + (i - 1) * width,
+            med,
+            width,
+            yerr=spread,
+            capsize=2,
+            color=f"C{i}",
+            label=ABLATION_LABELS[ablation],
+        )
+    band = 100 * CLAIMS["interaction_needed"].band
+    ax.axhline(band, color="k", ls=":", lw=0.8, label=f"{band:g} % (median, task T + C)")
+    top = max(float(np.max(100 * v)) for v in errors.values())
+    ax.set_ylim(0, 1.6 * top)
+    ax.set_xticks(x, [f"task {t}" for t in TASKS])
     ax.set(
-        xlabel="instance (dimensionless)",
-        ylabel="gradient error without\ninteraction term (%)",
-        title="dropping the interaction term",
+        xlabel="task (targets of the risk)",
+        ylabel="gradient error (%)",
+        title="dropping parts of the interaction term",
     )
-    ax.set_xticks(i)
-    ax.legend(fontsize="x-small")
+    ax.legend(fontsize="x-small", loc="upper left", ncols=2)
+    return fig
+
+
+@house_style
+def plot_probe(result):
+    """Successive differences ``‖q_{2L} − q_L‖`` of the first variation at ``s = 1/2`` against
+    ``L`` (log-log), one line per key, with the slope −1 of order one."""
+    d = result.data
+    fig, ax = new_figure(1, height=2.8)
+    L = d["L"]
+    for i, row in enumerate(d["differences"]):
+        ax.loglog(
+            L, row, "o-", color="C0", alpha=0.6, ms=3, lw=0.8, label="keys" if i == 0 else None
+        )
+    ref = np.median(d["differences"][:, 0]) * (L / L[0]) ** -1.0
+    ax.loglog(L, ref, ":", color="k", label="slope −1 (order 1)")
+    ax.set(
+        xlabel="depth steps $L$ (dimensionless)",
+        ylabel="$\\|q_{2L}-q_L\\| / \\|q_{L_{\\max}}\\|$ (dimensionless)",
+        title="first variation at $s = 1/2$ against depth",
+    )
+    ax.legend(fontsize="x-small", loc="lower left")
+    return fig
+
+
+@house_style
+def plot_landscape(result):
+    """Heat map of the first variation ``δR/δν(1/2, θ)`` on the slice ``A = a I``,
+    ``V = v e₁e₁ᵀ``, with its level lines, the arrows ``−∇_{(a,v)}`` and the layer's particles
+    projected on the slice."""
+    d = result.data
+    fig, ax = new_figure(1, height=3.0)
+    values = d["values"]
+    vmax = float(np.abs(values).max())
+    im = ax.pcolormesh(d["a"], d["v"], values, cmap="RdBu_r", vmin=-vmax, vmax=vmax, shading="auto")
+    ax.contour(d["a"], d["v"], values, levels=9, colors="0.3", linewidths=0.4)
+    at, arrows = d["arrows_at"], d["arrows"]
+    ax.quiver(at[:, 0], at[:, 1], arrows[:, 0], arrows[:, 1], color="0.1", angles="xy", width=0.005)
+    pts = d["particles"]
+    ax.plot(pts[:, 0], pts[:, 1], "o", mfc="#ffd92f", mec="k", ms=5, label="heads of the layer")
+    fig.colorbar(im, ax=ax, shrink=0.85).set_label("$\\delta R/\\delta\\nu$ (dimensionless)")
+    ax.set(
+        xlabel="$a$ in $A = aI$ (dimensionless)",
+        ylabel="$v$ in $V = v\\,e_1e_1^\\top$ (dimensionless)",
+        title=f"first variation at $s = {float(d['s']):.2f}$",
+    )
+    ax.legend(fontsize="x-small", loc="upper left", framealpha=0.9)
     return fig
 
 
