@@ -1,19 +1,50 @@
-"""Independent runs over seeds as one program: ``jax.vmap`` over a leading seed axis.
+r"""Independent runs as one program, and massless tracer heads carried by a reference network.
 
-Where a chapter averages over initialisations (the mean-field spread of chapter 3), the runs
-differ only in their initial heads, so they are one program batched with ``jax.vmap``: one
-compilation, and the seeds batched inside each layer's contractions instead of a Python loop.
-Each run is the same computation as :func:`~mftransformer.solver.gradflow.train` on its own
-(equal to round-off; a test checks 1e-12).
+Where a chapter repeats a training run (over initialisations, or over independent keys that draw
+data and heads), the runs differ only in their inputs, so they are one program batched with
+``jax.vmap``: one compilation, and the runs batched inside each layer's contractions instead of a
+Python loop. Each run is the same computation as :func:`~mftransformer.solver.gradflow.train` on
+its own (equal to round-off; a test checks :math:`10^{-12}`).
+
+* :func:`train_seeds` — runs from several initial heads on the same data;
+* :func:`train_runs` — runs that each have their own heads and data (independent keys), in
+  compiled chunks of steps, so runs of different lengths share one compilation;
+* :func:`flow_runs` — the adaptive particle flow of
+  :func:`~mftransformer.solver.gradflow.flow` for several runs at once;
+* :func:`train_tracers` — a reference network trained by gradient descent together with
+  *tracer* heads of no mass, each moved by the reference's COT gradient at its own position:
+
+  .. math::
+
+      \dot\theta = -\nabla_\theta \frac{\delta R}{\delta\nu}[\nu^t_{\rm ref}](s_\ell, \theta)
+        = -\nabla_\theta G_\ell(\theta),\qquad
+      G_\ell(\theta) = \sum_{b,k} \langle \lambda^{\ell+1}_{bk},
+        \Gamma_\theta(\mu^\ell_b, z^\ell_{bk}) \rangle,
+
+  with the reference's states :math:`z^\ell` and adjoints :math:`\lambda^{\ell+1}`. For a large
+  reference this is the mean-field velocity, so tracers started at a small network's initial heads
+  are the propagation-of-chaos coupling of that network (chapter 3).
 """
 
+from functools import partial
+
+import diffrax
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .adjoint import GRADIENT_METHODS, Targets
-from .errors import SolveFailed, check_choice, check_positive, check_steps
-from .gradflow import DEFAULT_METHOD, TrainingHistory, train_scan
+from .adjoint import GRADIENT_METHODS, Targets, discrete_adjoint
+from .attention import LayerField
+from .errors import (
+    ParameterError,
+    SolveFailed,
+    check_choice,
+    check_positive,
+    check_steps,
+    first_nonfinite,
+)
+from .gradflow import DEFAULT_METHOD, TrainingHistory, flow_solve, cot_norm2, gd_step, train_scan
 from .heads import Heads
 from .measures import EmpiricalMeasure
 from .sharding import resolve_mesh
@@ -21,12 +52,26 @@ from .streaming import resolve_chunk
 from .types import Array, Float
 from .validate import check_data
 
-__all__ = ["stack_heads", "train_seeds"]
+__all__ = [
+    "stack_heads",
+    "train_seeds",
+    "train_runs",
+    "flow_runs",
+    "TracerHistory",
+    "tracer_grad",
+    "train_tracers",
+]
 
 
 def stack_heads(thetas: list[Heads]) -> Heads:
-    """The heads of several runs with a leading run axis: ``A, V`` of shape ``(S, L, M, d, d)``."""
-    return jax.tree_util.tree_map(lambda *leaves: jnp.stack(leaves), *thetas)
+    """The heads of several runs with a leading run axis: ``A, V`` float64 arrays
+    (S, L, M, d, d)."""
+    return stack(thetas)
+
+
+def stack(items: list):
+    """Pytrees of equal structure (heads, measures, targets) stacked along a new leading axis."""
+    return jax.tree_util.tree_map(lambda *leaves: jnp.stack(leaves), *items)
 
 
 def train_seeds(
@@ -42,45 +87,322 @@ def train_seeds(
     scheme: str = "euler",
     throw: bool = True,
 ) -> TrainingHistory:
-    """Mean-field gradient descent from each of ``thetas0`` (same data), as one vmapped program.
+    r"""Mean-field gradient descent from each of ``thetas0`` (same data), as one vmapped program.
 
     .. math::
 
-        \\theta_s^{k+1} = \\theta_s^k - \\eta\\, L M \\nabla R(\\theta_s^k),\\qquad s = 1..S
+        \theta_s^{k+1} = \theta_s^k - \eta\, L M \nabla R(\theta_s^k),\qquad s = 1..S
 
     Args:
-        thetas0: the initial heads of the ``S`` runs (equal shapes).
+        thetas0: the initial heads of the :math:`S` runs (equal shapes).
         mu, xi, targets, eta, steps, snapshot_every, method, scheme: as in
             :func:`~mftransformer.solver.gradflow.train`.
         throw: raise :class:`SolveFailed` naming the first run and step that diverged.
 
     Returns:
         a :class:`~mftransformer.solver.gradflow.TrainingHistory` whose every field has a leading
-        run axis ``S``.
+        run axis :math:`S`.
     """
     xi = check_data("train_seeds", thetas0[0], mu, xi, targets)
-    check_positive("train_seeds", "eta", eta)
-    check_steps("train_seeds", steps, snapshot_every)
-    check_choice("train_seeds", "method", method, GRADIENT_METHODS)
-    every = steps if snapshot_every is None else snapshot_every
-    options = {
-        "steps": steps,
-        "every": every,
-        "method": method,
-        "scheme": scheme,
-        "chunk": resolve_chunk(None, mu.n, "train_seeds"),
-        "mesh": resolve_mesh("off", mu.B, thetas0[0].M, "train_seeds"),
-    }
+    options = _options("train_seeds", thetas0[0], mu, eta, steps, snapshot_every, method, scheme)
     dtype = thetas0[0].A.dtype
     eta_, t0 = jnp.asarray(eta, dtype), jnp.asarray(0.0, dtype)
     hist = jax.vmap(lambda th: train_scan(th, mu, xi, targets, eta_, t0, **options))(
         stack_heads(thetas0)
     )
+    return _raise_if_diverged("train_seeds", hist, eta, throw)
+
+
+def train_runs(
+    thetas0: list[Heads],
+    data: list[tuple[EmpiricalMeasure, Float[Array, "B d"], Targets]],
+    *,
+    eta: float,
+    steps: int,
+    chunk: int | None = None,
+    snapshot_every: int | None = None,
+    method: str = DEFAULT_METHOD,
+    scheme: str = "euler",
+    throw: bool = True,
+) -> TrainingHistory:
+    r"""Mean-field gradient descent of :math:`S` runs, each with its own heads and data, as one
+    vmapped program (independent keys of one experiment).
+
+    .. math::
+
+        \theta_s^{k+1} = \theta_s^k - \eta\, L M \nabla R_s(\theta_s^k),\qquad s = 1..S
+
+    Args:
+        thetas0: the initial heads of the runs (equal shapes).
+        data: ``(mu, xi, targets)`` of each run (equal shapes; ``xi`` not None).
+        eta, steps, method, scheme: as in :func:`~mftransformer.solver.gradflow.train`.
+        chunk: steps per compiled call (divides ``steps``): runs of every length that is a
+            multiple of it share one compilation. None: one call of ``steps`` steps.
+        snapshot_every: keep the heads every this many steps (a multiple of ``chunk`` dividing
+            ``steps``); None keeps the first and last only.
+        throw: raise :class:`SolveFailed` naming the first run and step that diverged.
+
+    Returns:
+        a :class:`~mftransformer.solver.gradflow.TrainingHistory` whose every field has a leading
+        run axis :math:`S`.
+
+    Raises:
+        ParameterError: no runs, a ``chunk`` that does not divide ``steps``, or a
+            ``snapshot_every`` that is not a multiple of it.
+    """
+    if len(thetas0) < 1 or len(thetas0) != len(data):
+        raise ParameterError(
+            f"train_runs: {len(thetas0)} initial heads and {len(data)} data sets; allowed equal "
+            "numbers, at least one."
+        )
+    for mu, xi, targets in data:
+        check_data("train_runs", thetas0[0], mu, xi, targets)
+    chunk = steps if chunk is None else chunk
+    every = steps if snapshot_every is None else snapshot_every
+    if not isinstance(chunk, int) or chunk < 1 or steps % chunk or every % chunk:
+        raise ParameterError(
+            f"train_runs: chunk = {chunk!r} with steps = {steps} and snapshot_every = {every}; "
+            "allowed a positive divisor of steps that also divides snapshot_every."
+        )
+    check_steps("train_runs", steps, snapshot_every)
+    mu0 = data[0][0]
+    options = _options("train_runs", thetas0[0], mu0, eta, chunk, None, method, scheme)
+    dtype = thetas0[0].A.dtype
+    eta_ = jnp.asarray(eta, dtype)
+    run = jax.vmap(lambda th, mu, xi, tg, t0: train_scan(th, mu, xi, tg, eta_, t0, **options))
+    mus, xis, tgs = (
+        stack([d[0] for d in data]),
+        stack([d[1] for d in data]),
+        stack([d[2] for d in data]),
+    )
+    theta, parts, snaps, bad = stack_heads(thetas0), [], [], None
+    for c in range(steps // chunk):
+        t0 = jnp.full((len(thetas0),), c * chunk * eta, dtype)
+        if (c * chunk) % every == 0:
+            snaps.append(theta)
+        h = run(theta, mus, xis, tgs, t0)
+        parts.append(h)
+        theta = h.theta
+        b = np.asarray(h.first_bad_step)
+        bad = _merge_bad(bad, b, c * chunk)
+    snaps.append(theta)
+    hist = _stitch(parts, snaps, eta, every, bad, dtype)
+    return _raise_if_diverged("train_runs", hist, eta, throw)
+
+
+def flow_runs(
+    thetas0: list[Heads],
+    data: list[tuple[EmpiricalMeasure, Float[Array, "B d"], Targets]],
+    *,
+    T: float,
+    n_save: int = 51,
+    rtol: float = 1e-8,
+    max_steps: int = 100_000,
+    throw: bool = True,
+) -> TrainingHistory:
+    r"""The particle flow :math:`\dot\theta = -LM\nabla R_s(\theta)` of :math:`S` runs on
+    :math:`[0, T]`, one adaptive diffrax solve each, vmapped (each run keeps its own steps).
+
+    Args:
+        thetas0, data: as in :func:`train_runs`.
+        T, n_save, max_steps: as in :func:`~mftransformer.solver.gradflow.flow`.
+        rtol: relative and absolute tolerance of the step-size controller.
+        throw: raise :class:`SolveFailed` naming the first run whose solve failed.
+
+    Returns:
+        a :class:`~mftransformer.solver.gradflow.TrainingHistory` with a leading run axis, with
+        ``dissipated`` and ``num_steps``.
+    """
+    if len(thetas0) < 1 or len(thetas0) != len(data):
+        raise ParameterError(
+            f"flow_runs: {len(thetas0)} initial heads and {len(data)} data sets; allowed equal "
+            "numbers, at least one."
+        )
+    for mu, xi, targets in data:
+        check_data("flow_runs", thetas0[0], mu, xi, targets)
+    check_positive("flow_runs", "T", T)
+    check_positive("flow_runs", "rtol", rtol)
+    if not isinstance(n_save, int) or n_save < 2:
+        raise ParameterError(f"flow_runs: n_save = {n_save!r}; allowed integer >= 2.")
+    ts = jnp.linspace(0.0, T, n_save, dtype=thetas0[0].A.dtype)
+    mu0 = data[0][0]
+    options = {"rtol": rtol, "atol": rtol, "method": DEFAULT_METHOD, "scheme": "euler"}
+    options |= {"max_steps": max_steps, "chunk": resolve_chunk(None, mu0.n, "flow_runs")}
+    options["mesh"] = resolve_mesh("off", mu0.B, thetas0[0].M, "flow_runs")
+    solve = jax.vmap(lambda th, mu, xi, tg: flow_solve(th, mu, xi, tg, ts, **options))
+    stacked = [stack([d[i] for d in data]) for i in range(3)]
+    hist, result = solve(stack_heads(thetas0), *stacked)
+    failed = ~np.asarray(result == diffrax.RESULTS.successful)
+    if throw and np.any(failed):
+        raise SolveFailed(
+            f"flow_runs: the diffrax solve of run {int(np.argmax(failed))} on [0, {T}] failed. "
+            "Lower T, raise max_steps, or check the learning problem for divergence."
+        )
+    return hist
+
+
+class TracerHistory(eqx.Module):
+    """A reference run and the tracer heads it carried.
+
+    Attributes:
+        reference: the reference network's :class:`~mftransformer.solver.gradflow.TrainingHistory`
+            (risk :math:`R`, :math:`\\|g\\|^2` per step; first and last heads as snapshots).
+        tracers: the tracer heads after the last step, float64 arrays (L, M_tr, d, d).
+    """
+
+    reference: TrainingHistory
+    tracers: Heads
+
+
+def tracer_grad(tracers: Heads, states, lams, loga, n: int, *, chunk: int | None = None) -> Heads:
+    r"""The COT gradient of a network, given by its traced states and adjoints, at other heads.
+
+    .. math::
+
+        g_\ell(\theta) = \nabla_\theta G_\ell(\theta),\qquad
+        G_\ell(\theta) = \sum_{b,k} \langle \lambda^{\ell+1}_{bk},
+            \Gamma_\theta(\mu^\ell_b, z^\ell_{bk}) \rangle,\qquad
+        \mu^\ell_b = \sum_{j\le n} a_{bj}\delta_{z^\ell_{bj}} .
+
+    At the network's own heads this is its COT gradient :math:`LM\nabla_\theta R` (a test checks
+    :math:`10^{-12}`); elsewhere it is the gradient of its first variation, the velocity a head of
+    vanishing mass would follow.
+
+    Args:
+        tracers: heads where the gradient is taken, float64 arrays (L, M_tr, d, d).
+        states: the network's states :math:`z^\ell`, float64 array (L + 1, B, n + k, d).
+        lams: its adjoints :math:`\lambda^\ell`, float64 array (L + 1, B, n + k, d) (as returned
+            by :func:`~mftransformer.solver.adjoint.discrete_adjoint` with ``trace=True``).
+        loga: the atoms' log-weights, float64 array (B, n).
+        n: the number of atoms (the keys are the states' first :math:`n` points).
+        chunk: the attention kernel, as in :func:`~mftransformer.solver.attention.field`.
+    """
+    c = resolve_chunk(chunk, n, "tracer_grad")
+
+    def layer(A, V, z, lam):
+        gA, gV = jax.vmap(LayerField(A, V, c).param_grad)(z[:, :n], loga, z, lam)
+        return gA.sum(0), gV.sum(0)
+
+    # λ^{ℓ+1} pairs with z^ℓ (the state before the layer, the adjoint after it)
+    gA, gV = jax.vmap(layer)(tracers.A, tracers.V, states[:-1], lams[1:])
+    return Heads(gA, gV)
+
+
+def train_tracers(
+    theta_ref0: Heads,
+    tracers0: Heads,
+    mu: EmpiricalMeasure,
+    xi: Float[Array, "B d"] | None,
+    targets: Targets,
+    *,
+    eta: float,
+    steps: int,
+    throw: bool = True,
+) -> TracerHistory:
+    r"""Gradient descent of a reference network, carrying massless tracer heads along.
+
+    .. math::
+
+        \theta_{\rm ref}^{k+1} = \theta_{\rm ref}^k - \eta\, g_{\rm ref}(\theta_{\rm ref}^k),
+        \qquad \theta_{\rm tr}^{k+1} = \theta_{\rm tr}^k - \eta\, g_{\rm ref}(\theta_{\rm tr}^k),
+
+    with :math:`g_{\rm ref}` the reference's COT gradient field at step :math:`k`
+    (:func:`tracer_grad`, the Euler discrete adjoint). The tracers do not act on the tokens.
+
+    Args:
+        theta_ref0: the reference's initial heads, float64 arrays (L, M_ref, d, d).
+        tracers0: the tracers' initial heads, float64 arrays (L, M_tr, d, d) (same L and d).
+        mu, xi, targets, eta, steps: as in :func:`~mftransformer.solver.gradflow.train`.
+        throw: raise :class:`SolveFailed` if the reference's risk or a gradient became non-finite.
+
+    Raises:
+        ParameterError: tracers of another depth or dimension than the reference; bad ``eta``
+            or ``steps``.
+    """
+    xi = check_data("train_tracers", theta_ref0, mu, xi, targets)
+    if tracers0.L != theta_ref0.L or tracers0.d != theta_ref0.d:
+        raise ParameterError(
+            f"train_tracers: tracers of shape {tuple(tracers0.A.shape)} and reference heads of "
+            f"shape {tuple(theta_ref0.A.shape)}; allowed the same L and d."
+        )
+    check_positive("train_tracers", "eta", eta)
+    check_steps("train_tracers", steps, None)
+    chunk = resolve_chunk(None, mu.n, "train_tracers")
+    dtype = theta_ref0.A.dtype
+    ref, tr = _tracer_scan(
+        theta_ref0, tracers0, mu, xi, targets, jnp.asarray(eta, dtype), steps=steps, chunk=chunk
+    )
+    if throw:
+        ref.raise_if_diverged("train_tracers", eta)
+    return TracerHistory(ref, tr)
+
+
+# ---------------------------------------------------------------- private
+def _options(where, theta0, mu, eta, steps, snapshot_every, method, scheme):
+    check_positive(where, "eta", eta)
+    check_steps(where, steps, snapshot_every)
+    check_choice(where, "method", method, GRADIENT_METHODS)
+    return {
+        "steps": steps,
+        "every": steps if snapshot_every is None else snapshot_every,
+        "method": method,
+        "scheme": scheme,
+        "chunk": resolve_chunk(None, mu.n, where),
+        "mesh": resolve_mesh("off", mu.B, theta0.M, where),
+    }
+
+
+def _raise_if_diverged(where, hist, eta, throw):
     bad = np.asarray(hist.first_bad_step)
     if throw and np.any(bad >= 0):
         s = int(np.argmax(bad >= 0))
         raise SolveFailed(
-            f"train_seeds: run {s} became non-finite at step {int(bad[s])}; lower the learning "
+            f"{where}: run {s} became non-finite at step {int(bad[s])}; lower the learning "
             f"rate eta = {eta}."
         )
     return hist
+
+
+def _merge_bad(bad, b, offset):
+    """First non-finite step per run over chunks (−1 if none), in steps of the whole run."""
+    b = np.where(b >= 0, b + offset, -1)
+    return b if bad is None else np.where(bad >= 0, bad, b)
+
+
+def _stitch(parts, snaps, eta, every, bad, dtype):
+    """One history from consecutive chunks (each chunk's last entry is the next one's first)."""
+    R = jnp.concatenate([p.R[:, :-1] for p in parts] + [parts[-1].R[:, -1:]], axis=1)
+    g2 = jnp.concatenate([p.g2[:, :-1] for p in parts] + [parts[-1].g2[:, -1:]], axis=1)
+    K = R.shape[1] - 1
+    t = jnp.broadcast_to(eta * jnp.arange(K + 1, dtype=dtype), R.shape)
+    snapshots = jax.tree_util.tree_map(lambda *s: jnp.stack(s, axis=1), *snaps)
+    n_snaps = len(snaps)
+    snapshot_t = jnp.broadcast_to(
+        eta * every * jnp.arange(n_snaps, dtype=dtype), (R.shape[0], n_snaps)
+    )
+    return TrainingHistory(parts[-1].theta, t, R, g2, snapshots, snapshot_t, jnp.asarray(bad))
+
+
+@partial(jax.jit, static_argnames=("steps", "chunk"))
+def _tracer_scan(theta_ref0, tracers0, mu, xi, targets, eta, *, steps, chunk):
+    n = mu.n
+
+    def step(carry, k):
+        ref, tr, first_bad = carry
+        out = discrete_adjoint(ref, mu, xi, targets, trace=True, throw=False, chunk=chunk)
+        g_tr = tracer_grad(tr, out.states, out.lams, mu.loga, n, chunk=chunk)
+        g2 = cot_norm2(out.grad)
+        first_bad = first_nonfinite(first_bad, k, out.risk, g2, g_tr.A, g_tr.V)
+        keep = (first_bad < 0) & (k < steps)
+        new_ref, new_tr = gd_step(ref, out.grad, eta=eta), gd_step(tr, g_tr, eta=eta)
+        ref = jax.tree_util.tree_map(lambda a, b: jnp.where(keep, a, b), new_ref, ref)
+        tr = jax.tree_util.tree_map(lambda a, b: jnp.where(keep, a, b), new_tr, tr)
+        return (ref, tr, first_bad), (out.risk, g2)
+
+    (ref, tr, first_bad), (R, g2) = jax.lax.scan(
+        step, (theta_ref0, tracers0, jnp.array(-1)), jnp.arange(steps + 1)
+    )
+    t = eta * jnp.arange(steps + 1)
+    snaps = jax.tree_util.tree_map(lambda a, b: jnp.stack([a, b]), theta_ref0, ref)
+    hist = TrainingHistory(ref, t, R, g2, snaps, jnp.stack([t[0], t[-1]]), first_bad)
+    return hist, tr

@@ -62,6 +62,7 @@ __all__ = [
     "train",
     "train_scan",
     "flow",
+    "flow_solve",
 ]
 
 # re-exported until experiments/gradflow.py and convergence.py import them from .diagnostics
@@ -262,7 +263,7 @@ def flow(
     theta0, (mu, xi) = place(mesh, theta0, (mu, xi))
     options = {"method": method, "scheme": scheme, "max_steps": max_steps, "chunk": chunk}
     options["mesh"] = mesh
-    hist, result = _flow_solve(theta0, mu, xi, targets, ts, rtol=rtol, atol=atol, **options)
+    hist, result = flow_solve(theta0, mu, xi, targets, ts, rtol=rtol, atol=atol, **options)
     if throw and not is_traced(hist.R):
         if result != diffrax.RESULTS.successful:
             raise SolveFailed(
@@ -316,7 +317,11 @@ def train_scan(theta0, mu, xi, targets, eta, t0, *, steps, every, method, scheme
 @partial(
     jax.jit, static_argnames=("rtol", "atol", "method", "scheme", "max_steps", "chunk", "mesh")
 )
-def _flow_solve(theta0, mu, xi, targets, ts, *, rtol, atol, method, scheme, max_steps, chunk, mesh):
+def flow_solve(theta0, mu, xi, targets, ts, *, rtol, atol, method, scheme, max_steps, chunk, mesh):
+    r"""The jitted core of :func:`flow` on checked inputs (all options given): the diffrax solve
+    of :math:`\dot\theta = -\mathrm{grad}_{\rm COT} R` with the energy
+    :math:`\int_0^t \|\mathrm{grad} R\|^2` carried along; returns the history and diffrax's
+    result code. Vmappable over runs (:func:`~mftransformer.solver.ensembles.flow_runs`)."""
     devices = (chunk, mesh)
 
     def rhs(t, y, args):

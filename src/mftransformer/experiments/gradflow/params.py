@@ -3,7 +3,7 @@
 
 import dataclasses
 
-from ..blocks import Chapter, Network
+from ..blocks import Chapter, Network, Repeated
 from ..schema import param
 
 __all__ = [
@@ -35,7 +35,7 @@ class Schedule:
 
 
 @dataclasses.dataclass(frozen=True)
-class EnergyParams(Network, Task):
+class EnergyParams(Repeated, Network, Task):
     sigma: float = param("generic initialisation: entries of A, V ~ N(0, sigma^2/d)", gt=0)
     T: float = param("training-time horizon", gt=0)
     etas: tuple[float, ...] = param("gradient-descent steps (T/eta a multiple of 50)", gt=0)
@@ -52,26 +52,41 @@ class EnergyParams(Network, Task):
 
 
 @dataclasses.dataclass(frozen=True)
-class MeanfieldParams(Schedule, Task):
+class MeanfieldParams(Repeated, Schedule, Task):
     L: int = param("layers", ge=1)
     Ms: tuple[int, ...] = param("widths (even: silent pairs), increasing", ge=2, even=True)
-    seeds: int = param("initialisations per width", ge=2)
+    seeds: int = param("initialisations per width (the spread of R(T) over them)", ge=16)
+    M_ref: int = param(
+        "heads of the reference network whose velocity carries the tracers (even, > max Ms)",
+        ge=2,
+        even=True,
+    )
     sigma: float = param("silent initialisation: entries of A, V ~ N(0, sigma^2/d)", gt=0)
     noise: float = param("labels y = W xi_0 + noise * zeta", gt=0)
     snapshots: int = param(
-        "head snapshots along the widest run ((snapshots - 1) * 50 divides steps)", ge=2
+        "head snapshots along the widest run (snapshots - 1 divides steps)", ge=2
     )
 
     def rules(self, where):
-        if self.steps % (50 * (self.snapshots - 1)):
+        if self.keys > self.seeds:
             raise ValueError(
-                f"{where}: snapshots = {self.snapshots}; allowed (snapshots - 1) * 50 dividing "
+                f"{where}: keys = {self.keys}; allowed keys <= seeds = {self.seeds} (the first "
+                "keys seeds of each width carry tracers)."
+            )
+        if self.M_ref <= max(self.Ms):
+            raise ValueError(
+                f"{where}: M_ref = {self.M_ref}; allowed M_ref > max(Ms) = {max(self.Ms)} (the "
+                "reference stands in for the mean-field limit)."
+            )
+        if self.steps % (self.snapshots - 1):
+            raise ValueError(
+                f"{where}: snapshots = {self.snapshots}; allowed snapshots - 1 dividing "
                 f"steps = {self.steps}."
             )
 
 
 @dataclasses.dataclass(frozen=True)
-class DepthParams(Schedule, Task):
+class DepthParams(Repeated, Schedule, Task):
     M: int = param("heads of the smooth initial measure nu_s", ge=1)
     scale: float = param(
         "smooth heads theta_m(s) = theta0 + sin(pi s) theta1, entries ~ N(0, scale^2)", gt=0
@@ -80,7 +95,7 @@ class DepthParams(Schedule, Task):
 
 
 @dataclasses.dataclass(frozen=True)
-class StabilityParams(Schedule, Network, Task):
+class StabilityParams(Repeated, Schedule, Network, Task):
     sigma: float = param("generic initialisation: entries of A, V ~ N(0, sigma^2/d)", gt=0)
     deltas: tuple[float, ...] = param("initial distances D_sync(0), decreasing", gt=0)
 

@@ -11,6 +11,7 @@ __all__ = [
     "plot_training",
     "plot_energy",
     "plot_meanfield",
+    "plot_coupling",
     "plot_heads",
     "plot_depth",
     "plot_stability",
@@ -74,8 +75,41 @@ def plot_meanfield(result):
             alpha=0.25,
             lw=0,
         )
+    ax.plot(d["t"], d["R_ref"], "k:", lw=1.2, label=f"reference $M={int(d['M_ref'])}$")
     ax.set(xlabel="training time $t$ (dimensionless)", ylabel="risk $R$ (mean ± std)", yscale="log")
     ax.legend(fontsize=7)
+    return fig
+
+
+@house_style
+def plot_coupling(result):
+    """Log-log against ``M``: the spread of ``R(T)`` over seeds, ``W_COT`` to the tracers (one
+    line per key, their median) and between independent networks, each with its fitted slope."""
+    d = result.data
+    Ms = d["Ms"].astype(float)
+    fig, (ax_s, ax_w) = new_figure(2, width="page", height=2.6)
+    std = d["std"][:, -1]
+    fit = fit_loglog(Ms, std)
+    ax_s.loglog(Ms, std, "o", color=COLORS[0], label=f"std over seeds (slope {fit.slope:.2f})")
+    ax_s.loglog(Ms, fit(Ms), "-", color=COLORS[0], lw=0.8)
+    ax_s.loglog(Ms, std[0] * np.sqrt(Ms[0] / Ms), "k--", lw=0.8, label=r"$M^{-1/2}$")
+    ax_s.set(xlabel="heads per layer $M$", ylabel=r"std of $R(T)$ (dimensionless)")
+    ax_s.legend(fontsize=7)
+    for c in d["coupling"]:
+        ax_w.loglog(Ms, c, "-", color=COLORS[1], lw=0.5, alpha=0.5)
+    med = np.median(d["coupling"], axis=0)
+    fit = fit_loglog(Ms, med)
+    ax_w.loglog(
+        Ms, med, "o-", color=COLORS[1], label=f"to the tracers, median (slope {fit.slope:.2f})"
+    )
+    ind = d["independent"].mean(0)
+    fit = fit_loglog(Ms, ind)
+    ax_w.loglog(
+        Ms, ind, "s-", color=COLORS[2], label=f"independent networks (slope {fit.slope:.2f})"
+    )
+    ax_w.loglog(Ms, med[0] * np.sqrt(Ms[0] / Ms), "k--", lw=0.8, label=r"$M^{-1/2}$")
+    ax_w.set(xlabel="heads per layer $M$", ylabel=r"$W_{\rm COT}$ at $T$ (dimensionless)")
+    ax_w.legend(fontsize=6, loc="center right")
     return fig
 
 
@@ -126,7 +160,8 @@ def plot_depth(result):
 
 @house_style
 def plot_stability(result):
-    """``D(t)/D(0)`` for each initial distance, with the exponential envelope ``e^{Ĉt}``."""
+    """``D_sync(t)/D_sync(0)`` (lines) and ``W_COT(t)/W_COT(0)`` (crosses) for each initial
+    distance, with the exponential envelope ``e^{Ĉt}`` (first key)."""
     d = result.data
     fig, ax = new_figure(1, height=2.6)
     for i, delta in enumerate(d["deltas"]):
@@ -138,10 +173,13 @@ def plot_stability(result):
             color=COLORS[i % len(COLORS)],
             label=rf"$D(0)={delta:g}$",
         )
+    for i in range(len(d["deltas"])):
+        ax.plot(d["t"], d["cot_ratios"][i], "x", ms=4, color=COLORS[i % len(COLORS)])
+    ax.plot([], [], "kx", ms=4, label=r"$W_{\rm COT}(t)/W_{\rm COT}(0)$")
     ax.plot(d["t"], np.exp(d["rate"] * d["t"]), "k--", lw=0.8, label=r"$e^{\hat C t}$")
     ax.set(
         xlabel="training time $t$ (dimensionless)",
-        ylabel=r"$D_{\rm sync}(t)/D_{\rm sync}(0)$ (dimensionless)",
+        ylabel=r"distance ratio $D(t)/D(0)$ (dimensionless)",
     )
     ax.legend(fontsize=7)
     return fig
