@@ -30,7 +30,9 @@ def test_continuous_adjoint_orders():
 
 @pytest.mark.slow
 def test_first_variation_depth_order_and_probe_identity():
-    p = ci("probe", Ls=(8, 16, 32, 64, 128), L_identity=8, keys=5)
+    # the ci depths: from L = 8 the successive differences are still pre-asymptotic (orders
+    # 0.78-1.17 over five keys), which is why the chapter starts at L = 16
+    p = ci("probe", keys=5)
     result = chapter.probe(p, key=jax.random.key(12))
     claim = chapter.CLAIMS["probe_depth_order"]
     assert claim.check_keys(result.orders).passed, f"orders {result.orders}"
