@@ -57,3 +57,27 @@ def test_duplicated_input_is_found(seed):
     assert report.verdict == "dependent"
     c = report.null
     assert abs(abs(c[1]) - abs(c[3])) < 1e-8 and abs(c[0]) < 1e-8
+
+
+@given(seeds)
+def test_feature_ratio_is_the_root_of_the_eigenvalue_ratio(seed):
+    # K = Φ Φᵀ: where the eigenvalues resolve it, λ_min/λ_max = (σ_min/σ_max of Φ)²
+    laws = _laws(seed)
+    lam = ntk.spectral_ratio(ntk.ntk_silent(THETA, laws, XI, W).K)
+    ratio = ntk.feature_ratio(*ntk.silent_features(THETA, laws, XI, W))
+    assert abs(ratio**2 - lam) <= 1e-10 * lam + 1e-15
+
+
+@given(seeds, st.floats(1e-9, 1e-7))
+def test_a_nudged_translate_is_ill_conditioned_on_both_sides(seed, t):
+    # a translate moved by t: both ratios are of order t, inside the inconclusive zone
+    laws = _laws(seed)
+    heaviest = int(np.argmax(np.asarray(laws[0].a)))
+    x = np.asarray(laws[0].x) + np.array([0.7, -0.3])
+    x[heaviest] += t * np.array([0.6, 0.8])
+    family = [laws[0], fam.Discrete(x, laws[0].a), laws[1]]
+    centred = [law.centred() for law in family]
+    theta = silent_init(1, 64, d, key=jax.random.key(seed))
+    lse = ntk.lse_independence(family, K=400, key=jax.random.key(seed)).verdict
+    kernel = ntk.verdict(ntk.feature_ratio(*ntk.silent_features(theta, centred, XI, W)))
+    assert lse == kernel == "ill-conditioned", (lse, kernel)

@@ -5,6 +5,7 @@ import pytest
 
 import mftransformer as mft
 from mftransformer.experiments import ntk as chapter
+from mftransformer.solver import families as fam
 
 KEY = jax.random.key(0)
 # model_families and scan keep the ci network (L = 2, M = 64): U4 needs ~100 heads to clear 1e-12
@@ -34,12 +35,20 @@ def test_model_families():
     result.check.require()
     qk, v = (chapter.CLAIMS[f"translates_uncentred_{b}"].band for b in ("qk", "v"))
     assert result.uncentred["K_QK"] < qk < v < result.uncentred["K_V"]
+    # three verdicts, the same on both sides, on every family and key
+    assert result.agree == result.total == p.keys * (len(fam.FAMILIES) + 1)
+    tn = result.rows["TN"]
+    assert tn["lse_verdict"] == tn["ntk_verdict"] == "ill-conditioned"
+    assert len(result.relation) == p.keys
+    table = chapter.verdict_table(result)
+    assert table.count("\n") == len(result.names) + 1 and "| TN | ill-conditioned |" in table
 
 
 def test_scan():
-    p = ci("scan", ts=(0.0, 0.001, 0.01, 0.1), K=400)
+    p = ci("scan", ts=(0.0, 1e-8, 1e-3, 1e-2, 1e-1), K=400)
     result = chapter.scan(p, key=KEY)
     result.check.require()
+    assert result.check["scan_agree"].measured == p.keys * len(p.ts)
 
 
 def test_empirical_gauss():

@@ -17,17 +17,32 @@ def test_every_family_builds_with_one_dimension(name):
     assert family.name == name and len(family.laws) >= 2
     assert all(isinstance(law, laws.Law) for law in family.laws)
     assert len({law.d for law in family.laws}) == 1
-    assert family.affine in ("independent", "dependent") and family.reason
+    assert family.affine in ("independent", "ill-conditioned", "dependent") and family.reason
+    assert family.constant in ("independent", "dependent")
     # dependent modulo constants implies dependent modulo affine functions
     assert family.constant == "independent" or family.affine == "dependent"
     if family.null is not None:
         assert len(family.null) == len(family.laws)
 
 
-def test_the_table_lists_holding_families_first():
+def test_the_table_lists_holding_then_ill_conditioned_then_failing_families():
     assert fam.FAMILIES == tuple(fam.TABLE)
-    holds = [fam.TABLE[n].affine == "independent" for n in fam.FAMILIES]
-    assert holds == sorted(holds, reverse=True) and sum(holds) == 6
+    rank = {"independent": 0, "ill-conditioned": 1, "dependent": 2}
+    order = [rank[fam.TABLE[n].affine] for n in fam.FAMILIES]
+    assert order == sorted(order)
+    assert (
+        order.count(0) == 6 and order.count(1) == 1 and fam.TABLE["TN"].affine == "ill-conditioned"
+    )
+
+
+def test_the_ill_conditioned_family_is_a_nudged_translate():
+    t, tn = fam.family("T", key=KEY).laws, fam.family("TN", key=KEY).laws
+    np.testing.assert_array_equal(tn[0].x, t[0].x)
+    np.testing.assert_array_equal(tn[2].x, t[2].x)
+    moved = np.linalg.norm(np.asarray(tn[1].x) - np.asarray(t[1].x), axis=1)
+    heaviest = int(np.argmax(np.asarray(t[1].a)))
+    assert abs(moved[heaviest] - fam.NUDGE) < 1e-15
+    assert np.count_nonzero(moved) == 1
 
 
 @pytest.mark.parametrize("name", ["T", "BB", "CV", "G1", "US"])

@@ -5,13 +5,18 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from tolerances import NTK_CLOSED_FORM_RTOL, NTK_JACREV_RTOL, NTK_MEAN_FIELD_RTOL
+from tolerances import NTK_JACREV_RTOL, NTK_MEAN_FIELD_RTOL
 
 import mftransformer as mft
 from mftransformer import families as fam
 from mftransformer import ntk
+from mftransformer.experiments import ntk as chapter
+from mftransformer.experiments.ntk import setting
 from mftransformer.solver import lse_test
 from mftransformer.solver.tasks import generic_init, silent_init
+
+#: the chapter's claim (printed < 1e-12): closed form vs L M J Jᵀ, float64 round-off
+CLOSED_FORM_RTOL = chapter.CLAIMS["ntk_closed_form"].band
 
 N, n, d = 3, 4, 2
 XI = jnp.broadcast_to(jnp.array([1.0, 0.5]), (N, d))
@@ -31,7 +36,7 @@ def test_silent_closed_form_matches_jacobian():
     exact, jac = ntk.ntk_silent(theta, _mu(), XI, W), ntk.ntk_jacobian(theta, _mu(), XI, W)
     for block in ("K", "K_V", "K_QK"):
         err = _rel(getattr(exact, block), getattr(jac, block))
-        assert err < NTK_CLOSED_FORM_RTOL["float64"], f"{block}: relative error {err:.2e}"
+        assert err < CLOSED_FORM_RTOL, f"{block}: relative error {err:.2e}"
 
 
 def test_jacobian_gram_matches_jacrev_at_generic_point_with_chunks():
@@ -58,6 +63,66 @@ def test_mean_field_limit_is_approached():
     K = ntk.ntk_silent(theta, laws, XI, W)
     err = float(jnp.linalg.norm(K.K - ref.K) / jnp.linalg.norm(ref.K))
     assert err < NTK_MEAN_FIELD_RTOL, f"relative error {err:.3f} at P = 2000"
+
+
+def test_features_are_the_kernel_s_factors():
+    theta = silent_init(2, 10, d, key=jax.random.key(6))
+    laws = [law.centred() for law in fam.clouds(N, n, d, key=jax.random.key(1))]
+    K = ntk.ntk_silent(theta, laws, XI, W)
+    phi_V, phi_QK = ntk.silent_features(theta, laws, XI, W)
+    assert phi_V.shape == phi_QK.shape == (N, 2, 5, d * d)
+    H = 2 * 5
+    for phi, block in ((phi_V, K.K_V), (phi_QK, K.K_QK)):
+        gram = np.einsum("rlhk,slhk->rs", phi, phi) / H
+        assert _rel(jnp.asarray(gram), block) < 1e-14
+    # the feature ratio is the square root of the eigenvalue ratio where both resolve it
+    ratio = ntk.feature_ratio(phi_V, phi_QK)
+    assert abs(ratio**2 / ntk.spectral_ratio(K.K) - 1) < 1e-8
+
+
+def test_the_feature_ratio_resolves_what_the_eigenvalues_cannot():
+    # T nudged by 1e-8: the kernel's λ ratio is at its round-off floor (~1e-16); the features
+    # keep the nudge (a ratio ~ the nudge), as the LSE test does
+    laws = [law.centred() for law in fam.family("TN", key=jax.random.key(0)).laws]
+    theta = silent_init(1, 64, d, key=jax.random.key(2))
+    xi = jnp.broadcast_to(XI[0], (3, d))
+    lam = ntk.spectral_ratio(ntk.ntk_silent(theta, laws, xi, W).K)
+    ratio = ntk.feature_ratio(*ntk.silent_features(theta, laws, xi, W))
+    assert abs(lam) < 1e-14 and 1e-11 < ratio < 1e-7, (lam, ratio)
+    assert ntk.verdict(ratio) == "ill-conditioned"
+
+
+def test_fewer_feature_columns_than_outputs_are_singular_by_rank():
+    assert ntk.feature_ratio(np.ones((3, 2))) == 0.0
+    assert ntk.feature_ratio(np.zeros((2, 4))) == 0.0
+
+
+def test_prefix_kernels_are_the_kernels_of_the_first_pairs():
+    theta = silent_init(3, 24, d, key=jax.random.key(7))
+    K = ntk.ntk_silent_prefixes(theta, _mu(), XI, W, [6, 2, 12])
+    assert K.shape == (3, 3, N, N)
+    heads = (np.asarray(theta.A), np.asarray(theta.V))
+    for i, P in enumerate([6, 2, 12]):
+        for layer in range(3):
+            ref = ntk.ntk_silent(setting.pairs(heads, layer, P), _mu(), XI, W).K
+            assert _rel(jnp.asarray(K[i, layer]), ref) < 1e-13
+
+
+def test_three_valued_verdict():
+    assert ntk.verdict(0.0) == "dependent" and ntk.verdict(ntk.DEPENDENT_BELOW / 2) == "dependent"
+    assert ntk.verdict(1e-9) == "ill-conditioned"
+    assert ntk.verdict(ntk.INDEPENDENT_ABOVE * 2) == "independent"
+
+
+def test_projected_ratio_is_the_ratio_of_the_test():
+    laws = fam.family("D6", key=jax.random.key(0)).laws
+    report = ntk.lse_independence(laws, K=300, key=jax.random.key(1))
+    q = np.asarray(report.queries)
+    F = np.stack([np.asarray(law.lse(q)) for law in laws], axis=1)
+    basis = np.concatenate([np.ones((q.shape[0], 1)), q], axis=1)
+    ratio = float(ntk.projected_ratio(jnp.asarray(F), jnp.asarray(basis)))
+    assert abs(ratio / report.ratio - 1) < 1e-10
+    assert float(ntk.projected_ratio(jnp.asarray(basis[:, 1:]), jnp.asarray(basis))) == 0.0
 
 
 def test_laws_and_measure_give_the_same_kernel():
@@ -111,8 +176,18 @@ def test_lse_on_empirical_measure_and_given_queries():
 # ---------------------------------------------------------------- errors
 def test_not_silent_is_an_error():
     theta = generic_init(1, 4, d, key=jax.random.key(0))
-    with pytest.raises(mft.ParameterError, match="not at the silent point"):
+    with pytest.raises(mft.ParameterError, match="ntk_silent: theta is not at the silent point"):
         ntk.ntk_silent(theta, _mu(), XI, W)
+    with pytest.raises(mft.ParameterError, match="silent_features: theta is not at the silent"):
+        ntk.silent_features(theta, _mu(), XI, W)
+    with pytest.raises(mft.ParameterError, match="ntk_silent_prefixes: theta is not at the"):
+        ntk.ntk_silent_prefixes(theta, _mu(), XI, W, [1])
+
+
+def test_prefixes_beyond_the_pairs_are_an_error():
+    theta = silent_init(1, 4, d, key=jax.random.key(0))
+    with pytest.raises(mft.ParameterError, match=r"Ps = \[3\]; allowed 1 <= P <= M/2 = 2 pairs"):
+        ntk.ntk_silent_prefixes(theta, _mu(), XI, W, [3])
 
 
 def test_shapes_are_checked():

@@ -9,9 +9,12 @@ predicts for their log-sum-exps
 
 modulo affine functions and modulo constants (plain linear independence, since
 ``LSE_μ(0) = 0``), the predicted null combination ``c`` where there is one, and the one-line
-reason. :data:`TABLE` holds them, holding families first; :func:`family` builds one. Random parts
-are drawn from a NumPy generator seeded from the key (:func:`~mftransformer.solver.laws.generator`),
-one role tag per draw, so the same key gives the same laws in any order.
+reason. A predicted verdict is one of the test's three: ``"independent"``, ``"dependent"``, or
+``"ill-conditioned"`` for a family that is independent in exact arithmetic but so close to a
+relation that float64 cannot certify it (TN). :data:`TABLE` holds them, holding families first;
+:func:`family` builds one. Random parts are drawn from a NumPy generator seeded from the key
+(:func:`~mftransformer.solver.laws.generator`), one role tag per draw, so the same key gives the
+same laws in any order.
 
 The laws API is re-exported here (``families.Discrete``, ``families.sample``, ...), as chapters
 and readers have used it.
@@ -47,6 +50,7 @@ __all__ = [
     "Spec",
     "TABLE",
     "FAMILIES",
+    "NUDGE",
     "family",
     "clouds",
     # re-exported from laws (the API chapters and readers use)
@@ -65,7 +69,11 @@ __all__ = [
     "WEIGHT_SUM_ATOL",
 ]
 
-IND, DEP = "independent", "dependent"
+IND, DEP, ILL = "independent", "dependent", "ill-conditioned"
+#: TN: how far the heaviest atom of T's translate is moved. The LSE ratio is 0.04 to 0.34 times
+#: this amplitude (measured over 72 draws of the clouds), inside the test's inconclusive zone
+#: (1e-12, 1e-6) with more than two decades to spare on either side
+NUDGE = 1e-8
 # role tags of the draws (STYLE.md §7): fixed integers, never reused
 _CLOUDS, _MEANS, _MIXTURES, _SECOND_CLOUD = 0, 1, 2, 5
 
@@ -77,7 +85,8 @@ class Family:
     Attributes:
         name: its id (``"BB"``).
         laws: the inputs (laws).
-        affine: predicted verdict modulo affine functions, ``"independent"`` or ``"dependent"``.
+        affine: predicted verdict modulo affine functions: ``"independent"``, ``"dependent"`` or
+            ``"ill-conditioned"``.
         constant: predicted verdict modulo constants (= plain linear independence).
         null: the predicted null combination ``c`` (modulo affine), or None.
         reason: one line saying why.
@@ -161,6 +170,16 @@ def _t(key):
     return [d6[0], Discrete(np.asarray(d6[0].x) + np.array([0.7, -0.3]), d6[0].a), d6[1]]
 
 
+def _tn(key):
+    """T with the heaviest atom of the translate moved by :data:`NUDGE` along ``(0.6, 0.8)``
+    (the heaviest, so that the move is felt: a light atom moves the LSE in proportion to its
+    weight)."""
+    t = _t(key)
+    x = np.array(t[1].x)
+    x[int(np.argmax(np.asarray(t[1].a)))] += NUDGE * np.array([0.6, 0.8])
+    return [t[0], Discrete(x, t[1].a), t[2]]
+
+
 def _cv(key):
     mu, nu = _d6(key)[1], _clouds(key, _SECOND_CLOUD, 1, 3)[0]
     return [mu, nu, convolution(mu, nu)]
@@ -177,8 +196,9 @@ _SIDES = "boxes whose side lengths are not shared in a cancelling way"
 _QUADRATICS = "1D Gaussian LSEs are quadratics: two are dependent mod affine"
 
 # fmt: off
-#: The families of chapter 4, holding ones first, by id (how to build the laws, the verdicts
-#: predicted modulo affine functions and modulo constants, the null combination, the reason).
+#: The families of chapter 4, holding ones first, then the ill-conditioned one, by id (how to
+#: build the laws, the verdicts predicted modulo affine functions and modulo constants, the
+#: null combination, the reason).
 TABLE = {
     "D6":  Spec(_d6,  IND, IND, None,       "generic weighted clouds"),
     "U3":  Spec(_U3,  IND, IND, None,       _LENGTHS),
@@ -186,6 +206,7 @@ TABLE = {
     "B3":  Spec(_b3,  IND, IND, None,       _SIDES),
     "G3":  Spec(_g3,  IND, IND, None,       "three covariances independent in Sym(2)"),
     "MX6": Spec(_mx6, IND, IND, None,       "generic Gaussian mixtures"),
+    "TN":  Spec(_tn,  ILL, IND, None,       "T, one atom moved by 1e-8: independent, barely"),
     "T":   Spec(_t,   DEP, IND, (1, -1, 0), "translates differ by a linear LSE"),
     "DD":  Spec(_DD,  DEP, IND, None,       "a Dirac's LSE is linear"),
     "BB":  Spec(_BB,  DEP, DEP, (-2, 1),    "LSE of Bin(2,p) = 2 LSE of Bern(p)"),
@@ -196,7 +217,7 @@ TABLE = {
 }
 # fmt: on
 
-#: the family ids of chapter 4, holding ones first.
+#: the family ids of chapter 4, holding ones first, then TN (ill-conditioned), then failing ones.
 FAMILIES = tuple(TABLE)
 
 

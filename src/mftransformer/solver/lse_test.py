@@ -31,6 +31,8 @@ from .validate import as_float, check_sizes
 __all__ = [
     "LSEReport",
     "lse_independence",
+    "verdict",
+    "projected_ratio",
     "DEPENDENT_BELOW",
     "INDEPENDENT_ABOVE",
     "MAX_BYTES",
@@ -45,6 +47,50 @@ INDEPENDENT_ABOVE = 1e-6
 MAX_BYTES = 4 * 2**30
 
 _AFFINE = ("affine", "constant")
+
+
+def verdict(ratio: float) -> str:
+    r"""The three-valued verdict on a ratio of singular values
+    :math:`\rho = \sigma_{\min}/\sigma_{\max}`: ``"dependent"`` if :math:`\rho < 10^{-12}`
+    (``DEPENDENT_BELOW``), ``"independent"`` if :math:`\rho > 10^{-6}` (``INDEPENDENT_ABOVE``),
+    else ``"ill-conditioned"`` (inconclusive).
+
+    The same thresholds serve the LSE test and the NTK's feature matrix
+    (:func:`~mftransformer.solver.ntk.feature_ratio`): both are ratios of singular values of
+    O(1) matrices, whose round-off floor is a few float64 epsilons.
+
+    >>> verdict(1e-16), verdict(1e-9), verdict(1e-3)
+    ('dependent', 'ill-conditioned', 'independent')
+    """
+    if ratio < DEPENDENT_BELOW:
+        return "dependent"
+    return "independent" if ratio > INDEPENDENT_ABOVE else "ill-conditioned"
+
+
+def projected_ratio(F, basis):
+    r"""The ratio :math:`\rho` of :func:`lse_independence` from its matrix, in JAX (``vmap`` it
+    over a batch of matrices: the repeated draws of a chapter).
+
+    .. math::
+
+        \rho = \frac{\sigma_{\min}}{\sigma_{\max}}\Big(\big(I - \Pi_{\rm basis}\big)
+        F\,\mathrm{diag}(\nu)^{-1}\Big),\qquad \nu_i = \lVert F_{\cdot i}\rVert,
+
+    0 when :math:`\sigma_{\max} < 10^{-12}` (every column in the span of the basis).
+
+    Args:
+        F: the LSE values, float64 array (K, N): ``F[k, i]`` is :math:`\mathrm{LSE}_{\mu_i}(q_k)`.
+        basis: the functions removed, float64 array (K, r): ``[1, q]`` (modulo affine) or ``[1]``.
+
+    Returns:
+        :math:`\rho`, a float64 scalar array.
+    """
+    nu = jnp.linalg.norm(F, axis=0)
+    Fn = F / jnp.where(nu > 0, nu, 1.0)[None, :]
+    Q, _ = jnp.linalg.qr(basis)
+    R = Fn - Q @ (Q.T @ Fn)
+    sigma = jnp.linalg.svd(R, compute_uv=False)
+    return jnp.where(sigma[0] < DEPENDENT_BELOW, 0.0, sigma[-1] / sigma[0])
 
 
 @dataclasses.dataclass(frozen=True)
@@ -222,16 +268,9 @@ def _report(F, basis, modulo, centre, queries):
         ratio = 0.0
     else:
         ratio = float(sigma[-1] / sigma[0])
-    verdict = (
-        "dependent"
-        if ratio < DEPENDENT_BELOW
-        else "independent"
-        if ratio > INDEPENDENT_ABOVE
-        else "ill-conditioned"
-    )
     c = vt[-1] / nu
     c = c / np.linalg.norm(c)
     nullity = sigma.size if sigma[0] < floor else int(np.sum(sigma < floor * sigma[0]))
     return LSEReport(
-        verdict, ratio, sigma, c, np.linalg.norm(R, axis=0), nullity, modulo, centre, queries
+        verdict(ratio), ratio, sigma, c, np.linalg.norm(R, axis=0), nullity, modulo, centre, queries
     )

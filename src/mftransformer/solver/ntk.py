@@ -26,6 +26,7 @@ predictions of training. Both are re-exported here (``ntk.lse_independence``,
 ``ntk.lazy_prediction``, ...).
 """
 
+import functools
 import math
 
 import equinox as eqx
@@ -33,12 +34,20 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .attention import Heads
+from .attention import Heads, tilted_stats
 from .errors import ParameterError, check_positive
 from .forward import forward
 from .laws import Discrete, laws_of
 from .lazy import gd_rate, lazy_prediction, plateau
-from .lse_test import DEPENDENT_BELOW, INDEPENDENT_ABOVE, MAX_BYTES, LSEReport, lse_independence
+from .lse_test import (
+    DEPENDENT_BELOW,
+    INDEPENDENT_ABOVE,
+    MAX_BYTES,
+    LSEReport,
+    lse_independence,
+    projected_ratio,
+    verdict,
+)
 from .measures import EmpiricalMeasure, require_measure
 from .types import Array, Float
 from .validate import as_float, check_heads, check_sizes
@@ -47,6 +56,9 @@ __all__ = [
     "NTK",
     "ntk_jacobian",
     "ntk_silent",
+    "silent_features",
+    "ntk_silent_prefixes",
+    "feature_ratio",
     "ntk_infinite_width",
     "spectrum",
     "spectral_ratio",
@@ -54,6 +66,8 @@ __all__ = [
     # re-exported from lse_test and lazy
     "LSEReport",
     "lse_independence",
+    "verdict",
+    "projected_ratio",
     "DEPENDENT_BELOW",
     "INDEPENDENT_ABOVE",
     "MAX_BYTES",
@@ -161,17 +175,8 @@ def ntk_silent(theta: Heads, mu, xi, W, *, max_bytes: int = MAX_BYTES) -> NTK:
     laws = laws_of(mu, "ntk_silent")
     N, d = len(laws), laws[0].d
     xi, W = _check_inputs(theta, N, d, xi, W, "ntk_silent", max_bytes)
-    A, V = np.asarray(theta.A), np.asarray(theta.V)
-    half = theta.M // 2
-    if theta.M % 2 or not (
-        np.array_equal(A[:, :half], A[:, half:]) and np.array_equal(V[:, :half], -V[:, half:])
-    ):
-        raise ParameterError(
-            "ntk_silent: theta is not at the silent point (allowed: even M with A[:, M/2+m] = "
-            "A[:, m] and V[:, M/2+m] = -V[:, m]); use ntk_jacobian at other points."
-        )
-    # mirrored heads contribute equally to both blocks: the first halves suffice
-    A, V = A[:, :half].reshape(-1, d, d), V[:, :half].reshape(-1, d, d)
+    A, V = _silent_halves(theta, "ntk_silent")
+    A, V = A.reshape(-1, d, d), V.reshape(-1, d, d)
     H, d_out = A.shape[0], W.shape[0]
     xi_np, W_np = np.asarray(xi), np.asarray(W)
     n = max(law.x.shape[0] if isinstance(law, Discrete) else 2 for law in laws)
@@ -195,6 +200,113 @@ def ntk_silent(theta: Heads, mu, xi, W, *, max_bytes: int = MAX_BYTES) -> NTK:
     K_V = np.kron(G_V, W_np @ W_np.T) / H
     K_QK = (G_QK * (xi_np @ xi_np.T)[:, None, :, None]).reshape(N * d_out, -1) / H
     return NTK(jnp.asarray(K_V + K_QK), jnp.asarray(K_V), jnp.asarray(K_QK))
+
+
+def silent_features(theta: Heads, mu, xi, W) -> tuple[np.ndarray, np.ndarray]:
+    r"""The NTK's features at the silent point, head by head (Model: NTK): the kernel is their
+    Gram matrix, :math:`\mathbf K^V = \frac1H\sum_h \phi^V_h \phi^{V\top}_h` and
+    :math:`\mathbf K^{QK} = \frac1H\sum_h \phi^{QK}_h \phi^{QK\top}_h` over the
+    :math:`H = LM/2` first halves of the mirrored pairs, with
+
+    .. math::
+
+        \phi^V_{h,(ia),(ce)} = m_{\mu_i}(A_h\xi_i)_c\, W_{ae},\qquad
+        \phi^{QK}_{h,(ia),(cf)} = \big(C_{\mu_i}(A_h\xi_i) V_h^\top w_a\big)_c\, \xi_{i,f}
+
+    (the derivatives of the output :math:`Y_{i,a}` in :math:`V_h` and in :math:`A_h`).
+
+    Args:
+        theta: silent heads, ``L`` layers of ``M`` heads (``M`` even, mirrored halves).
+        mu: N contexts (an :class:`EmpiricalMeasure` or a list of laws, as :func:`ntk_silent`).
+        xi: queries, float64 array (N, d); W: readout, float64 array (d_out, d).
+
+    Returns:
+        ``(phi_V, phi_QK)``, float64 NumPy arrays (N d_out, L, M/2, d²), rows
+        ``(i, a) ↦ i d_out + a``.
+
+    Raises:
+        ParameterError: heads that are not silent, or inconsistent shapes.
+    """
+    laws = laws_of(mu, "silent_features")
+    N, d = len(laws), laws[0].d
+    xi, W = _check_inputs(theta, N, d, xi, W, "silent_features", MAX_BYTES)
+    A, V = _silent_halves(theta, "silent_features")
+    L, half = A.shape[:2]
+    xi_np, W_np = np.asarray(xi), np.asarray(W)
+    m, C = _stats(laws, A.reshape(-1, d, d), xi_np)
+    u = np.einsum("ihcd,hed,ae->ihac", C, V.reshape(-1, d, d), W_np, optimize=True)
+    phi_V = np.einsum("ihc,ae->iahce", m, W_np, optimize=True)
+    phi_QK = np.einsum("ihac,if->iahcf", u, xi_np, optimize=True)
+    shape = (N * W_np.shape[0], L, half, d * d)
+    return phi_V.reshape(shape), phi_QK.reshape(shape)
+
+
+def ntk_silent_prefixes(theta: Heads, mu: EmpiricalMeasure, xi, W, Ps) -> np.ndarray:
+    r"""The silent-point NTK of the first :math:`P` pairs of each layer, for every :math:`P` of
+    ``Ps`` at once (Model: NTK): each layer is one independent draw of heads.
+
+    .. math::
+
+        \mathbf K_{P,\ell} = \frac1P \sum_{h < P} \phi_{\ell h} \phi_{\ell h}^\top,
+        \qquad \phi = [\phi^V, \phi^{QK}],
+
+    with the features of :func:`silent_features`: the formula of :func:`ntk_silent` for the
+    one-layer network of those pairs, evaluated in one compiled pass, the sums over heads
+    accumulated segment by segment between consecutive ``P`` (the mean-field experiment of
+    chapter 4 draws many layers of up to :math:`10^5` pairs).
+
+    Args:
+        theta: silent heads, ``L`` layers (draws) of ``M`` heads; ``max(Ps) <= M/2``.
+        mu: N contexts, an :class:`EmpiricalMeasure` (tokens given as atoms).
+        xi: queries, float64 array (N, d); W: readout, float64 array (d_out, d).
+        Ps: numbers of pairs, a sequence of positive integers.
+
+    Returns:
+        The kernels ``K``, float64 array (len(Ps), L, N d_out, N d_out), rows
+        ``(i, a) ↦ i d_out + a``.
+
+    Raises:
+        ParameterError: heads that are not silent, too few pairs, or inconsistent shapes.
+    """
+    require_measure(mu, "ntk_silent_prefixes")
+    xi, W = _check_inputs(theta, mu.B, mu.d, xi, W, "ntk_silent_prefixes", MAX_BYTES)
+    A, V = _silent_halves(theta, "ntk_silent_prefixes")
+    Ps = [int(P) for P in Ps]
+    if not Ps or min(Ps) < 1 or max(Ps) > A.shape[1]:
+        raise ParameterError(
+            f"ntk_silent_prefixes: Ps = {Ps}; allowed 1 <= P <= M/2 = {A.shape[1]} pairs."
+        )
+    bounds = tuple(sorted(set(Ps)))
+    A, V = jnp.asarray(A[:, : bounds[-1]]), jnp.asarray(V[:, : bounds[-1]])
+    K = np.asarray(_prefix_kernels(A, V, mu, xi, W, bounds))
+    return K[[bounds.index(P) for P in Ps]]
+
+
+def feature_ratio(*features) -> float:
+    r""":math:`\sigma_{\min}/\sigma_{\max}` of the feature matrix
+    :math:`\Phi = [\phi^V, \phi^{QK}]` (rows: outputs; columns: every head and direction),
+    by an SVD of :math:`\Phi` itself.
+
+    Since :math:`\mathbf K \propto \Phi\Phi^\top`, this is
+    :math:`\sqrt{\lambda_{\min}/\lambda_{\max}}` of the kernel, but without forming the Gram
+    matrix, which squares the ratio and loses half the digits: the eigenvalues of
+    :math:`\mathbf K` resolve ratios down to about :math:`10^{-16}`, i.e. feature ratios down to
+    :math:`10^{-8}` only, while this resolves them down to float64 round-off. It is the kernel's
+    counterpart of the LSE test's :math:`\rho` and takes the same verdict (:func:`verdict`).
+
+    Args:
+        features: one or more float64 arrays (N d_out, ...) (``phi_V``, ``phi_QK`` of
+            :func:`silent_features`), joined along their columns.
+
+    Returns:
+        The ratio; 0 when :math:`\sigma_{\max} < 10^{-12}` or when there are fewer columns than
+        rows (singular by rank).
+    """
+    Phi = np.concatenate([np.reshape(f, (np.shape(f)[0], -1)) for f in features], axis=1)
+    if Phi.shape[0] > Phi.shape[1]:
+        return 0.0
+    sigma = np.linalg.svd(Phi / math.sqrt(Phi.shape[1]), compute_uv=False)
+    return 0.0 if sigma[0] < DEPENDENT_BELOW else float(sigma[-1] / sigma[0])
 
 
 def ntk_infinite_width(
@@ -313,6 +425,42 @@ def _jacobian_columns(theta, mu, xi, W, rows):
     k_V = jax.vmap(push)(zero, g.V)
     k_A = jax.vmap(push)(g.A, zero)
     return k_V.T, k_A.T
+
+
+@functools.partial(jax.jit, static_argnums=(5,))
+def _prefix_kernels(A, V, mu, xi, W, bounds):
+    """The kernels of :func:`ntk_silent_prefixes`: ``(len(bounds), L, N d_out, N d_out)``."""
+    L, P, d = A.shape[0], A.shape[1], A.shape[-1]
+    N, d_out = xi.shape[0], W.shape[0]
+    _, m, C = tilted_stats(A.reshape(-1, d, d), mu, xi[:, None, :])
+    m, C = m[:, :, 0].reshape(N, L, P, d), C[:, :, 0].reshape(N, L, P, d, d)
+    u = jnp.einsum("ilhcd,lhed,ae->ilhac", C, V, W)  # C_{μ_i}(A_h ξ_i) V_hᵀ w_a
+    WW, xx = W @ W.T, xi @ xi.T
+    G_V, G_QK, start, out = 0.0, 0.0, 0, []
+    for stop in bounds:
+        m_s, u_s = m[:, :, start:stop], u[:, :, start:stop]
+        G_V = G_V + jnp.einsum("ilhc,jlhc->lij", m_s, m_s)
+        G_QK = G_QK + jnp.einsum("ilhac,jlhbc->liajb", u_s, u_s)
+        K_V = G_V[:, :, None, :, None] * WW[None, None, :, None, :]
+        K_QK = G_QK * xx[None, :, None, :, None]
+        out.append((K_V + K_QK).reshape(L, N * d_out, N * d_out) / stop)
+        start = stop
+    return jnp.stack(out)
+
+
+def _silent_halves(theta, where):
+    """The first halves ``(A, V)`` ``(L, M/2, d, d)`` of silent heads (NumPy): mirrored heads
+    contribute equally to both blocks, so they suffice."""
+    A, V = np.asarray(theta.A), np.asarray(theta.V)
+    half = theta.M // 2
+    if theta.M % 2 or not (
+        np.array_equal(A[:, :half], A[:, half:]) and np.array_equal(V[:, :half], -V[:, half:])
+    ):
+        raise ParameterError(
+            f"{where}: theta is not at the silent point (allowed: even M with A[:, M/2+m] = "
+            "A[:, m] and V[:, M/2+m] = -V[:, m]); use ntk_jacobian at other points."
+        )
+    return A[:, :half], V[:, :half]
 
 
 def _stats(laws, A, xi):

@@ -3,6 +3,7 @@
 - :mod:`.params`: the schema (section ``ntk`` of ``notebooks/params/*.yaml``).
 - :mod:`.claims`: the claims table, ``CLAIMS``.
 - :mod:`.setting`: the common query and readout, silent kernels, the LSE-vs-NTK comparison.
+- :mod:`.once`: one key of each repeated experiment, and the batched draws they use.
 - :mod:`.run`: the experiments :func:`closed_form`, :func:`lse_families`
   :func:`model_families`, :func:`scan`, :func:`empirical_gauss`, :func:`mean_field`
   :func:`rank`.

@@ -3,7 +3,7 @@
 
 import dataclasses
 
-from ..blocks import Chapter, HeadInit, NTKBudget, PairedNetwork
+from ..blocks import Chapter, HeadInit, NTKBudget, PairedNetwork, Repeated
 from ..schema import param
 
 __all__ = [
@@ -32,32 +32,32 @@ class LSEFamiliesParams:
 
 
 @dataclasses.dataclass(frozen=True)
-class ModelFamiliesParams(HeadInit, PairedNetwork):
+class ModelFamiliesParams(Repeated, HeadInit, PairedNetwork):
     n_sampled: int = param("samples per Gaussian of the sampled G1 row", ge=2)
     K: int = param("query points of the LSE test", ge=100)
 
 
 @dataclasses.dataclass(frozen=True)
-class ScanParams(HeadInit, PairedNetwork):
+class ScanParams(Repeated, HeadInit, PairedNetwork):
     ts: tuple[float, ...] = param("deformation amplitudes t (0 = exact translate)", ge=0)
     K: int = param("query points of the LSE test", ge=100)
 
 
 @dataclasses.dataclass(frozen=True)
-class EmpiricalGaussParams:
+class EmpiricalGaussParams(Repeated):
     sigmas: tuple[float, ...] = param("standard deviations of the two 1D Gaussians", gt=0)
     ns: tuple[int, ...] = param("samples per Gaussian", ge=2)
     fit_from: int = param("the slope is fitted on n >= fit_from", ge=2)
-    seeds: int = param("independent samples per n", ge=2)
+    seeds: int = param("independent samples per n (per key)", ge=2)
     K: int = param("query points q ~ U[-1, 1]", ge=10)
 
 
 @dataclasses.dataclass(frozen=True)
-class MeanFieldParams(HeadInit):
+class MeanFieldParams(Repeated, HeadInit):
     N: int = param("number of contexts", ge=1)
     n: int = param("atoms per context (d = 2)", ge=1)
     Ps: tuple[int, ...] = param("numbers of head pairs P = L M / 2", ge=1)
-    seeds: int = param("independent draws of the heads per P", ge=2)
+    seeds: int = param("independent draws of the heads per P (per key)", ge=2)
     nodes: int = param("Gauss-Hermite nodes per axis of the mean-field reference", ge=10)
 
 

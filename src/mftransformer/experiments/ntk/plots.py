@@ -4,6 +4,7 @@
 import numpy as np
 
 from ...companion.figures import house_style, new_figure
+from ...solver import families as fam
 from ...solver import ntk
 
 __all__ = [
@@ -15,6 +16,7 @@ __all__ = [
     "plot_empirical_gauss",
     "plot_mean_field",
     "plot_rank",
+    "verdict_table",
 ]
 
 
@@ -38,55 +40,67 @@ def plot_blocks(result):
 @house_style
 def plot_lse_families(result):
     """``σ_min/σ_max`` per family, modulo affine functions and modulo constants, with the two
-    thresholds; values at the floor are drawn at 10⁻¹⁷."""
+    thresholds and the inconclusive zone between them; values at the floor are drawn at 10⁻¹⁷.
+    Families expected to hold, to be ill-conditioned and to fail are separated by lines."""
     d = result.data
     fig, ax = new_figure(1, width="page", height=2.6)
     x = d["index"]
     floor = 1e-17
+    ax.axhspan(
+        ntk.DEPENDENT_BELOW, ntk.INDEPENDENT_ABOVE, color="0.92", lw=0, label="ill-conditioned"
+    )
     ax.bar(x - 0.2, np.maximum(d["ratio_affine"], floor), 0.4, label="modulo affine")
     ax.bar(x + 0.2, np.maximum(d["ratio_constant"], floor), 0.4, label="modulo constants")
     ax.axhline(ntk.INDEPENDENT_ABOVE, color="C2", ls="--", lw=0.9, label="independent above")
     ax.axhline(ntk.DEPENDENT_BELOW, color="C1", ls="--", lw=0.9, label="dependent below")
-    split = int(np.sum(d["holds"])) - 0.5
-    ax.axvline(split, color="0.3", lw=0.8)
+    holds, fails = int(np.sum(d["holds"])), int(np.sum(d["fails"]))
+    for split in (holds - 0.5, x.size - fails - 0.5):
+        ax.axvline(split, color="0.3", lw=0.8)
     ax.set(
         xticks=x,
         yscale="log",
-        ylim=(floor / 3, 1e5),
-        xlabel="family (expected to hold left of the line, to fail right of it) (dimensionless)",
+        ylim=(floor / 3, 1e7),
+        xlabel="family: expected to hold | ill-conditioned | to fail (dimensionless)",
         ylabel="$\\sigma_{\\min}/\\sigma_{\\max}$ (dimensionless)",
         title="LSE test per family",
     )
     ax.set_xticklabels(result.names)
-    ax.legend(ncol=4, loc="upper center")
+    ax.legend(ncol=5, loc="upper center")
     return fig
 
 
-@house_style
-def plot_agreement(result):
-    """NTK ``λ_min/λ_max`` (centred) against the LSE ``σ_min/σ_max`` (modulo affine), one point per
-    family; both vanish together."""
-    d = result.data
-    fig, ax = new_figure(1, height=3.0)
-    floor = 1e-18
-    x, y = np.maximum(d["lse_ratio"], floor), np.maximum(d["ntk_ratio"], floor)
-    for mask, label, color, marker in (
-        (d["holds"], "expected to hold", "C2", "o"),
-        (~d["holds"] & ~d["sampled"], "expected to fail", "C1", "s"),
-        (d["sampled"], "G1 from samples", "C0", "^"),
-    ):
-        ax.loglog(x[mask], y[mask], marker, color=color, label=label)
-    # one label per group of points that sit together (failing families share the floor)
+def _slope(x, y):
+    """The slope of a fitted line drawn in log-log axes (the first key's fit)."""
+    return float(np.polyfit(np.log(x), np.log(y), 1)[0])
+
+
+_VERDICT_STYLE = {  # verdict code -> (label, colour, marker)
+    2: ("holds", "C2", "o"),
+    1: ("ill-conditioned", "C0", "D"),
+    0: ("fails", "C1", "s"),
+}
+
+
+def _zones(ax, axis):
+    """Shade the inconclusive zone between the thresholds along one axis, and draw them."""
+    span = ax.axvspan if axis == "x" else ax.axhspan
+    line = ax.axvline if axis == "x" else ax.axhline
+    span(ntk.DEPENDENT_BELOW, ntk.INDEPENDENT_ABOVE, color="0.92", lw=0, zorder=0)
+    for bound in (ntk.DEPENDENT_BELOW, ntk.INDEPENDENT_ABOVE):
+        line(bound, color="0.5", ls="--", lw=0.7, zorder=1)
+
+
+def _label_groups(ax, x, y, names, right):
+    """One label per group of points that sit together (failing families share the floor)."""
     groups = []
-    for xi, yi, name in zip(np.log10(x), np.log10(y), result.names, strict=True):
+    for xi, yi, name in zip(np.log10(x), np.log10(y), names, strict=True):
         near = next((g for g in groups if abs(g[0] - xi) < 1.5 and abs(g[1] - yi) < 1.5), None)
         if near is None:
             groups.append([xi, yi, [name]])
         else:
             near[2].append(name)
-    right = np.log10(x).max() - 3
-    for xi, yi, names in groups:
-        text = "\n".join(", ".join(names[i : i + 4]) for i in range(0, len(names), 4))
+    for xi, yi, group in groups:
+        text = "\n".join(", ".join(group[i : i + 4]) for i in range(0, len(group), 4))
         ax.annotate(
             text,
             (10**xi, 10**yi),
@@ -96,14 +110,49 @@ def plot_agreement(result):
             ha="right" if xi > right else "left",
             va="bottom",
         )
-    ax.axvline(ntk.DEPENDENT_BELOW, color="0.4", ls="--", lw=0.8)
-    ax.axhline(ntk.DEPENDENT_BELOW, color="0.4", ls="--", lw=0.8)
+
+
+@house_style
+def plot_agreement(result):
+    """Left: the kernel's feature ratio (centred) against the LSE ``σ_min/σ_max`` (modulo
+    affine), one point per family, coloured by the LSE verdict, with the inconclusive zones.
+    Right: the families not found dependent, the feature ratio (filled) and ``√(λ_min/λ_max)``
+    (open) against the LSE test at the heads' query law, with the diagonal and one decade
+    either side."""
+    d = result.data
+    fig, (ax, ax_r) = new_figure(2, width="page", height=3.0)
+    floor = 1e-18
+    x, y = np.maximum(d["lse_ratio"], floor), np.maximum(d["feature_ratio"], floor)
+    for code, (label, color, marker) in _VERDICT_STYLE.items():
+        mask = d["lse_verdict"] == code
+        ax.loglog(x[mask], y[mask], marker, color=color, label=f"LSE test: {label}", zorder=3)
+    _zones(ax, "x")
+    _zones(ax, "y")
+    _label_groups(ax, x, y, result.names, np.log10(x).max() - 3)
     ax.set(
-        xlabel="LSE $\\sigma_{\\min}/\\sigma_{\\max}$ (mod affine)",
-        ylabel="NTK $\\lambda_{\\min}/\\lambda_{\\max}$ (centred)",
-        title="the two criteria agree",
+        xlabel="LSE $\\sigma_{\\min}/\\sigma_{\\max}$ (mod affine, dimensionless)",
+        ylabel="kernel features $\\sigma_{\\min}/\\sigma_{\\max}$ (dimensionless)",
+        title="three verdicts, the same on both sides",
+        xlim=(floor / 10, 10),
+        ylim=(floor / 10, 1e3),
     )
     ax.legend(loc="upper left")
+    keep = d["lse_verdict"] > 0
+    xr = d["lse_heads_ratio"][keep]
+    grid = np.array([xr.min() / 10, 1.0])
+    ax_r.fill_between(grid, grid / 10, grid * 10, color="0.92", lw=0, label="one decade")
+    ax_r.loglog(grid, grid, "-", color="0.4", lw=0.8, label="equal")
+    ax_r.loglog(xr, d["feature_ratio"][keep], "o", color="C0", label="feature ratio")
+    root = np.sqrt(np.maximum(d["ntk_ratio"][keep], floor))
+    ax_r.loglog(
+        xr, root, "o", mfc="none", color="C3", label="$\\sqrt{\\lambda_{\\min}/\\lambda_{\\max}}$"
+    )
+    ax_r.set(
+        xlabel="LSE $\\sigma_{\\min}/\\sigma_{\\max}$ at the heads' queries (dimensionless)",
+        ylabel="kernel ratio (dimensionless)",
+        title="the same order; $\\sqrt{\\lambda}$ stops at its floor",
+    )
+    ax_r.legend(loc="upper left")
     return fig
 
 
@@ -132,34 +181,44 @@ def plot_spectra(result):
 
 @house_style
 def plot_scan(result):
-    """Left: both quantities against the deformation ``t``. Right: one against the other with the
-    fitted line (slope 2 expected)."""
+    """Left: the LSE ratio, the kernel's feature ratio and ``λ_min/λ_max`` against the
+    deformation ``t``, with the inconclusive zone. Right: ``λ_min/λ_max`` against the LSE ratio
+    with the fitted line (slope 2 expected), the points at the floor left out of the fit."""
     d = result.data
-    fig, (ax, ax_r) = new_figure(2, width="page", height=2.6)
+    fig, (ax, ax_r) = new_figure(2, width="page", height=2.8)
     floor = 1e-18
-    t = np.where(d["t"] > 0, d["t"], np.nan)
-    ax.loglog(t, d["lse_ratio"], "o-", label="LSE $\\sigma_{\\min}/\\sigma_{\\max}$")
-    ax.loglog(t, d["ntk_ratio"], "s-", label="NTK $\\lambda_{\\min}/\\lambda_{\\max}$")
+    pos = d["t"] > 0
+    t = d["t"][pos]
+    _zones(ax, "y")
+    lse_label = "LSE $\\sigma_{\\min}/\\sigma_{\\max}$"
+    ax.loglog(t, d["lse_ratio"][pos], "o--", color="C0", mfc="none", ms=7, label=lse_label)
+    ax.loglog(t, d["feature_ratio"][pos], "D-", color="C2", ms=3, label="kernel features")
+    ntk_label = "NTK $\\lambda_{\\min}/\\lambda_{\\max}$"
+    ax.loglog(t, np.maximum(d["ntk_ratio"][pos], floor), "s-", color="C3", label=ntk_label)
     ax.set(
         xlabel="deformation $t$ (dimensionless)",
         title="leaving the translates",
         ylabel="ratio (dimensionless)",
+        ylim=(floor / 10, 1e6),
     )
-    ax.legend()
+    ax.legend(loc="upper left", ncol=2)
+    m = d["fit_mask"]
     x, y = np.maximum(d["lse_ratio"], floor), np.maximum(d["ntk_ratio"], floor)
-    ax_r.loglog(x, y, "o", color="C2", label="scan ($t = 0$ at the floor)")
+    ax_r.loglog(x[m], y[m], "o", color="C3", label="fitted")
+    ax_r.loglog(x[~m], y[~m], "o", mfc="none", color="C3", label="at the floor ($t = 0$ too)")
     ax_r.loglog(
-        x,
-        d["fit"],
+        x[m],
+        d["fit"][m],
         "-",
         color="0.3",
         lw=0.9,
-        label=f"fit: slope {result.slope:.2f} (2 expected)",
+        label=f"fit, first key: slope {_slope(x[m], d['fit'][m]):.2f} (2 expected)",
     )
     ax_r.set(
         xlabel="LSE $\\sigma_{\\min}/\\sigma_{\\max}$ (dimensionless)",
         ylabel="NTK $\\lambda_{\\min}/\\lambda_{\\max}$ (dimensionless)",
-        title="they vanish together",
+        title="the eigenvalues square the ratio",
+        ylim=(floor / 10, 1e6),
     )
     ax_r.legend(loc="upper left")
     return fig
@@ -167,19 +226,24 @@ def plot_scan(result):
 
 @house_style
 def plot_empirical_gauss(result):
-    """``σ_min/σ_max`` of two sampled 1D Gaussians against ``n`` (seeds as dots, geometric mean,
-    fitted line)."""
+    """``σ_min/σ_max`` of two sampled 1D Gaussians against ``n``: the first key's seeds (dots),
+    geometric mean and fitted line, and the geometric means of the other keys."""
     d = result.data
     fig, ax = new_figure(1, height=2.8)
     ax.loglog(np.repeat(d["n"], d["ratio"].shape[1]), d["ratio"].ravel(), ".", color="0.7", ms=2)
-    ax.loglog(d["n"], d["geometric_mean"], "o", color="C0", label="geometric mean")
+    others = d["geometric_mean_keys"][:, 1:]
+    ax.loglog(
+        np.repeat(d["n"], others.shape[1]), others.ravel(), "_", color="C4", ms=6,
+        label="geometric mean, other keys",
+    )  # fmt: skip
+    ax.loglog(d["n"], d["geometric_mean"], "o", color="C0", label="geometric mean, first key")
     m = d["fit_mask"]
     ax.loglog(
         d["n"][m],
         d["fit"][m],
         "-",
         color="C0",
-        label=f"fit: slope {result.slope:.2f} (about $-1/2$)",
+        label=f"fit, first key: slope {_slope(d['n'][m], d['fit'][m]):.2f} (about $-1/2$)",
     )
     ax.set(
         xlabel="samples $n$ (dimensionless)",
@@ -197,13 +261,18 @@ def plot_mean_field(result):
     d = result.data
     fig, (ax, ax_r) = new_figure(2, width="page", height=2.6)
     ax.loglog(np.repeat(d["P"], d["error"].shape[1]), d["error"].ravel(), ".", color="0.7", ms=2)
-    ax.loglog(d["P"], d["rms"], "o", color="C0", label="RMS over seeds")
+    others = d["rms_keys"][:, 1:]
+    ax.loglog(
+        np.repeat(d["P"], others.shape[1]), others.ravel(), "_", color="C4", ms=6,
+        label="RMS, other keys",
+    )  # fmt: skip
+    ax.loglog(d["P"], d["rms"], "o", color="C0", label="RMS over seeds, first key")
     ax.loglog(
         d["P"],
         d["fit"],
         "-",
         color="C0",
-        label=f"fit: slope {result.slope:.2f} ($-1/2$ expected)",
+        label=f"fit, first key: slope {_slope(d['P'], d['fit']):.2f} ($-1/2$ expected)",
     )
     ax.set(
         xlabel="head pairs $P$ (dimensionless)",
@@ -237,3 +306,23 @@ def plot_rank(result):
     )
     ax.legend()
     return fig
+
+
+def verdict_table(result) -> str:
+    """The verdict table of :func:`~.run.model_families` (its first key) as Markdown: per family
+    the predicted verdict, the LSE ratio and verdict, the kernel's feature ratio, its
+    ``λ_min/λ_max`` and its verdict."""
+    head = (
+        "| family | predicted | LSE $\\sigma_{\\min}/\\sigma_{\\max}$ | LSE verdict "
+        "| kernel features $\\sigma_{\\min}/\\sigma_{\\max}$ | $\\lambda_{\\min}/\\lambda_{\\max}$ "
+        "| kernel verdict |\n|---|---|---|---|---|---|---|\n"
+    )
+    rows = []
+    for name in result.names:
+        r = result.rows[name]
+        predicted = fam.TABLE[name].affine if name in fam.TABLE else "independent (sampled)"
+        rows.append(
+            f"| {name} | {predicted} | {r['lse']:.1e} | {r['lse_verdict']} | "
+            f"{r['features']:.1e} | {r['K']:.1e} | {r['ntk_verdict']} |"
+        )
+    return head + "\n".join(rows)

@@ -1,6 +1,8 @@
 """Chapter 4 settings: the common query and readout, silent kernels of a list of laws, and the
 comparison of the LSE test with the NTK that the experiments of :mod:`.run` repeat."""
 
+import math
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -8,10 +10,27 @@ import numpy as np
 from ...solver import ntk, tasks
 from ...solver.attention import Heads
 
-__all__ = ["HEADS", "QUERIES", "query", "readout", "pairs", "cosine", "kernel", "compare"]
+__all__ = [
+    "DATA",
+    "HEADS",
+    "QUERIES",
+    "SAMPLES",
+    "HEAD_QUERIES",
+    "query",
+    "readout",
+    "query_scale",
+    "pairs",
+    "cosine",
+    "heads",
+    "kernel",
+    "compare",
+    "VERDICT_CODE",
+]
 
-# Role tags shared with :mod:`.run` (STYLE.md §7): fixed integers, never reused.
-HEADS, QUERIES = 1, 2
+# Role tags folded into an experiment's key (STYLE.md §7): fixed integers, never reused.
+DATA, HEADS, QUERIES, SAMPLES, HEAD_QUERIES = 0, 1, 2, 3, 4
+#: the three verdicts as numbers, for the figure data (0 fails, 1 inconclusive, 2 holds)
+VERDICT_CODE = {"dependent": 0, "ill-conditioned": 1, "independent": 2}
 
 
 def query(N, d):
@@ -28,6 +47,12 @@ def readout(d):
     return jnp.asarray(W)
 
 
+def query_scale(d, sigma_A):
+    r"""The scale :math:`\tau = \sigma_A |\xi_0| / \sqrt d` of the heads' queries: with Gaussian
+    heads, :math:`q = A\xi_0 \sim \mathcal N(0, \tau^2 I_d)`."""
+    return sigma_A * float(np.linalg.norm(np.asarray(query(1, d))[0])) / math.sqrt(d)
+
+
 def pairs(heads, layer, P):
     """The first ``P`` mirrored pairs of one layer of silent heads ``(A, V)`` (NumPy), as a
     one-layer network."""
@@ -42,9 +67,9 @@ def cosine(c, c_pred):
     return float(abs(c @ c_pred) / (np.linalg.norm(c) * np.linalg.norm(c_pred)))
 
 
-def kernel(laws, p, key, centre=True):
-    d = laws[0].d
-    theta = tasks.silent_init(
+def heads(d, p, key):
+    """The silent heads of an experiment (``p.L`` layers of ``p.M`` heads) in dimension ``d``."""
+    return tasks.silent_init(
         p.L,
         p.M,
         d,
@@ -52,18 +77,43 @@ def kernel(laws, p, key, centre=True):
         sigma_A=p.sigma_A,
         sigma_V=p.sigma_V,
     )
+
+
+def kernel(laws, p, key, centre=True):
+    """The silent NTK of the laws (centred unless ``centre=False``)."""
+    d = laws[0].d
     if centre:
         laws = [law.centred() for law in laws]
-    return ntk.ntk_silent(theta, laws, query(len(laws), d), readout(d))
+    return ntk.ntk_silent(heads(d, p, key), laws, query(len(laws), d), readout(d))
 
 
 def compare(laws, p, key):
-    """LSE ratio (modulo affine) and the centred NTK's spectral ratios for one list of laws."""
+    r"""The LSE test and the centred NTK on one list of laws, each with its three-valued verdict.
+
+    Returns a dict: ``lse`` (:math:`\rho`, modulo affine, the test's default queries) and
+    ``lse_verdict``; ``lse_heads`` (:math:`\rho` of the centred laws at the heads' query law
+    :math:`\mathcal N(0, \tau^2 I)`); ``features`` (:math:`\sigma_{\min}/\sigma_{\max}` of the
+    kernel's feature matrix) and ``ntk_verdict``; ``ntk`` (the kernel); ``K``, ``K_V``, ``K_QK``
+    (:math:`\lambda_{\min}/\lambda_{\max}` of each block)."""
+    d = laws[0].d
     report = ntk.lse_independence(laws, K=p.K, key=jax.random.fold_in(key, QUERIES))
-    K = kernel(laws, p, key)
+    at_heads = ntk.lse_independence(
+        laws,
+        K=p.K,
+        key=jax.random.fold_in(key, HEAD_QUERIES),
+        scale=query_scale(d, p.sigma_A),
+        centre=True,
+    )
+    centred = [law.centred() for law in laws]
+    theta, xi, W = heads(d, p, key), query(len(laws), d), readout(d)
+    K = ntk.ntk_silent(theta, centred, xi, W)
+    features = ntk.feature_ratio(*ntk.silent_features(theta, centred, xi, W))
     return {
         "lse": report.ratio,
         "lse_verdict": report.verdict,
+        "lse_heads": at_heads.ratio,
+        "features": features,
+        "ntk_verdict": ntk.verdict(features),
         "ntk": K,
         **{b: ntk.spectral_ratio(getattr(K, b)) for b in ("K", "K_V", "K_QK")},
     }
