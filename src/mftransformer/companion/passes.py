@@ -201,18 +201,27 @@ def adjoint_passes(name: str, p) -> list:
 
 
 def gradflow_passes(name: str, p) -> list:
-    """Chapter 3: gradient descents (one gradient per step, chunks of 50 steps per call); the
-    adaptive flow solve of ``energy`` counted as many gradients as its finest descent."""
+    """Chapter 3: gradient descents (one gradient per step, chunks of 50 steps per call), each
+    repeated on ``keys`` keys vmapped together; the adaptive flow solve of ``energy`` counted as
+    many gradients as its finest descent; ``meanfield``: the seeds of each width, the reference
+    network of ``M_ref`` heads and, per width, ``keys`` tracer runs (a gradient of ``M`` heads
+    per step)."""
     size = (p.N, p.n, p.d)
+    keys = dict(runs=p.keys, parallel=p.keys)
     if name == "energy":
-        runs = [_train(*size, p.M, p.L, round(p.T / eta), chunk=50) for eta in p.etas]
-        return runs + [_train(*size, p.M, p.L, round(p.T / min(p.etas)))]
+        runs = [_train(*size, p.M, p.L, round(p.T / eta), chunk=50, **keys) for eta in p.etas]
+        return runs + [_train(*size, p.M, p.L, round(p.T / min(p.etas)), **keys)]
     if name == "meanfield":
-        return [_train(*size, M, p.L, p.steps, runs=p.seeds, chunk=50) for M in p.Ms]
+        return [
+            *(_train(*size, M, p.L, p.steps, runs=p.seeds, chunk=50) for M in p.Ms),
+            _train(*size, p.M_ref, p.L, p.steps, chunk=50),
+            *(_train(*size, M, p.L, p.steps, chunk=50, **keys) for M in p.Ms),
+        ]
     if name == "depth":
-        return [_train(*size, p.M, L, p.steps, chunk=50) for L in p.Ls]
+        return [_train(*size, p.M, L, p.steps, chunk=50, **keys) for L in p.Ls]
     if name == "stability":
-        return [_train(*size, p.M, p.L, p.steps, runs=1 + len(p.deltas), chunk=50)]
+        runs = p.keys * (1 + len(p.deltas))
+        return [_train(*size, p.M, p.L, p.steps, runs=runs, parallel=runs, chunk=50)]
     raise KeyError(name)
 
 
@@ -220,8 +229,9 @@ def ntk_passes(name: str, p) -> list:
     """Chapter 4: the kernels at the silent point are one query attending to the atoms per head
     (``tokens=False``); an LSE test is ``K`` queries over the atoms of a family's laws (about 4
     laws of 4 atoms; continuous laws in closed form, counted alike); ``ntk_jacobian`` as in
-    :func:`_jacobian_ntk`."""
+    :func:`_jacobian_ntk`; each repeated on ``keys`` keys where the section has them."""
     lse = dict(queries=getattr(p, "K", 1), tokens=False)
+    keys = getattr(p, "keys", 1)
     if name == "closed_form":
         return [
             _fwd(p.N, p.n, p.d, p.M, p.L, tokens=False),
@@ -231,21 +241,21 @@ def ntk_passes(name: str, p) -> list:
         return [_fwd(4, 4, 2, 1, 1, count=2 * 13, **lse)]
     if name == "model_families":
         return [
-            _fwd(4, 4, 2, 1, 1, count=14, **lse),
-            _fwd(4, 4, 2, p.M, p.L, count=15, tokens=False),
-            _fwd(2, p.n_sampled, 1, 1, 1, **lse),
-            _fwd(2, p.n_sampled, 1, p.M, p.L, tokens=False),
+            _fwd(4, 4, 2, 1, 1, count=15 * keys, **lse),
+            _fwd(4, 4, 2, p.M, p.L, count=16 * keys, tokens=False),
+            _fwd(2, p.n_sampled, 1, 1, 1, count=keys, **lse),
+            _fwd(2, p.n_sampled, 1, p.M, p.L, count=keys, tokens=False),
         ]
     if name == "scan":
         return [
-            _fwd(3, 4, 2, 1, 1, count=len(p.ts), **lse),
-            _fwd(3, 4, 2, p.M, p.L, count=len(p.ts), tokens=False),
+            _fwd(3, 4, 2, 1, 1, count=len(p.ts) * keys, **lse),
+            _fwd(3, 4, 2, p.M, p.L, count=len(p.ts) * keys, tokens=False),
         ]
     if name == "empirical_gauss":
-        return [_fwd(len(p.sigmas), n, 1, 1, 1, count=p.seeds, **lse) for n in p.ns]
+        return [_fwd(len(p.sigmas), n, 1, 1, 1, count=p.seeds * keys, **lse) for n in p.ns]
     if name == "mean_field":
         return [_fwd(p.N, p.n, 2, p.nodes**2, 1, tokens=False)] + [
-            _fwd(p.N, p.n, 2, 2 * P, 1, count=p.seeds, tokens=False) for P in p.Ps
+            _fwd(p.N, p.n, 2, 2 * P, 1, count=p.seeds * keys, tokens=False) for P in p.Ps
         ]
     if name == "rank":
         return [_fwd(p.N, p.n, 2, 2 * P, 1, tokens=False) for P in p.Ps]
@@ -253,19 +263,23 @@ def ntk_passes(name: str, p) -> list:
 
 
 def convergence_passes(name: str, p) -> list:
-    """Chapter 5: one gradient descent per run (one scan), the NTK's Jacobian at every snapshot;
-    ``stall`` on the BB family (2 contexts of at most 3 atoms, :math:`d = 2`); ``width_depth`` the
-    seeds of each :math:`(L, M)` vmapped together."""
+    """Chapter 5: one gradient descent per run and key (one vmapped scan), the NTK's Jacobian at
+    every snapshot; ``stall`` on the BB family (2 contexts of at most 3 atoms, :math:`d = 2`);
+    ``width_depth`` the seeds of each :math:`(L, M)` vmapped together."""
     if name == "stall":
         N, n, d = 2, 3, 2
     else:
         N, n, d = p.N, p.n, p.d
+    keys = getattr(p, "keys", 1)
     if name in ("injective", "stall"):
-        return [_train(N, n, d, p.M, p.L, p.steps), *_jacobian_ntk(N, n, d, p.M, p.L, p.snapshots)]
-    if name == "sweep":
-        runs = len(p.eps)
         return [
-            _train(N, n, d, p.M, p.L, p.steps, runs=runs),
+            _train(N, n, d, p.M, p.L, p.steps, runs=keys, parallel=keys),
+            *_jacobian_ntk(N, n, d, p.M, p.L, p.snapshots * keys),
+        ]
+    if name == "sweep":
+        runs = len(p.eps) * keys
+        return [
+            _train(N, n, d, p.M, p.L, p.steps, runs=runs, parallel=runs),
             *_jacobian_ntk(N, n, d, p.M, p.L, p.snapshots * runs),
         ]
     if name == "width_depth":
