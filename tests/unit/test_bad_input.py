@@ -313,7 +313,6 @@ def test_the_cases_are_many():
     assert len(CASES) + len(TARGETS) + len(MUTATIONS) >= 40
 
 
-
 def test_heads_from_lists_work():
     theta = mft.Heads(np.asarray(THETA.A).tolist(), np.asarray(THETA.V).tolist())
     assert theta.L == 1

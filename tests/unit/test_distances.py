@@ -4,8 +4,8 @@ import jax
 import numpy as np
 import pytest
 
-from mftransformer.solver.distances import w2_equal_mass, w_cot, w_cot_layers, wasserstein
 from mftransformer.solver.diagnostics import sync_distance
+from mftransformer.solver.distances import w2_equal_mass, w_cot, w_cot_layers, wasserstein
 from mftransformer.solver.errors import ParameterError
 from mftransformer.solver.heads import Heads
 

@@ -1,24 +1,26 @@
-"""The risk R and its conditional Wasserstein (COT) gradient at the head particles.
+r"""The risk :math:`R` and its conditional Wasserstein (COT) gradient at the head particles.
 
 Model page, "Readouts" and "Adjoint". Task T compares the final tokens with
-targets ``T``; task C reads the query out linearly, ``Y_i = W X^i_1(ξ^i_0)``:
+targets :math:`T`; task C reads the query out linearly, :math:`Y_i = W X^i_1(\xi^i_0)`:
 
 .. math::
 
-    R = \\frac1N \\sum_i \\tfrac12 \\sum_k a^i_k |X^i_1(x^i_k) - T^i_k|^2
-        + \\frac1{2N} \\sum_i |W X^i_1(\\xi^i_0) - y_i|^2 .
+    R = \frac1N \sum_i \tfrac12 \sum_k a^i_k |X^i_1(x^i_k) - T^i_k|^2
+        + \frac1{2N} \sum_i |W X^i_1(\xi^i_0) - y_i|^2 .
 
-The COT gradient at the particles is ``∇_θ δR/δν (s_ℓ, θ_{ℓm}) = L M ∇_{θ_{ℓm}} R^{L,M}``.
+The COT gradient at the particles is :math:`\nabla_\theta \frac{\delta R}{\delta\nu}(s_\ell,
+\theta_{\ell m}) = L M\, \nabla_{\theta_{\ell m}} R^{L,M}`.
 Three ways compute it (``cot_gradient(method=...)``): ``jax.grad`` through the checkpointed scan
 (``"autodiff"``); the discrete adjoint of the scheme, exact to round-off, storing only the token
-states (``"exact"``, §3.3); and the continuous adjoint ODE integrated backwards together with the
-state, memory independent of depth, accurate to the scheme's order (``"continuous"``, §3.2).
+states (``"exact"``); and the continuous adjoint ODE integrated backwards together with the
+state, memory independent of depth, accurate to the scheme's order (``"continuous"``).
 ``drop`` removes parts of the interaction term (``"token_to_token"``, ``"query_to_token"``;
 ``local_only=True`` drops both, the frozen-context ablation): the result is then not a gradient.
-Away from the particles, :func:`first_variation` evaluates ``G_ℓ(θ)``, the discrete first variation
-``δR/δν(s_ℓ, θ)`` at any head, and :func:`probe_derivative` the derivative of adding a head of
-vanishing mass; :func:`adjoint_flat_memory` reconstructs the states backwards by exact Euler
-reversal (:func:`invert_euler_step`), memory flat in depth.
+Away from the particles, :func:`first_variation` evaluates :math:`G_\ell(\theta)`, the discrete
+first variation :math:`\frac{\delta R}{\delta\nu}(s_\ell, \theta)` at any head, and
+:func:`probe_derivative` the derivative of adding a head of vanishing mass;
+:func:`adjoint_flat_memory` reconstructs the states backwards by exact Euler reversal
+(:func:`invert_euler_step`), memory flat in depth.
 The risk itself is in :mod:`.risk` (re-exported here); ``chunk`` and ``mesh`` choose the attention
 kernel (:mod:`.streaming`) and the devices (:mod:`.sharding`) for every method.
 """
@@ -69,7 +71,8 @@ __all__ = [
 
 GRADIENT_METHODS = ("autodiff", "exact", "continuous")
 _EXACT_SCHEMES = ("euler", "heun")
-#: The largest relative residual ``|x + hΦ(x) − z^{ℓ+1}|`` an exact Euler reversal may leave.
+#: The largest relative residual :math:`|x + h\Phi(x) - z^{\ell+1}|` an exact Euler reversal may
+#: leave.
 REVERSAL_TOL = 1e-14
 
 
@@ -88,13 +91,14 @@ def cot_gradient(
     chunk: int | None = None,
     mesh=None,
 ) -> tuple[Float[Array, ""], Heads]:
-    """Risk and COT gradient at the particles, ``(R, L M ∇_θ R)``, the gradient as :class:`Heads`.
+    r"""Risk and COT gradient at the particles, :math:`(R, L M\, \nabla_\theta R)`, the gradient as
+    :class:`Heads`.
 
     .. math::
 
-        \\mathrm{grad}_{\\rm COT} R\\,(s_\\ell, \\theta_{\\ell m})
-          = L M\\, \\nabla_{\\theta_{\\ell m}} R^{L,M}
-          = \\nabla_\\theta \\frac{\\delta R}{\\delta\\nu}(s_\\ell, \\theta_{\\ell m})
+        \mathrm{grad}_{\rm COT} R\,(s_\ell, \theta_{\ell m})
+          = L M\, \nabla_{\theta_{\ell m}} R^{L,M}
+          = \nabla_\theta \frac{\delta R}{\delta\nu}(s_\ell, \theta_{\ell m})
 
     Args:
         method: ``"autodiff"`` (``jax.grad`` through the checkpointed scan), ``"exact"``
@@ -139,17 +143,21 @@ def cot_gradient(
 
 # ---------------------------------------------------------------- adjoints (chapter 2)
 class AdjointResult(eqx.Module):
-    """Output of :func:`discrete_adjoint` and :func:`continuous_adjoint`.
+    r"""Output of :func:`discrete_adjoint` and :func:`continuous_adjoint`.
 
     Attributes:
-        risk: ``R`` of the forward pass used.
-        grad: COT gradient at the particles ``∇_θ δR/δν (s_ℓ, θ_{ℓm})``, as :class:`Heads`.
-        lam: the mass-weighted adjoint at depth 0, ``(B, n + k, d)``.
-        states, lams: ``z`` and ``λ`` at depths ``s_ℓ``, ``(L + 1, B, n + k, d)`` if ``trace``.
+        risk: :math:`R` of the forward pass used.
+        grad: COT gradient at the particles
+            :math:`\nabla_\theta \frac{\delta R}{\delta\nu}(s_\ell, \theta_{\ell m})`, as
+            :class:`Heads`.
+        lam: the mass-weighted adjoint at depth 0, float64 array (B, n + k, d).
+        states, lams: :math:`z` and :math:`\lambda` at depths :math:`s_\ell`, float64 arrays
+            (L + 1, B, n + k, d) if ``trace``.
         first_bad_layer: first layer where the states, the adjoint and the gradient became
-            non-finite, ``(3,)``, −1 where finite (read it with ``throw=False``).
+            non-finite, int array (3,), −1 where finite (read it with ``throw=False``).
         reversal: for :func:`adjoint_flat_memory`, the largest relative residual of the Euler
-            reversals and the most fixed-point iterations one layer took, ``(2,)``; else None.
+            reversals and the most fixed-point iterations one layer took, float64 array (2,);
+            else None.
     """
 
     risk: Float[Array, ""]
@@ -175,32 +183,35 @@ def discrete_adjoint(
     chunk: int | None = None,
     mesh=None,
 ) -> AdjointResult:
-    """Exact gradient of the depth-L network by its discrete adjoint (Model: risk).
+    r"""Exact gradient of the depth-:math:`L` network by its discrete adjoint (Model: risk).
 
-    The forward sweep stores the states ``z^ℓ`` only; the backward sweep recomputes each layer's
-    attention. Euler, from ``λ^L = ∇_{z^L} R`` (``λ_k = a_k(z^L_k − T_k)/N``, ``λ_ξ = Wᵀr/N``):
+    The forward sweep stores the states :math:`z^\ell` only; the backward sweep recomputes each
+    layer's attention. Euler, from :math:`\lambda^L = \nabla_{z^L} R`
+    (:math:`\lambda_k = a_k(z^L_k - T_k)/N`, :math:`\lambda_\xi = W^\top r/N`):
 
     .. math::
 
-        \\lambda^\\ell = \\lambda^{\\ell+1}
-            + h\\, D\\Phi_\\ell(z^\\ell)^\\top\\lambda^{\\ell+1},\\qquad
-        LM\\,\\nabla_{\\theta_{\\ell m}} R = \\nabla_\\theta G_\\ell(\\theta_{\\ell m}),\\quad
-        G_\\ell(\\theta) = \\sum_k
-            \\langle \\lambda^{\\ell+1}_k, \\Gamma_\\theta(\\mu^\\ell, z^\\ell_k)\\rangle .
+        \lambda^\ell = \lambda^{\ell+1}
+            + h\, D\Phi_\ell(z^\ell)^\top\lambda^{\ell+1},\qquad
+        LM\,\nabla_{\theta_{\ell m}} R = \nabla_\theta G_\ell(\theta_{\ell m}),\quad
+        G_\ell(\theta) = \sum_k
+            \langle \lambda^{\ell+1}_k, \Gamma_\theta(\mu^\ell, z^\ell_k)\rangle .
 
-    Heun (layer ℓ's heads in both stages): with ``y = z^ℓ + hΦ_ℓ(z^ℓ)``,
-    ``λ_y = (h/2) DΦ_ℓ(y)ᵀλ^{ℓ+1}`` and ``λ^ℓ = λ^{ℓ+1} + λ_y + h DΦ_ℓ(z^ℓ)ᵀ(λ^{ℓ+1}/2 + λ_y)``.
-
-    Model: eq. (adjoint-discrete).
+    Heun (layer :math:`\ell`'s heads in both stages): with
+    :math:`y = z^\ell + h\Phi_\ell(z^\ell)`,
+    :math:`\lambda_y = \frac h2 D\Phi_\ell(y)^\top\lambda^{\ell+1}` and
+    :math:`\lambda^\ell = \lambda^{\ell+1} + \lambda_y
+    + h\, D\Phi_\ell(z^\ell)^\top(\lambda^{\ell+1}/2 + \lambda_y)`.
 
     Args:
-        theta: layer-wise heads ``(L, M, d, d)`` (SmoothHeads are refused with a hint).
+        theta: layer-wise heads, float64 arrays (L, M, d, d) (SmoothHeads are refused with a
+            hint).
         mu, xi, targets: as in :func:`risk`.
         scheme: ``"euler"`` or ``"heun"``.
-        drop: parts of the interaction term of ``DΦᵀ`` to drop, ``"token_to_token"`` and/or
-            ``"query_to_token"`` (ablations; the result is then not a gradient).
+        drop: parts of the interaction term of :math:`D\Phi^\top` to drop, ``"token_to_token"``
+            and/or ``"query_to_token"`` (ablations; the result is then not a gradient).
         local_only: drop both parts (the frozen-context ablation).
-        trace: also return ``z^ℓ`` and ``λ^ℓ`` for ``ℓ = 0..L``.
+        trace: also return :math:`z^\ell` and :math:`\lambda^\ell` for :math:`\ell = 0, \dots, L`.
         throw: raise :class:`SolveFailed` on non-finite values (else only report them).
         chunk, mesh: as in :func:`~mftransformer.solver.forward.forward`.
 
@@ -240,19 +251,22 @@ def continuous_adjoint(
     chunk: int | None = None,
     mesh=None,
 ) -> AdjointResult:
-    """COT gradient from the continuous adjoint ODE, integrated backwards with the state (§3.2).
+    r"""COT gradient from the continuous adjoint ODE, integrated backwards with the state (Model:
+    risk).
 
-    The forward pass keeps only ``z(1)``; the pair ``(z, λ)`` then solves, from ``s = 1`` to 0,
+    The forward pass keeps only :math:`z(1)`; the pair :math:`(z, \lambda)` then solves, from
+    :math:`s = 1` to 0,
 
     .. math::
 
-        \\dot z = \\Phi_s(z),\\qquad -\\dot\\lambda = D\\Phi_s(z)^\\top\\lambda,\\qquad
-        \\nabla_\\theta\\frac{\\delta R}{\\delta\\nu}(s_\\ell,\\theta)
-          = \\nabla_\\theta \\sum_k
-            \\langle\\lambda_k(s_\\ell), \\Gamma_\\theta(\\mu_{s_\\ell}, z_k(s_\\ell))\\rangle ,
+        \dot z = \Phi_s(z),\qquad -\dot\lambda = D\Phi_s(z)^\top\lambda,\qquad
+        \nabla_\theta\frac{\delta R}{\delta\nu}(s_\ell,\theta)
+          = \nabla_\theta \sum_k
+            \langle\lambda_k(s_\ell), \Gamma_\theta(\mu_{s_\ell}, z_k(s_\ell))\rangle ,
 
-    with ``L`` steps of the explicit scheme, no stored trajectory (memory independent of ``L``).
-    ``DΦᵀλ`` holds the local term and the interaction (non-local) term of the Transformer PDE.
+    with :math:`L` steps of the explicit scheme, no stored trajectory (memory independent of
+    :math:`L`). :math:`D\Phi^\top\lambda` holds the local term and the interaction (non-local)
+    term of the Transformer PDE.
     The reversed state is only as accurate as the scheme, so the gradient converges to the
     continuous-depth COT gradient at the scheme's order (smooth heads); it is *not* the exact
     gradient of the network (use :func:`discrete_adjoint`).
@@ -263,7 +277,8 @@ def continuous_adjoint(
         scheme: ``"euler"``, ``"heun"`` or ``"rk4"``, forward and backward.
         drop: parts of the interaction term to drop (ablations, as in :func:`discrete_adjoint`).
         local_only: drop both parts (the frozen-context ablation).
-        trace: also return ``z(s_ℓ)`` and ``λ(s_ℓ)`` (this stores the trajectory).
+        trace: also return :math:`z(s_\ell)` and :math:`\lambda(s_\ell)` (this stores the
+            trajectory).
         throw: raise :class:`SolveFailed` on non-finite values (else only report them).
         chunk, mesh: as in :func:`~mftransformer.solver.forward.forward`.
 
@@ -361,7 +376,7 @@ def probe_derivative(
     Args:
         theta: layer-wise heads, float64 arrays (L, M, d, d); Euler network.
         mu, xi, targets: as in :func:`risk`.
-        layer: :math:`\ell`, in ``0 .. L − 1``.
+        layer: :math:`\ell`, in :math:`0, \dots, L - 1`.
         A, V: the probe heads, float64 arrays (P, d, d).
         chunk, mesh: as in :func:`~mftransformer.solver.forward.forward`.
 
@@ -424,7 +439,8 @@ def invert_euler_step(
         and the number of iterations.
 
     Raises:
-        XlaRuntimeError (from ``eqx.error_if``): the residual stayed above ``tol``.
+        RuntimeError: the residual stayed above ``tol`` (raised by ``eqx.error_if``, as JAX's
+        ``XlaRuntimeError``).
     """
     n = loga.shape[-1]
     scale = jnp.maximum(1.0, jnp.max(jnp.abs(z_next)))

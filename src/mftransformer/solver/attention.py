@@ -1,20 +1,22 @@
-"""Attention heads θ = (A, V), the head Γ_θ(μ, x) and the mean-field field F(x, μ; ν_s).
+r"""Attention heads :math:`\theta = (A, V)`, the head :math:`\Gamma_\theta(\mu, x)` and the
+mean-field field :math:`F(x, \mu; \nu_s)`.
 
 Model page, "One head" and "Forward flow":
 
 .. math::
 
-    \\Gamma_\\theta(\\mu, x) = V\\, m_\\mu(Ax) = V\\, \\nabla \\mathrm{LSE}_\\mu(Ax),\\qquad
-    F_s(x, \\mu) = \\int \\Gamma_\\theta(\\mu, x)\\, d\\nu_s(\\theta).
+    \Gamma_\theta(\mu, x) = V\, m_\mu(Ax) = V\, \nabla \mathrm{LSE}_\mu(Ax),\qquad
+    F_s(x, \mu) = \int \Gamma_\theta(\mu, x)\, d\nu_s(\theta).
 
-For a network, ``ν_s`` is ``(1/M) Σ_m δ_{θ_{ℓm}}`` on layer ``ℓ``: the head axis ``M`` is an array
-axis contracted with ``einsum`` (faster than ``vmap`` over heads), and every logit goes through a
-max-subtracted softmax with ``log a_j`` added, so padding (``a_j = 0``) is never a key.
+For a network, :math:`\nu_s` is :math:`\frac1M \sum_m \delta_{\theta_{\ell m}}` on layer
+:math:`\ell`: the head axis :math:`M` is an array axis contracted with ``einsum`` (faster than
+``vmap`` over heads), and every logit goes through a max-subtracted softmax with :math:`\log a_j`
+added, so padding (:math:`a_j = 0`) is never a key.
 
 :class:`LayerField` holds one layer's heads and its kernels, written for one context; the public
 functions ``vmap`` them once over the batch. Above a size threshold the kernels stream (memory
-linear in ``n``, :mod:`.streaming`, keyword ``chunk``); the layer-level functions shard heads and
-batch over a device mesh (:mod:`.sharding`, keyword ``mesh``).
+linear in :math:`n`, :mod:`.streaming`, keyword ``chunk``); the layer-level functions shard heads
+and batch over a device mesh (:mod:`.sharding`, keyword ``mesh``).
 """
 
 from functools import partial
@@ -52,14 +54,17 @@ __all__ = [
 
 # ---------------------------------------------------------------- the field object
 class Linearisation(eqx.Module):
-    """The field of one layer at ``k`` points of one context and its transpose derivative.
+    r"""The field of one layer at :math:`k` points of one context and its transpose derivative.
 
     Attributes:
-        phi: ``Φ(z) = F(z, μ)`` ``(k, d)``.
-        lam_z: ``(∂_z F)ᵀ λ`` ``(k, d)``, the local term.
-        lam_x: ``(∂_x F)ᵀ λ`` ``(n, d)``, the interaction term through the keys (zero if
-            ``local_only``; only the points of weight ``sources`` feed it).
-        gA, gV: per-head parameter gradients of ``Σ_k ⟨λ_k, Γ_θ(μ, z_k)⟩``, ``(M, d, d)``.
+        phi: :math:`\Phi(z) = F(z, \mu)`, float64 array (k, d).
+        lam_z: :math:`(\partial_z F)^\top \lambda`, float64 array (k, d), the local term.
+        lam_x: :math:`(\partial_x F)^\top \lambda`, float64 array (n, d), the interaction term
+            through the keys (zero if ``local_only``; only the points of weight ``sources`` feed
+            it).
+        gA, gV: per-head parameter gradients of
+            :math:`\sum_k \langle \lambda_k, \Gamma_\theta(\mu, z_k)\rangle`, float64 arrays
+            (M, d, d).
     """
 
     phi: Float[Array, "k d"]
@@ -70,23 +75,25 @@ class Linearisation(eqx.Module):
 
 
 class LayerField(eqx.Module):
-    """One layer's heads ``(A, V)`` ``(M, d, d)`` acting on one context ``μ = Σ_j a_j δ_{x_j}``.
+    r"""One layer's heads :math:`(A, V)`, float64 arrays (M, d, d), acting on one context
+    :math:`\mu = \sum_j a_j \delta_{x_j}`.
 
     .. math::
 
-        F(z, \\mu) = \\frac1M \\sum_m V_m\\, m_\\mu(A_m z),\\qquad
-        w_{mkj} = \\mathrm{softmax}_j(\\langle A_m z_k, x_j\\rangle + \\log a_j)
+        F(z, \mu) = \frac1M \sum_m V_m\, m_\mu(A_m z),\qquad
+        w_{mkj} = \mathrm{softmax}_j(\langle A_m z_k, x_j\rangle + \log a_j)
 
     :meth:`apply` (the field), :meth:`vjp` (its transpose derivative, Model: risk) and
-    :meth:`param_grad` (§3.1d) share one kernel, :meth:`tilt`, the only place where the dense
-    softmax and tilted mean are written (the streamed field's online softmax is
-    :func:`~mftransformer.solver.streaming.online_mean`). Methods take one context (``x``
-    ``(n, d)``, ``loga`` ``(n,)``, points ``z`` ``(k, d)``); the public functions below ``vmap``
-    them over the batch.
+    :meth:`param_grad` (Model: risk) share one kernel, :meth:`tilt`, the only place where the
+    dense softmax and tilted mean are written (the streamed field's online softmax is
+    :func:`~mftransformer.solver.streaming.online_mean`). Methods take one context (``x`` float64
+    array (n, d), ``loga`` float64 array (n,), points ``z`` float64 array (k, d)); the public
+    functions below ``vmap`` them over the batch.
 
     Attributes:
         chunk: 0 for the dense kernel, else the block size of the streamed one (:mod:`.streaming`).
-        heads: the ``M`` of ``1/M`` when ``A`` holds a shard of the heads (None: ``A.shape[0]``).
+        heads: the :math:`M` of :math:`1/M` when ``A`` holds a shard of the heads (None:
+            ``A.shape[0]``).
     """
 
     A: Float[Array, "M d d"]
@@ -96,12 +103,13 @@ class LayerField(eqx.Module):
 
     @property
     def scale(self) -> int:
-        """The ``M`` of the field's ``1/M``."""
+        """The :math:`M` of the field's :math:`1/M`."""
         return self.A.shape[0] if self.heads is None else self.heads
 
     def tilt(self, x, loga, z):
-        """``(Az, w, m)``: queries ``A_m z_k`` ``(M,k,d)``, weights ``w`` ``(M,k,n)``, tilted
-        means ``m_{mk} = Σ_j w_{mkj} x_j`` ``(M,k,d)``."""
+        r""":math:`(Az, w, m)`: queries :math:`A_m z_k`, float64 array (M, k, d), weights
+        :math:`w`, float64 array (M, k, n), tilted means :math:`m_{mk} = \sum_j w_{mkj} x_j`,
+        float64 array (M, k, d)."""
         # two contractions: one three-operand einsum measured 1.5x slower (benchmarks/forward.py)
         Az = jnp.einsum("mij,kj->mki", self.A, z)
         w = jax.nn.softmax(jnp.einsum("mki,ni->mkn", Az, x) + loga[None, None, :], axis=-1)
@@ -109,7 +117,7 @@ class LayerField(eqx.Module):
         return Az, w, m
 
     def apply(self, x, loga, z) -> Float[Array, "k d"]:
-        """``F(z_k, μ)`` at every point (no covariance formed); streamed if ``chunk``."""
+        r""":math:`F(z_k, \mu)` at every point (no covariance formed); streamed if ``chunk``."""
         if self.chunk:
 
             def block(zc):
@@ -175,13 +183,16 @@ class LayerField(eqx.Module):
         return Linearisation(phi=phi, lam_z=lam_z, lam_x=lam_x, gA=gA, gV=gV)
 
     def param_grad(self, x, loga, z, lam):
-        """``(∇_A G, ∇_V G)`` per head, ``G(θ) = Σ_k ⟨λ_k, Γ_θ(μ, z_k)⟩`` (Model: risk)."""
+        r""":math:`(\nabla_A G, \nabla_V G)` per head,
+        :math:`G(\theta) = \sum_k \langle \lambda_k, \Gamma_\theta(\mu, z_k)\rangle` (Model:
+        risk)."""
         out = self.vjp(x, loga, z, lam, local_only=True)
         return out.gA, out.gV
 
     def tilted_stats(self, x, loga, z):
-        """``(w, m, C)`` with ``C_{mk} = Σ_j w_{mkj}(x_j − m_{mk})(x_j − m_{mk})ᵀ``: dense always
-        (it returns ``w`` ``(M, k, n)`` itself)."""
+        r""":math:`(w, m, C)` with
+        :math:`C_{mk} = \sum_j w_{mkj}(x_j - m_{mk})(x_j - m_{mk})^\top`: dense always (it returns
+        :math:`w`, float64 array (M, k, n), itself)."""
         _, w, m = self.tilt(x, loga, z)
         dx = x[None, None, :, :] - m[:, :, None, :]
         return w, m, jnp.einsum("mkn,mkni,mknj->mkij", w, dx, dx)
@@ -189,7 +200,8 @@ class LayerField(eqx.Module):
 
 # ---------------------------------------------------------------- public, batched
 def lse(mu: EmpiricalMeasure, q: Float[Array, "B d"]) -> Float[Array, " B"]:
-    """``LSE_μ(q) = log Σ_k a_k e^{⟨q, x_k⟩}`` per context, max-subtracted.
+    r""":math:`\mathrm{LSE}_\mu(q) = \log \sum_k a_k e^{\langle q, x_k\rangle}` per context,
+    max-subtracted.
 
     Model: eq. (lse). Finite for logits of any size in float64 (no ``exp`` of a raw logit).
     """
@@ -197,11 +209,12 @@ def lse(mu: EmpiricalMeasure, q: Float[Array, "B d"]) -> Float[Array, " B"]:
 
 
 def tilted_stats(A: Float[Array, "M d d"], mu: EmpiricalMeasure, z: Float[Array, "B k d"]):
-    """Tilted statistics ``(w, m, C)`` of ``μ^{A z}`` for every head and point.
+    r"""Tilted statistics :math:`(w, m, C)` of :math:`\mu^{A z}` for every head and point.
 
     Returns:
-        ``w`` ``(B, M, k, n)``, ``m = ∇LSE_μ(Az)`` ``(B, M, k, d)``, ``C = ∇²LSE_μ(Az)``
-        ``(B, M, k, d, d)``.
+        :math:`w`, float64 array (B, M, k, n), :math:`m = \nabla \mathrm{LSE}_\mu(Az)`, float64
+        array (B, M, k, d), :math:`C = \nabla^2 \mathrm{LSE}_\mu(Az)`, float64 array
+        (B, M, k, d, d).
     """
     _check_points(A, mu, z, "tilted_stats")
     return jax.vmap(LayerField(A).tilted_stats)(mu.x, mu.loga, z)
@@ -210,7 +223,8 @@ def tilted_stats(A: Float[Array, "M d d"], mu: EmpiricalMeasure, z: Float[Array,
 def head(
     A: Float[Array, "d d"], V: Float[Array, "d d"], mu: EmpiricalMeasure, z: Float[Array, "B k d"]
 ):
-    """One head ``Γ_θ(μ, z) = V m_μ(A z)`` at every point ``z``; returns ``(B, k, d)``.
+    r"""One head :math:`\Gamma_\theta(\mu, z) = V m_\mu(A z)` at every point :math:`z`; returns
+    float64 array (B, k, d).
 
     >>> mu = empirical(jnp.array([[0.0, 0.0], [1.0, 0.0]]))
     >>> head(jnp.eye(2), jnp.eye(2), mu, jnp.zeros((1, 1, 2)))[0, 0]
@@ -227,10 +241,11 @@ def field(
     *,
     chunk: int | None = None,
 ):
-    """The multi-head field ``F(z, μ) = (1/M) Σ_m V_m m_μ(A_m z)``; returns ``(B, k, d)``.
+    r"""The multi-head field :math:`F(z, \mu) = \frac1M \sum_m V_m m_\mu(A_m z)`; returns float64
+    array (B, k, d).
 
-    Model: eq. (field). Args: ``A, V`` heads of one layer ``(M, d, d)``; ``mu`` the keys;
-    ``z`` the points where the field is evaluated (atoms and/or queries); ``chunk`` None
+    Model: eq. (field). Args: ``A, V`` heads of one layer, float64 arrays (M, d, d); ``mu`` the
+    keys; ``z`` the points where the field is evaluated (atoms and/or queries); ``chunk`` None
     (automatic), 0 (dense) or a block size (streamed, :mod:`.streaming`).
     """
     _check_points(A, mu, z, "field")
@@ -241,12 +256,13 @@ def field(
 def state_field(
     A, V, z: Float[Array, "B nk d"], loga: Float[Array, "B n"], n: int, *, chunk=None, mesh=None
 ):
-    """``Φ(z)``: the field on a batch of network states, the first ``n`` points being the keys.
+    r""":math:`\Phi(z)`: the field on a batch of network states, the first :math:`n` points being
+    the keys.
 
-    Args: one layer's heads ``A, V`` ``(M, d, d)``; states ``z`` (atoms then queries); ``loga``
-    the atoms' log-weights; ``n`` the number of atoms; ``chunk`` as in :func:`field`; ``mesh``
-    a resolved mesh or None (:func:`~mftransformer.solver.sharding.sharded`: the head sum is
-    one ``psum``). Returns ``(B, n + k, d)``.
+    Args: one layer's heads ``A, V``, float64 arrays (M, d, d); states ``z`` (atoms then queries);
+    ``loga`` the atoms' log-weights; ``n`` the number of atoms; ``chunk`` as in :func:`field`;
+    ``mesh`` a resolved mesh or None (:func:`~mftransformer.solver.sharding.sharded`: the head sum
+    is one ``psum``). Returns float64 array (B, n + k, d).
     """
     c, M = resolve_chunk(chunk, n, "state_field"), A.shape[0]
 
@@ -260,11 +276,12 @@ def state_field(
 def state_vjp(
     A, V, z, loga, n: int, lam, *, local_only: bool = False, keep=None, chunk=None, mesh=None
 ):
-    """``(Φ(z), DΦ(z)ᵀλ, ∇_A G, ∇_V G)`` on a batch of network states (Model: risk).
+    r""":math:`(\Phi(z), D\Phi(z)^\top\lambda, \nabla_A G, \nabla_V G)` on a batch of network
+    states (Model: risk).
 
-    The keys are the states' first ``n`` points, so ``DΦᵀλ`` is the local term plus the
-    interaction term added to those rows; the head gradients are summed over the batch.
-    ``local_only`` drops the interaction term; ``keep`` (float64 array (2,), from
+    The keys are the states' first :math:`n` points, so :math:`D\Phi^\top\lambda` is the local
+    term plus the interaction term added to those rows; the head gradients are summed over the
+    batch. ``local_only`` drops the interaction term; ``keep`` (float64 array (2,), from
     :func:`interaction_weights`; None: both 1) weighs its two parts, the atoms' adjoints
     (token→token) and the queries' (query→token). ``chunk`` and ``mesh`` as in
     :func:`state_field` (the batch sum is a ``psum`` over ``"batch"``).
@@ -337,31 +354,32 @@ def field_vjp(
     local_only: bool = False,
     chunk: int | None = None,
 ):
-    """Transpose of the field's derivative, ``(∂_z F)ᵀ λ`` and ``(∂_x F)ᵀ λ`` (Model: risk).
+    r"""Transpose of the field's derivative, :math:`(\partial_z F)^\top \lambda` and
+    :math:`(\partial_x F)^\top \lambda` (Model: risk).
 
-    With ``w_{kj} = softmax_j(⟨A z_k, x_j⟩ + log a_j)``, ``m_k``, ``C_k`` the tilted mean and
-    covariance and ``u_k = Vᵀ λ_k``:
+    With :math:`w_{kj} = \mathrm{softmax}_j(\langle A z_k, x_j\rangle + \log a_j)`, :math:`m_k`,
+    :math:`C_k` the tilted mean and covariance and :math:`u_k = V^\top \lambda_k`:
 
     .. math::
 
-        [\\partial_z F^\\top\\lambda]_k
-            = \\frac1M\\sum_m A^\\top C_k u_k \\quad\\text{(local)},\\qquad
-        [\\partial_x F^\\top\\lambda]_j = \\frac1M\\sum_m\\sum_k w_{kj}
-            \\big(u_k + A z_k\\langle x_j - m_k, u_k\\rangle\\big) \\quad\\text{(interaction)}.
+        [\partial_z F^\top\lambda]_k
+            = \frac1M\sum_m A^\top C_k u_k \quad\text{(local)},\qquad
+        [\partial_x F^\top\lambda]_j = \frac1M\sum_m\sum_k w_{kj}
+            \big(u_k + A z_k\langle x_j - m_k, u_k\rangle\big) \quad\text{(interaction)}.
 
-    When the keys are the first ``n`` points (the network's state), ``DΦᵀλ`` is the first term
-    plus the second added to those ``n`` rows. Model: eq. (adjoint).
+    When the keys are the first :math:`n` points (the network's state), :math:`D\Phi^\top\lambda`
+    is the first term plus the second added to those :math:`n` rows. Model: risk.
 
     Args:
-        A, V: one layer's heads ``(M, d, d)``.
-        mu: the keys ``μ = Σ_j a_j δ_{x_j}``.
-        z: points ``(B, k, d)`` where the field is evaluated.
-        lam: cotangents ``λ`` ``(B, k, d)``.
+        A, V: one layer's heads, float64 arrays (M, d, d).
+        mu: the keys :math:`\mu = \sum_j a_j \delta_{x_j}`.
+        z: points, float64 array (B, k, d), where the field is evaluated.
+        lam: cotangents :math:`\lambda`, float64 array (B, k, d).
         local_only: drop the interaction term (the frozen-context ablation; not a gradient).
         chunk: None (automatic), 0 (dense) or a block size (streamed, :mod:`.streaming`).
 
     Returns:
-        ``(lam_z (B, k, d), lam_x (B, n, d))``.
+        ``(lam_z, lam_x)``, float64 arrays (B, k, d) and (B, n, d).
 
     Raises:
         ParameterError: inconsistent shapes.
@@ -385,17 +403,20 @@ def head_param_grad(
     *,
     chunk: int | None = None,
 ):
-    """Per-head gradient of ``G(θ) = Σ_b Σ_k ⟨λ_k, Γ_θ(μ, z_k)⟩`` at each head (Model: risk).
+    r"""Per-head gradient of
+    :math:`G(\theta) = \sum_b \sum_k \langle \lambda_k, \Gamma_\theta(\mu, z_k)\rangle` at each
+    head (Model: risk).
 
     .. math::
 
-        \\nabla_V G = \\sum_k \\lambda_k\\, m_\\mu(Az_k)^\\top,\\qquad
-        \\nabla_A G = \\sum_k C_\\mu(Az_k)\\, V^\\top\\lambda_k\\, z_k^\\top .
+        \nabla_V G = \sum_k \lambda_k\, m_\mu(Az_k)^\top,\qquad
+        \nabla_A G = \sum_k C_\mu(Az_k)\, V^\top\lambda_k\, z_k^\top .
 
-    With ``λ^{ℓ+1}`` and ``z^ℓ`` this is the COT gradient ``∇_θ δR/δν`` at layer ℓ's particles.
+    With :math:`\lambda^{\ell+1}` and :math:`z^\ell` this is the COT gradient
+    :math:`\nabla_\theta \frac{\delta R}{\delta\nu}` at layer :math:`\ell`'s particles.
 
     Returns:
-        ``(gA, gV)``, each ``(M, d, d)``, summed over the batch.
+        ``(gA, gV)``, each float64 array (M, d, d), summed over the batch.
 
     Raises:
         ParameterError: inconsistent shapes.

@@ -1,14 +1,14 @@
-"""Wasserstein distances between particle sets: the distances Results 1 and 3 are stated in.
+r"""Wasserstein distances between particle sets: the distances Results 1 and 3 are stated in.
 
-* :func:`wasserstein` — :math:`W_p(\\mu, \\mu')` between two discrete measures
-  :math:`\\sum_k a_k \\delta_{x_k}` and :math:`\\sum_j b_j \\delta_{y_j}`, by the exact linear
+* :func:`wasserstein` — :math:`W_p(\mu, \mu')` between two discrete measures
+  :math:`\sum_k a_k \delta_{x_k}` and :math:`\sum_j b_j \delta_{y_j}`, by the exact linear
   programme of optimal transport (any weights);
 * :func:`w2_equal_mass` — :math:`W_2` between two sets of :math:`n` particles of mass
   :math:`1/n` each, by optimal assignment (exact: for equal masses an optimal plan is a
   permutation);
 * :func:`w_cot` — the conditional distance of the Model page,
-  :math:`W_{\\rm COT}(\\nu, \\nu')^2 = \\int_0^1 W_2(\\nu_s, \\nu'_s)^2\\,ds`, between two networks'
-  head measures, layer by layer (mass moves in :math:`\\theta`, never across layers).
+  :math:`W_{\rm COT}(\nu, \nu')^2 = \int_0^1 W_2(\nu_s, \nu'_s)^2\,ds`, between two networks'
+  head measures, layer by layer (mass moves in :math:`\theta`, never across layers).
 
 They run on the host (NumPy and SciPy's assignment and LP solvers), on arrays already computed:
 the distances are diagnostics of a finished run, never inside a jitted step.
@@ -37,8 +37,8 @@ def _cost(x, y, p):
 
 
 def w2_equal_mass(x, y) -> float:
-    """:math:`W_2` between :math:`\\frac1n\\sum_k\\delta_{x_k}` and
-    :math:`\\frac1n\\sum_k\\delta_{y_k}`: the optimal assignment's mean squared distance, rooted.
+    r""":math:`W_2` between :math:`\frac1n\sum_k\delta_{x_k}` and
+    :math:`\frac1n\sum_k\delta_{y_k}`: the optimal assignment's mean squared distance, rooted.
 
     Args:
         x, y: float arrays of shape (n, d) (or (n,) for d = 1), the same n.
@@ -55,9 +55,9 @@ def w2_equal_mass(x, y) -> float:
 
 
 def wasserstein(x, a, y, b, *, p: int = 2) -> float:
-    """:math:`W_p(\\sum_k a_k\\delta_{x_k}, \\sum_j b_j\\delta_{y_j})` by the exact optimal-transport
-    linear programme (SciPy's HiGHS): :math:`\\min_{\\pi\\ge0,\\ \\pi 1=a,\\ \\pi^\\top 1=b}
-    \\sum_{kj}\\pi_{kj}|x_k-y_j|^p`, to the power :math:`1/p`.
+    r""":math:`W_p(\sum_k a_k\delta_{x_k}, \sum_j b_j\delta_{y_j})` by the exact optimal-transport
+    linear programme (SciPy's HiGHS): :math:`\min_{\pi\ge0,\ \pi 1=a,\ \pi^\top 1=b}
+    \sum_{kj}\pi_{kj}|x_k-y_j|^p`, to the power :math:`1/p`.
 
     Args:
         x: float array (n, d); a: weights (n,), non-negative, summing to one.
@@ -75,7 +75,9 @@ def wasserstein(x, a, y, b, *, p: int = 2) -> float:
                 f"({pts.shape[0]},) non-negative weights summing to 1."
             )
     if x.shape[1] != y.shape[1]:
-        raise ParameterError(f"wasserstein: x in R^{x.shape[1]}, y in R^{y.shape[1]}; allowed equal d.")
+        raise ParameterError(
+            f"wasserstein: x in R^{x.shape[1]}, y in R^{y.shape[1]}; allowed equal d."
+        )
     n, m = a.size, b.size
     rows = np.zeros((n + m, n * m))
     for k in range(n):
@@ -102,8 +104,8 @@ def _flat_heads(theta: Heads):
 
 
 def w_cot_layers(theta: Heads, theta_ref: Heads) -> np.ndarray:
-    """:math:`W_2(\\nu_{s_\\ell}, \\nu'_{s_\\ell})` for each layer :math:`\\ell` (float array (L,)):
-    the optimal assignment between the two layers' :math:`M` heads, :math:`\\theta = (A, V)` in the
+    r""":math:`W_2(\nu_{s_\ell}, \nu'_{s_\ell})` for each layer :math:`\ell` (float array (L,)):
+    the optimal assignment between the two layers' :math:`M` heads, :math:`\theta = (A, V)` in the
     Frobenius norm."""
     P, Q = _flat_heads(theta), _flat_heads(theta_ref)
     if P.shape != Q.shape:
@@ -111,11 +113,11 @@ def w_cot_layers(theta: Heads, theta_ref: Heads) -> np.ndarray:
             f"w_cot: heads of shapes {tuple(theta.A.shape)} and {tuple(theta_ref.A.shape)}; "
             "allowed equal (L, M, d, d)."
         )
-    return np.array([w2_equal_mass(p, q) for p, q in zip(P, Q)])
+    return np.array([w2_equal_mass(p, q) for p, q in zip(P, Q, strict=True)])
 
 
 def w_cot(theta: Heads, theta_ref: Heads) -> float:
-    """:math:`W_{\\rm COT}(\\nu^{L,M}, \\nu'^{L,M}) = (\\frac1L\\sum_\\ell W_2(\\nu_\\ell,
-    \\nu'_\\ell)^2)^{1/2}`, at most the synchronous distance
+    r""":math:`W_{\rm COT}(\nu^{L,M}, \nu'^{L,M}) = (\frac1L\sum_\ell W_2(\nu_\ell,
+    \nu'_\ell)^2)^{1/2}`, at most the synchronous distance
     :func:`~mftransformer.solver.diagnostics.sync_distance` (the identity assignment)."""
     return float(np.sqrt(np.mean(w_cot_layers(theta, theta_ref) ** 2)))

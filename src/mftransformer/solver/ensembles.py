@@ -44,7 +44,7 @@ from .errors import (
     check_steps,
     first_nonfinite,
 )
-from .gradflow import DEFAULT_METHOD, TrainingHistory, flow_solve, cot_norm2, gd_step, train_scan
+from .gradflow import DEFAULT_METHOD, TrainingHistory, cot_norm2, flow_solve, gd_step, train_scan
 from .heads import Heads
 from .measures import EmpiricalMeasure
 from .sharding import resolve_mesh
@@ -91,7 +91,7 @@ def train_seeds(
 
     .. math::
 
-        \theta_s^{k+1} = \theta_s^k - \eta\, L M \nabla R(\theta_s^k),\qquad s = 1..S
+        \theta_s^{k+1} = \theta_s^k - \eta\, L M \nabla R(\theta_s^k),\qquad s = 1, \dots, S
 
     Args:
         thetas0: the initial heads of the :math:`S` runs (equal shapes).
@@ -130,7 +130,7 @@ def train_runs(
 
     .. math::
 
-        \theta_s^{k+1} = \theta_s^k - \eta\, L M \nabla R_s(\theta_s^k),\qquad s = 1..S
+        \theta_s^{k+1} = \theta_s^k - \eta\, L M \nabla R_s(\theta_s^k),\qquad s = 1, \dots, S
 
     Args:
         thetas0: the initial heads of the runs (equal shapes).
@@ -242,11 +242,11 @@ def flow_runs(
 
 
 class TracerHistory(eqx.Module):
-    """A reference run and the tracer heads it carried.
+    r"""A reference run and the tracer heads it carried.
 
     Attributes:
         reference: the reference network's :class:`~mftransformer.solver.gradflow.TrainingHistory`
-            (risk :math:`R`, :math:`\\|g\\|^2` per step; first and last heads as snapshots).
+            (risk :math:`R`, :math:`\|g\|^2` per step; first and last heads as snapshots).
         tracers: the tracer heads after the last step, float64 arrays (L, M_tr, d, d).
     """
 

@@ -1,26 +1,28 @@
-"""The conditional Wasserstein gradient flow of the head measure ν, as interacting head particles.
+r"""The conditional Wasserstein gradient flow of the head measure :math:`\nu`, as interacting head
+particles.
 
-Model page, "Gradient flow". Mass moves in θ only, never across layers, so each
-layer's measure ``ν_s`` is transported by the COT gradient of chapter 2:
+Model page, "Gradient flow". Mass moves in :math:`\theta` only, never across layers, so each
+layer's measure :math:`\nu_s` is transported by the COT gradient of chapter 2:
 
 .. math::
 
-    \\partial_t \\nu^t_s = \\mathrm{div}_\\theta\\Big(\\nu^t_s\\, \\nabla_\\theta
-        \\frac{\\delta R}{\\delta \\nu}[\\nu^t](s, \\cdot)\\Big),\\qquad
-    \\dot\\theta_{\\ell m}
-        = -\\nabla_\\theta \\frac{\\delta R}{\\delta\\nu}(s_\\ell, \\theta_{\\ell m})
-        = -L M\\, \\nabla_{\\theta_{\\ell m}} R^{L,M} .
+    \partial_t \nu^t_s = \mathrm{div}_\theta\Big(\nu^t_s\, \nabla_\theta
+        \frac{\delta R}{\delta \nu}[\nu^t](s, \cdot)\Big),\qquad
+    \dot\theta_{\ell m}
+        = -\nabla_\theta \frac{\delta R}{\delta\nu}(s_\ell, \theta_{\ell m})
+        = -L M\, \nabla_{\theta_{\ell m}} R^{L,M} .
 
-Gradient descent with the mean-field learning rate is ``θ ← θ − η L M ∇R`` at time ``t = kη``:
-:func:`gd_step` takes ``η`` times the COT gradient ``g = L M ∇R``, whose factor ``L M`` is
+Gradient descent with the mean-field learning rate is
+:math:`\theta \leftarrow \theta - \eta L M\, \nabla R` at time :math:`t = k\eta`: :func:`gd_step`
+takes :math:`\eta` times the COT gradient :math:`g = L M\, \nabla R`, whose factor :math:`L M` is
 written once, in :func:`~mftransformer.solver.adjoint.meanfield_scale`. Without it, changing the
 width or the depth would rescale training time. Along the flow the energy identity holds,
 
 .. math::
 
-    \\frac{dR}{dt} = -\\|g\\|^2,\\qquad
-    \\|g\\|^2 = L M \\sum_{\\ell, m} |\\nabla_{\\theta_{\\ell m}} R|^2
-        = \\frac{1}{LM} \\sum_{\\ell m} |\\mathrm{grad}_{\\rm COT} R|^2 .
+    \frac{dR}{dt} = -\|g\|^2,\qquad
+    \|g\|^2 = L M \sum_{\ell, m} |\nabla_{\theta_{\ell m}} R|^2
+        = \frac{1}{LM} \sum_{\ell m} |\mathrm{grad}_{\rm COT} R|^2 .
 
 Contract: :func:`train` (a jitted ``lax.scan`` of :func:`gd_step`, compiled once per shape) and
 :func:`flow` (adaptive diffrax solve in training time, the dissipated energy integrated alongside)
@@ -73,18 +75,21 @@ DEFAULT_METHOD = "exact"
 
 
 class TrainingHistory(eqx.Module):
-    """A training run: final heads, and the risk and squared gradient norm along it.
+    r"""A training run: final heads, and the risk and squared gradient norm along it.
 
     Attributes:
-        theta: final :class:`Heads` ``(L, M, d, d)``.
-        t: training times ``(K + 1,)`` (``t_k = t_0 + kη`` for gradient descent).
-        R: risk ``R(ν^{t_k})`` ``(K + 1,)``.
-        g2: squared COT gradient norm ``‖g‖² = L M Σ |∇_θ R|²`` at ``t_k``, ``(K + 1,)``.
+        theta: final :class:`Heads`, float64 arrays (L, M, d, d).
+        t: training times, float64 array (K + 1,) (:math:`t_k = t_0 + k\eta` for gradient
+            descent).
+        R: risk :math:`R(\nu^{t_k})`, float64 array (K + 1,).
+        g2: squared COT gradient norm
+            :math:`\|g\|^2 = L M \sum |\nabla_\theta R|^2` at :math:`t_k`, float64 array (K + 1,).
         snapshots: heads at ``snapshot_t``: a :class:`Heads` pytree with a leading snapshot axis,
-            ``A``, ``V`` of shape ``(S, L, M, d, d)`` (its ``.L`` property does not apply).
-        snapshot_t: ``(S,)``.
+            ``A``, ``V`` float64 arrays (S, L, M, d, d) (its ``.L`` property does not apply).
+        snapshot_t: float64 array (S,).
         first_bad_step: first step whose risk or gradient was non-finite, −1 if none.
-        dissipated: ``∫_0^{t_k} ‖g‖² dt`` integrated by the solver (:func:`flow` only), else None.
+        dissipated: :math:`\int_0^{t_k} \|g\|^2\, dt` integrated by the solver (:func:`flow`
+            only), else None.
         num_steps: accepted solver steps (:func:`flow` only), else None.
     """
 
@@ -114,33 +119,35 @@ class TrainingHistory(eqx.Module):
 
 
 def cot_norm2(grad: Heads) -> Float[Array, ""]:
-    """Squared COT norm of a particle gradient (Model: eq. (energy-identity)).
+    r"""Squared COT norm of a particle gradient (Model: eq. (energy-identity)).
 
     .. math::
 
-        \\|g\\|^2 = \\frac{1}{LM} \\sum_{\\ell, m} |g_{\\ell m}|^2
-            = L M \\sum_{\\ell,m} |\\nabla_{\\theta_{\\ell m}} R|^2,
-        \\qquad g = L M \\nabla R .
+        \|g\|^2 = \frac{1}{LM} \sum_{\ell, m} |g_{\ell m}|^2
+            = L M \sum_{\ell,m} |\nabla_{\theta_{\ell m}} R|^2,
+        \qquad g = L M \nabla R .
 
     Args:
-        grad: the COT gradient ``g`` as :class:`Heads` ``(L, M, d, d)`` (from ``cot_gradient``).
+        grad: the COT gradient :math:`g` as :class:`Heads`, float64 arrays (L, M, d, d) (from
+            ``cot_gradient``).
     """
     return (jnp.sum(grad.A**2) + jnp.sum(grad.V**2)) / meanfield_scale(grad)
 
 
 def gd_step(theta: Heads, grad: Heads, *, eta) -> Heads:
-    """One step of mean-field gradient descent, ``θ ← θ − η L M ∇R``, given ``g = L M ∇R``.
+    r"""One step of mean-field gradient descent,
+    :math:`\theta \leftarrow \theta - \eta L M\, \nabla R`, given :math:`g = L M\, \nabla R`.
 
     .. math::
 
-        \\theta_{\\ell m} \\leftarrow \\theta_{\\ell m} - \\eta\\, g_{\\ell m},\\qquad
-        g_{\\ell m} = L M \\nabla_{\\theta_{\\ell m}} R^{L,M}
+        \theta_{\ell m} \leftarrow \theta_{\ell m} - \eta\, g_{\ell m},\qquad
+        g_{\ell m} = L M \nabla_{\theta_{\ell m}} R^{L,M}
 
     Args:
-        theta: heads ``(L, M, d, d)``.
-        grad: the COT gradient ``g`` from ``cot_gradient`` (scaled by
+        theta: heads, float64 arrays (L, M, d, d).
+        grad: the COT gradient :math:`g` from ``cot_gradient`` (scaled by
             :func:`~mftransformer.solver.adjoint.meanfield_scale`), same shape.
-        eta: training-time step ``η`` (``t = kη``).
+        eta: training-time step :math:`\eta` (:math:`t = k\eta`).
     """
     return jax.tree_util.tree_map(lambda th, g: th - eta * g, theta, grad)
 
@@ -161,31 +168,31 @@ def train(
     chunk: int | None = None,
     mesh=None,
 ) -> TrainingHistory:
-    """Mean-field gradient descent for ``steps`` steps: a jitted ``lax.scan`` of :func:`gd_step`.
+    r"""Mean-field gradient descent for ``steps`` steps: a jitted ``lax.scan`` of :func:`gd_step`.
 
     .. math::
 
-        \\theta^{k+1} = \\theta^k - \\eta\\, L M \\nabla R(\\theta^k),\\qquad t_k = t_0 + k\\eta
+        \theta^{k+1} = \theta^k - \eta\, L M \nabla R(\theta^k),\qquad t_k = t_0 + k\eta
 
     Compiled once per (shapes, ``steps``, ``snapshot_every``, ``method``, ``scheme``); ``eta`` and
     ``t0`` are traced, so a new step size does not recompile.
 
     Args:
-        theta0: initial heads ``θ⁰`` ``(L, M, d, d)``.
-        mu, xi, targets: the data of the risk ``R`` (chapter 2).
-        eta: step ``η > 0``, finite.
-        steps: number of steps ``K >= 1``.
+        theta0: initial heads :math:`\theta^0`, float64 arrays (L, M, d, d).
+        mu, xi, targets: the data of the risk :math:`R` (chapter 2).
+        eta: step :math:`\eta > 0`, finite.
+        steps: number of steps :math:`K \ge 1`.
         snapshot_every: keep the heads every this many steps (must divide ``steps``); None keeps
             the first and last only.
         method: gradient method of ``cot_gradient`` (one of ``adjoint.GRADIENT_METHODS``).
         scheme: forward scheme (``"euler"`` is the network).
-        t0: time of ``θ⁰``.
+        t0: time of :math:`\theta^0`.
         throw: raise :class:`SolveFailed` if the risk became non-finite.
         chunk, mesh: the attention kernel and the devices, as in
             :func:`~mftransformer.solver.forward.forward` (the heads stay sharded across steps).
 
     Returns:
-        :class:`TrainingHistory` with ``K + 1`` entries (the last at the final heads).
+        :class:`TrainingHistory` with :math:`K + 1` entries (the last at the final heads).
 
     Raises:
         ParameterError: bad ``eta``, ``steps``, ``snapshot_every``, ``method``, ``chunk`` or mesh.
@@ -224,19 +231,20 @@ def flow(
     chunk: int | None = None,
     mesh=None,
 ) -> TrainingHistory:
-    """The particle gradient flow ``θ̇ = −L M ∇R(θ)`` on ``[0, T]`` by an adaptive diffrax solve.
+    r"""The particle gradient flow :math:`\dot\theta = -L M\, \nabla R(\theta)` on :math:`[0, T]`
+    by an adaptive diffrax solve.
 
     .. math::
 
-        \\dot\\theta_{\\ell m} = -g_{\\ell m}(\\theta),\\qquad \\dot E = \\|g(\\theta)\\|^2,
-        \\qquad E(0) = 0
+        \dot\theta_{\ell m} = -g_{\ell m}(\theta),\qquad \dot E = \|g(\theta)\|^2,
+        \qquad E(0) = 0
 
-    Tsit5 with a PID controller; the dissipated energy ``E(t)`` is integrated alongside, so
-    ``R(0) − R(t) − E(t)`` measures the energy identity to the solver tolerance.
+    Tsit5 with a PID controller; the dissipated energy :math:`E(t)` is integrated alongside, so
+    :math:`R(0) - R(t) - E(t)` measures the energy identity to the solver tolerance.
 
     Args:
-        T: horizon ``T > 0``, finite.
-        n_save: number of equally spaced save times in ``[0, T]`` (>= 2).
+        T: horizon :math:`T > 0`, finite.
+        n_save: number of equally spaced save times in :math:`[0, T]` (at least 2).
         rtol, atol: tolerances of the step-size controller.
         method, scheme: as in :func:`train`.
         max_steps: solver step budget.

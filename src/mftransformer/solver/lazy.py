@@ -1,17 +1,18 @@
-"""The lazy (linearised) theory of training from the NTK at initialisation (lazy theory).
+r"""The lazy (linearised) theory of training from the NTK at initialisation (lazy theory).
 
-For task C (``R = |r|²/2N``) near ``ν_0`` the residual evolves as ``ṙ = −K r/N`` with the NTK
-``K = K(ν_0) = Σ_k λ_k u_k u_kᵀ``, and gradient descent of step ``η`` as
-``r ← (I − ηK/N) r``, so each mode decays on its own:
+For task C (:math:`R = |r|^2/2N`) near :math:`\nu_0` the residual evolves as
+:math:`\dot r = -K r/N` with the NTK :math:`K = K(\nu_0) = \sum_k \lambda_k u_k u_k^\top`, and
+gradient descent of step :math:`\eta` as :math:`r \leftarrow (I - \eta K/N)\, r`, so each mode
+decays on its own:
 
 .. math::
 
-    R_{\\rm lin}(t) = \\frac1{2N}\\sum_k \\Big(1 - \\frac{\\eta\\lambda_k}N\\Big)^{2t/\\eta}
-        (u_k^\\top r_0)^2 ,\\qquad
-    R^{\\rm lin}_\\infty = \\frac{|P_{\\ker K}\\, r_0|^2}{2N}.
+    R_{\rm lin}(t) = \frac1{2N}\sum_k \Big(1 - \frac{\eta\lambda_k}N\Big)^{2t/\eta}
+        (u_k^\top r_0)^2 ,\qquad
+    R^{\rm lin}_\infty = \frac{|P_{\ker K}\, r_0|^2}{2N}.
 
 :func:`gd_rate` is the decay rate of one mode, :func:`lazy_prediction` the whole curve,
-:func:`plateau` the level where training stalls when ``K`` is singular.
+:func:`plateau` the level where training stalls when :math:`K` is singular.
 """
 
 import numpy as np
@@ -23,22 +24,23 @@ __all__ = ["gd_rate", "lazy_prediction", "plateau"]
 
 
 def gd_rate(lam, *, eta: float, N: int):
-    """Decay rate of ``R`` along a mode of eigenvalue ``λ`` under gradient descent.
+    r"""Decay rate of :math:`R` along a mode of eigenvalue :math:`\lambda` under gradient descent.
 
     .. math::
 
-        -\\frac2\\eta\\log\\Big(1 - \\frac{\\eta\\lambda}N\\Big)
-        \\xrightarrow[\\eta\\to0]{} \\frac{2\\lambda}N
+        -\frac2\eta\log\Big(1 - \frac{\eta\lambda}N\Big)
+        \xrightarrow[\eta\to0]{} \frac{2\lambda}N
 
     Args:
-        lam: eigenvalue(s) ``λ`` of the NTK (a float or an array).
-        eta: gradient-descent step ``η``; N: number of inputs (the ``1/N`` of the risk).
+        lam: eigenvalue(s) :math:`\lambda` of the NTK (a float or an array).
+        eta: gradient-descent step :math:`\eta`; N: number of inputs (the :math:`1/N` of the
+            risk).
 
     Returns:
         The rate, of the shape of ``lam`` (a NumPy float or array).
 
     Raises:
-        ParameterError: ``η λ / N ≥ 1`` (the mode does not decay monotonically).
+        ParameterError: :math:`\eta \lambda / N \ge 1` (the mode does not decay monotonically).
 
     >>> round(float(gd_rate(0.5, eta=0.1, N=4)), 4)  # 2λ/N = 0.25, plus O(η)
     0.2516
@@ -54,23 +56,25 @@ def gd_rate(lam, *, eta: float, N: int):
 
 
 def lazy_prediction(K, r0, t, *, eta: float | None, N: int):
-    """The linearised risk ``R_lin(t)`` from ``K(ν_0)`` and ``r_0`` (lazy theory).
+    r"""The linearised risk :math:`R_{\rm lin}(t)` from :math:`K(\nu_0)` and :math:`r_0` (lazy
+    theory).
 
     .. math::
 
-        R_{\\rm lin}(t) = \\frac1{2N}\\sum_k \\Big(1 - \\frac{\\eta\\lambda_k}N\\Big)^{2t/\\eta}
-            (u_k^\\top r_0)^2
+        R_{\rm lin}(t) = \frac1{2N}\sum_k \Big(1 - \frac{\eta\lambda_k}N\Big)^{2t/\eta}
+            (u_k^\top r_0)^2
 
-    (``e^{−2λ_k t/N}`` for the flow, ``η = None``), with ``λ_k, u_k`` the eigenpairs of
-    ``(K + Kᵀ)/2``, negative round-off eigenvalues set to 0.
+    (:math:`e^{-2\lambda_k t/N}` for the flow, ``eta = None``), with :math:`\lambda_k, u_k` the
+    eigenpairs of :math:`(K + K^\top)/2`, negative round-off eigenvalues set to 0.
 
     Args:
-        K: the NTK ``(N d_out, N d_out)``; r0: initial residual ``(N d_out,)``; t: times ``(T,)``.
+        K: the NTK, float64 array (N d_out, N d_out); r0: initial residual, float64 array
+            (N d_out,); t: times, float64 array (T,).
         eta: gradient-descent step, or None for the flow.
-        N: number of inputs (the ``1/N`` of the risk).
+        N: number of inputs (the :math:`1/N` of the risk).
 
     Returns:
-        ``R_lin`` at each time, ``(T,)``.
+        :math:`R_{\rm lin}` at each time, float64 array (T,).
 
     Raises:
         ParameterError: shapes of ``K`` and ``r0`` that do not match.
@@ -98,22 +102,24 @@ def lazy_prediction(K, r0, t, *, eta: float | None, N: int):
 
 
 def plateau(K, r0, *, N: int, null=None):
-    """Stall level of the lazy dynamics and the unit null vector (lazy theory, "Stall").
+    r"""Stall level of the lazy dynamics and the unit null vector (lazy theory, "Stall").
 
     .. math::
 
-        R^{\\rm lin}_\\infty = \\frac{|P_{\\ker K}\\, r_0|^2}{2N} = \\frac{(c^\\top r_0)^2}{2N},
-        \\qquad K c = 0,\\ |c| = 1
+        R^{\rm lin}_\infty = \frac{|P_{\ker K}\, r_0|^2}{2N} = \frac{(c^\top r_0)^2}{2N},
+        \qquad K c = 0,\ |c| = 1
 
-    (one null direction). With ``null`` (a predicted combination ``c``) the level uses
-    ``c/|c|``; otherwise the eigenvector of the smallest eigenvalue of ``(K + Kᵀ)/2``.
+    (one null direction). With ``null`` (a predicted combination :math:`c`) the level uses
+    :math:`c/|c|`; otherwise the eigenvector of the smallest eigenvalue of
+    :math:`(K + K^\top)/2`.
 
     Args:
-        K: the NTK ``(N d_out, N d_out)``; r0: initial residual ``(N d_out,)``.
+        K: the NTK, float64 array (N d_out, N d_out); r0: initial residual, float64 array
+            (N d_out,).
         N: number of inputs; null: the predicted null combination, or None.
 
     Returns:
-        ``(level, c)``: a float and the unit vector ``(N d_out,)``.
+        ``(level, c)``: a float and the unit vector, float64 array (N d_out,).
 
     Raises:
         ParameterError: ``null`` of the wrong length or zero.

@@ -22,7 +22,8 @@ __all__ = [
 
 @dataclasses.dataclass(frozen=True)
 class Instance(Network):
-    """The gradient's setting: ``N`` padded inputs, generic heads, entries ``N(0, scale²)``."""
+    r"""The gradient's setting: :math:`N` padded inputs, generic heads, entries
+    :math:`\mathcal N(0, \mathrm{scale}^2)`."""
 
     d: int = param("token dimension", ge=1)
     n: int = param("tokens per input (the last one has zero weight: padding)", ge=2)

@@ -1,5 +1,5 @@
-"""Chapter 2 figures: ``plot_<what>(result) -> Figure``, drawn from an experiment's result only
-(STYLE.md §9), in the house style of :mod:`mftransformer.companion.figures`."""
+"""Chapter 2 figures: ``plot_<what>(result) -> Figure``, drawn from an experiment's result only,
+in the house style of :mod:`mftransformer.companion.figures`."""
 
 import numpy as np
 
@@ -27,7 +27,8 @@ ABLATION_LABELS = {
 
 @house_style
 def plot_field(result):
-    """Token trajectories of one context with the adjoint field ``p_s = λ/a`` at a few layers."""
+    r"""Token trajectories of one context with the adjoint field :math:`p_s = \lambda/a` at a few
+    layers."""
     d = result.data
     fig, ax = new_figure(1, height=3.0)
     z, pf = d["states"], d["p"]
@@ -57,8 +58,8 @@ def plot_field(result):
 
 @house_style
 def plot_agreement(result):
-    """Relative error of central differences against the adjoint's directional derivative, as a
-    function of the step ``ε`` (log-log), with the ``ε²`` slope."""
+    r"""Relative error of central differences against the adjoint's directional derivative, as a
+    function of the step :math:`\varepsilon` (log-log), with the :math:`\varepsilon^2` slope."""
     d = result.data
     fig, ax = new_figure(1, height=2.8)
     for row in d["fd_error_all"]:
@@ -117,8 +118,8 @@ def plot_interaction(result):
 
 @house_style
 def plot_probe(result):
-    """Successive differences ``‖q_{2L} − q_L‖`` of the first variation at ``s = 1/2`` against
-    ``L`` (log-log), one line per key, with the slope −1 of order one."""
+    r"""Successive differences :math:`\|q_{2L} - q_L\|` of the first variation at :math:`s = 1/2`
+    against :math:`L` (log-log), one line per key, with the slope −1 of order one."""
     d = result.data
     fig, ax = new_figure(1, height=2.8)
     L = d["L"]
@@ -139,9 +140,9 @@ def plot_probe(result):
 
 @house_style
 def plot_landscape(result):
-    """Heat map of the first variation ``δR/δν(1/2, θ)`` on the slice ``A = a I``,
-    ``V = v e₁e₁ᵀ``, with its level lines, the arrows ``−∇_{(a,v)}`` and the layer's particles
-    projected on the slice."""
+    r"""Heat map of the first variation :math:`\frac{\delta R}{\delta\nu}(1/2, \theta)` on the
+    slice :math:`A = a I`, :math:`V = v e_1 e_1^\top`, with its level lines, the arrows
+    :math:`-\nabla_{(a,v)}` and the layer's particles projected on the slice."""
     d = result.data
     fig, ax = new_figure(1, height=3.0)
     values = d["values"]
@@ -164,7 +165,7 @@ def plot_landscape(result):
 
 @house_style
 def plot_depth(result):
-    """Gradient error against ``L`` (log-log) with the fitted lines and the expected orders."""
+    """Gradient error against :math:`L` (log-log) with the fitted lines and the expected orders."""
     d = result.data
     slopes = result.slopes
     fig, ax = new_figure(1, height=3.0)
@@ -193,7 +194,8 @@ def plot_depth(result):
 
 @house_style
 def plot_memory(result):
-    """Working memory (left) and wall time (right) of the four gradient programs against ``L``."""
+    """Working memory (left) and wall time (right) of the four gradient programs against
+    :math:`L`."""
     d = result.data
     fig, (ax, ax_t) = new_figure(2, width="page", height=2.8)
     for i, m in enumerate(MODES):

@@ -1,15 +1,16 @@
-"""Chapter 2, the adjoint gradient formula: the experiments (Model: risk).
+r"""Chapter 2, the adjoint gradient formula: the experiments (Model: risk).
 
 Each experiment is ``fn(p, *, key) -> <What>Result`` with ``p`` its section of the parameter set;
 its checks are built from the rows of :data:`.claims.CLAIMS`. Figures are in :mod:`.plots`.
 
-- :func:`field`: the adjoint field ``p_s = λ/a`` along token trajectories; ``adjoint_field``
-  (``λ^0`` against ``jax.grad`` with respect to the input tokens).
+- :func:`field`: the adjoint field :math:`p_s = \lambda/a` along token trajectories;
+  ``adjoint_field`` (:math:`\lambda^0` against ``jax.grad`` with respect to the input tokens).
 - :func:`agreement`: exact adjoint (Euler, Heun), ``jax.grad`` and central finite differences;
   ``adjoint_vs_autodiff``, ``fd_order``.
 - :func:`interaction`: the adjoint without one or both parts of its interaction term
   (token→token, query→token) on tasks T, C and T + C; ``interaction_needed``.
-- :func:`probe`: a head of vanishing mass added at θ; ``probe_identity``, ``probe_depth_order``.
+- :func:`probe`: a head of vanishing mass added at :math:`\theta`; ``probe_identity``,
+  ``probe_depth_order``.
 - :func:`landscape`: the first variation on a slice of head space; ``first_variation_grad``.
 - :func:`reversal`: the flat-memory adjoint by exact Euler reversal; ``flat_memory_grad``,
   ``reversal_flat_memory``.
@@ -165,9 +166,10 @@ class MemoryResult(Result):
 
 # ---------------------------------------------------------------- shared setting
 def instance(d, n, N, L, M, scale, *, key, pad=True, smooth=False):
-    """The §3.3 setting: ``N`` contexts of ``n`` Gaussian tokens (Dirichlet weights, the last
-    token zero-weight padding if ``pad``), queries, heads ``A, V ~ scale·N(0, 1)`` (layer-wise,
-    or :class:`SmoothHeads` if ``smooth``) and task T + C targets (``d_out = 1``)."""
+    r"""The chapter's setting: :math:`N` contexts of :math:`n` Gaussian tokens (Dirichlet weights,
+    the last token zero-weight padding if ``pad``), queries, heads
+    :math:`A, V \sim \mathrm{scale}\cdot\mathcal N(0, 1)` (layer-wise, or :class:`SmoothHeads` if
+    ``smooth``) and task T + C targets (``d_out = 1``)."""
     k = {tag: jax.random.fold_in(key, tag) for tag in (DATA, WEIGHTS, QUERIES, HEADS, TARGETS)}
     x = jax.random.normal(k[DATA], (N, n, d))
     a = jax.random.dirichlet(k[WEIGHTS], jnp.ones(n), (N,))
@@ -192,9 +194,10 @@ def instance(d, n, N, L, M, scale, *, key, pad=True, smooth=False):
 
 
 def _fd_errors(theta, mu, xi, targets, grads, eps, directions, key):
-    """``|FD − ⟨∇R, D⟩| / (‖∇R‖ ‖D‖)`` per direction and ``ε`` for each COT gradient of
-    ``grads`` (name -> gradient), ``(directions, |eps|)`` each. The ``2 · directions · |eps|``
-    risks are one batched program (:data:`_risks`)."""
+    r""":math:`|\mathrm{FD} - \langle\nabla R, D\rangle| / (\|\nabla R\|\, \|D\|)` per direction
+    and :math:`\varepsilon` for each COT gradient of ``grads`` (name -> gradient), shape
+    (directions, len(eps)) each. The 2 · directions · len(eps) risks are one batched program
+    (:data:`_risks`)."""
     scale = 1.0 / (theta.L * theta.M)  # COT gradient -> ∇_θ R
     kd = jax.random.split(jax.random.fold_in(key, DIRECTIONS), directions)
     D = jax.vmap(
@@ -237,7 +240,7 @@ def _norm(g):
 
 
 def _rel(g, ref):
-    """``‖g − ref‖ / ‖ref‖`` over all leaves (Frobenius)."""
+    r""":math:`\|g - \mathrm{ref}\| / \|\mathrm{ref}\|` over all leaves (Frobenius)."""
     num = sum(
         float(jnp.sum((u - v) ** 2))
         for u, v in zip(jax.tree.leaves(g), jax.tree.leaves(ref), strict=True)
@@ -249,8 +252,9 @@ def _rel(g, ref):
 # ---------------------------------------------------------------- experiments
 @experiment
 def field(p: FieldParams, *, key) -> FieldResult:
-    """The adjoint field ``p_s(x_k) = λ_k(s)/a_k`` of one context (``d = 2``, task T) along the
-    token trajectories; checks that ``λ^0`` equals ``jax.grad`` of ``R`` in the input tokens."""
+    r"""The adjoint field :math:`p_s(x_k) = \lambda_k(s)/a_k` of one context (``d = 2``, task T)
+    along the token trajectories; checks that :math:`\lambda^0` equals ``jax.grad`` of :math:`R`
+    in the input tokens."""
     theta, mu, _, tg = instance(2, p.n, 1, p.L, p.M, p.scale, key=key, pad=False)
     targets = Targets(T=tg.T)
     out = discrete_adjoint(theta, mu, None, targets, trace=True)
@@ -266,13 +270,15 @@ def field(p: FieldParams, *, key) -> FieldResult:
 
 @experiment
 def agreement(p: AgreementParams, *, key) -> AgreementResult:
-    """Exact adjoint (Euler, Heun) and the continuous adjoint against ``jax.grad``; the directional
-    derivative against central differences ``(R(θ+εD) − R(θ−εD))/2ε`` on random directions ``D``;
-    on ``p.keys`` independent instances.
+    r"""Exact adjoint (Euler, Heun) and the continuous adjoint against ``jax.grad``; the
+    directional derivative against central differences
+    :math:`(R(\theta+\varepsilon D) - R(\theta-\varepsilon D))/2\varepsilon` on random directions
+    :math:`D`; on ``p.keys`` independent instances.
 
-    The finite-difference error is ``|FD − ⟨∇R, D⟩| / (‖∇R‖ ‖D‖)``: relative to the largest
-    directional derivative (Cauchy–Schwarz), not to ``⟨∇R, D⟩``, which a direction can make
-    small."""
+    The finite-difference error is
+    :math:`|\mathrm{FD} - \langle\nabla R, D\rangle| / (\|\nabla R\|\, \|D\|)`: relative to the
+    largest directional derivative (Cauchy–Schwarz), not to :math:`\langle\nabla R, D\rangle`,
+    which a direction can make small."""
     eps = np.asarray(sorted(p.eps, reverse=True))
     i3, i4 = np.argmin(abs(eps - 1e-3)), np.argmin(abs(eps - 1e-4))
     rows, e3, e4, first = {}, [], [], None
@@ -358,12 +364,14 @@ def interaction(p: InteractionParams, *, key) -> InteractionResult:
 
 
 def mixed_heads(theta: Heads, layer: int, A, V, eps) -> Heads:
-    """The network whose layer ``layer`` has measure ``(1 − ε) ν_ℓ + ε δ_θ``, ``θ = (A, V)``.
+    r"""The network whose layer ``layer`` has measure
+    :math:`(1 - \varepsilon) \nu_\ell + \varepsilon \delta_\theta`, :math:`\theta = (A, V)`.
 
-    Every layer gets an (M + 1)-th head: at ``layer`` the probe, elsewhere a head with ``V = 0``;
-    the field is linear in ``V``, so scaling the values by ``(M + 1)(1 − ε)/M`` (the particles of
-    ``layer``), ``(M + 1)ε`` (the probe) and ``(M + 1)/M`` (other layers) gives exactly those
-    measures under the network's ``1/(M + 1)``."""
+    Every layer gets an :math:`(M + 1)`-th head: at ``layer`` the probe, elsewhere a head with
+    :math:`V = 0`; the field is linear in :math:`V`, so scaling the values by
+    :math:`(M + 1)(1 - \varepsilon)/M` (the particles of ``layer``), :math:`(M + 1)\varepsilon`
+    (the probe) and :math:`(M + 1)/M` (other layers) gives exactly those measures under the
+    network's :math:`1/(M + 1)`."""
     L, M, d = theta.L, theta.M, theta.d
     extra = jnp.zeros((L, 1, d, d))
     A_all = jnp.concatenate([theta.A, extra], axis=1).at[layer, M].set(A)
@@ -375,7 +383,8 @@ def mixed_heads(theta: Heads, layer: int, A, V, eps) -> Heads:
 
 @jax.jit
 def _probe_fd(theta, layer, A, V, eps, mu, xi, targets):
-    """Central differences ``(R(ε) − R(−ε))/2ε`` of the mixed network, one per probe."""
+    r"""Central differences :math:`(R(\varepsilon) - R(-\varepsilon))/2\varepsilon` of the mixed
+    network, one per probe."""
 
     def one(A1, V1):
         plus = risk(mixed_heads(theta, layer, A1, V1, eps), mu, xi, targets)
@@ -394,13 +403,15 @@ def _probes(key, count, d, scale):
 
 @experiment
 def probe(p: ProbeParams, *, key) -> ProbeResult:
-    """A head of vanishing mass added at ``θ`` in the layer at ``s = 1/2``, on ``p.keys``
-    instances with heads smooth in depth (``θ_m(s) = θ⁰_m + sin(πs) θ¹_m``, sampled at ``s_ℓ``).
+    r"""A head of vanishing mass added at :math:`\theta` in the layer at :math:`s = 1/2`, on
+    ``p.keys`` instances with heads smooth in depth
+    (:math:`\theta_m(s) = \theta^0_m + \sin(\pi s)\, \theta^1_m`, sampled at :math:`s_\ell`).
 
-    The identity: a central difference in the probe's mass ``ε`` against the adjoint's
-    ``h(G_ℓ(θ) − Ḡ_ℓ)`` at ``p.probes`` random heads (network of depth ``L_identity``). The depth
-    order: ``q_L = G_ℓ − Ḡ_ℓ`` at the same heads, ``ℓ = L/2``, for ``L`` doubling; the order is
-    minus the log-log slope of the successive differences ``‖q_{2L} − q_L‖``."""
+    The identity: a central difference in the probe's mass :math:`\varepsilon` against the
+    adjoint's :math:`h(G_\ell(\theta) - \bar G_\ell)` at ``p.probes`` random heads (network of
+    depth ``L_identity``). The depth order: :math:`q_L = G_\ell - \bar G_\ell` at the same heads,
+    :math:`\ell = L/2`, for :math:`L` doubling; the order is minus the log-log slope of the
+    successive differences :math:`\|q_{2L} - q_L\|`."""
     Ls = np.asarray(p.Ls)
     identity, q_all = [], []
     for k in jax.random.split(key, p.keys):
@@ -439,8 +450,8 @@ def probe(p: ProbeParams, *, key) -> ProbeResult:
 
 
 def slice_heads(a, v, d):
-    """Heads on the slice ``A = a I``, ``V = v e₁e₁ᵀ`` for arrays ``a, v`` of one shape ``S``:
-    ``(A, V)``, each ``(S..., d, d)``."""
+    r"""Heads on the slice :math:`A = a I`, :math:`V = v e_1 e_1^\top` for arrays ``a, v`` of one
+    shape ``S``: ``(A, V)``, each float64 array (S..., d, d)."""
     a, v = jnp.asarray(a), jnp.asarray(v)
     e11 = jnp.zeros((d, d)).at[0, 0].set(1.0)
     eye = jnp.broadcast_to(jnp.eye(d), (*a.shape, d, d))
@@ -448,20 +459,22 @@ def slice_heads(a, v, d):
 
 
 def project_on_slice(A, V):
-    """The slice coordinates ``(a, v) = (tr A / d, V₁₁)`` of heads ``(…, d, d)``: the orthogonal
-    projection of ``A`` on ``span(I)`` and of ``V`` on ``span(e₁e₁ᵀ)``."""
+    r"""The slice coordinates :math:`(a, v) = (\mathrm{tr}\, A / d, V_{11})` of heads, float64
+    arrays (..., d, d): the orthogonal projection of :math:`A` on :math:`\mathrm{span}(I)` and of
+    :math:`V` on :math:`\mathrm{span}(e_1 e_1^\top)`."""
     d = A.shape[-1]
     return jnp.trace(A, axis1=-2, axis2=-1) / d, V[..., 0, 0]
 
 
 @experiment
 def landscape(p: LandscapeParams, *, key) -> LandscapeResult:
-    """The first variation ``δR/δν(1/2, θ)`` (``G_ℓ − Ḡ_ℓ`` at ``ℓ = L/2``) on the slice
-    ``A = a I``, ``V = v e₁e₁ᵀ`` of head space, with layer ℓ's particles projected on it and the
-    arrows ``−∇_{(a, v)}`` of the map on a coarser grid (task T + C). The slice spans the
-    particles' projections with a 25 % margin. Checks that ``∇_θ G_ℓ`` at the particles is the
-    exact adjoint's COT gradient, so that the map is the function whose gradient trains the
-    heads."""
+    r"""The first variation :math:`\frac{\delta R}{\delta\nu}(1/2, \theta)`
+    (:math:`G_\ell - \bar G_\ell` at :math:`\ell = L/2`) on the slice :math:`A = a I`,
+    :math:`V = v e_1 e_1^\top` of head space, with layer :math:`\ell`'s particles projected on it
+    and the arrows :math:`-\nabla_{(a, v)}` of the map on a coarser grid (task T + C). The slice
+    spans the particles' projections with a 25 % margin. Checks that
+    :math:`\nabla_\theta G_\ell` at the particles is the exact adjoint's COT gradient, so that the
+    map is the function whose gradient trains the heads."""
     theta, mu, xi, targets = instance(p.d, p.n, p.N, p.L, p.M, p.scale, key=key)
     layer = p.L // 2
     out = discrete_adjoint(theta, mu, xi, targets, trace=True)
@@ -550,10 +563,11 @@ def reversal(p: ReversalParams, *, key) -> ReversalResult:
 
 @experiment
 def depth(p: DepthParams, *, key) -> DepthResult:
-    """Continuous adjoint (Euler, Heun) and the exact gradient of the Euler network
-    ``θ_{ℓm} = θ_m(s_ℓ)`` against the continuous-depth COT gradient (the RK4 continuous adjoint at
-    ``L_ref``), compared at the coarsest grid's depths ``s = ℓ/L_0``, on ``p.keys`` instances;
-    the checks read the median slope, every key inside its key band.
+    r"""Continuous adjoint (Euler, Heun) and the exact gradient of the Euler network
+    :math:`\theta_{\ell m} = \theta_m(s_\ell)` against the continuous-depth COT gradient (the RK4
+    continuous adjoint at ``L_ref``), compared at the coarsest grid's depths
+    :math:`s = \ell/L_0`, on ``p.keys`` instances; the checks read the median slope, every key
+    inside its key band.
 
     Raises:
         ParameterError: a depth that is not a multiple of ``Ls[0]`` or does not divide ``L_ref``.
@@ -649,7 +663,7 @@ def memory(p: MemoryParams, *, key) -> MemoryResult:
 
 # ---------------------------------------------------------------- programs (also benchmarks/)
 def _risk_unchecked(theta, mu, xi, targets):
-    """``R`` through a plain ``lax.scan`` with no checkpoint: what ``jax.grad`` sees naively."""
+    """:math:`R` through a plain ``lax.scan`` with no checkpoint: what ``jax.grad`` sees naively."""
     z0 = initial_state(mu, xi)
 
     def body(z, l):

@@ -1,5 +1,5 @@
-"""Chapter 5 figures: ``plot_<what>(result) -> Figure``, drawn from an experiment's result only
-(STYLE.md §9), in the house style of :mod:`mftransformer.companion.figures`."""
+"""Chapter 5 figures: ``plot_<what>(result) -> Figure``, drawn from an experiment's result only,
+in the house style of :mod:`mftransformer.companion.figures`."""
 
 import numpy as np
 from matplotlib.ticker import NullFormatter
@@ -11,9 +11,9 @@ __all__ = ["plot_injective", "plot_stall", "plot_sweep", "plot_threshold", "plot
 
 @house_style
 def plot_injective(result):
-    """Left: ``R(t)`` of the first key (log scale) with ``R_lin``, the fitted line, the
-    guaranteed decay and the start of the fit window. Right: ``|R/R_lin − 1|`` on
-    ``t ≤ t_lazy`` for every key, the quantity ``lazy_fit`` bounds."""
+    r"""Left: :math:`R(t)` of the first key (log scale) with :math:`R_{\rm lin}`, the fitted line,
+    the guaranteed decay and the start of the fit window. Right: :math:`|R/R_{\rm lin} - 1|` on
+    :math:`t \le t_{\rm lazy}` for every key, the quantity ``lazy_fit`` bounds."""
     d, v = result.data, result.values
     fig, (ax, ax_r) = new_figure(2, width="page", height=2.8)
     ax.semilogy(d["t"], d["R"], color="C0", label="$R(t)$, gradient descent")
@@ -56,8 +56,8 @@ def plot_injective(result):
 
 @house_style
 def plot_stall(result):
-    """First key. Left: ``R(t)`` with the predicted plateau ``(cᵀr_0)²/2N``. Right: the
-    residual's component along the null combination ``c`` and its norm across it."""
+    r"""First key. Left: :math:`R(t)` with the predicted plateau :math:`(c^\top r_0)^2/2N`. Right:
+    the residual's component along the null combination :math:`c` and its norm across it."""
     d, v = result.data, result.values
     fig, (ax, ax_r) = new_figure(2, width="page", height=2.8)
     ax.semilogy(d["t"], d["R"], color="C0", label="$R(t)$")
@@ -95,9 +95,10 @@ def plot_stall(result):
 
 @house_style
 def plot_sweep(result):
-    """Left: ``R(t)/R_0`` of the first key for each ``ε`` with ``R_lin/R_0`` and the guaranteed
-    decay. Right: the deviation from ``R_lin`` against ``ε`` for every key, with the line
-    ``∝ ε``."""
+    r"""Left: :math:`R(t)/R_0` of the first key for each :math:`\varepsilon` with
+    :math:`R_{\rm lin}/R_0` and the guaranteed decay. Right: the deviation from
+    :math:`R_{\rm lin}` against :math:`\varepsilon` for every key, with the line
+    :math:`\propto \varepsilon`."""
     d = result.data
     fig, (ax, ax_r) = new_figure(2, width="page", height=2.8)
     for i, e in enumerate(d["eps"]):
@@ -129,10 +130,11 @@ def plot_sweep(result):
 
 @house_style
 def plot_threshold(result):
-    """Left: each run's initial loss ``R_0`` over its own indicative threshold
-    ``λ_0³/(16 N Lip_K-hat²)`` against ``ε``, every key. Right: the kernel's relative drift
-    ``|λ_min(K(ν^t))/λ_0 − 1|`` against the distance travelled ``D_sync(t)`` at every snapshot
-    of every run, with the proof's limit 1/2."""
+    r"""Left: each run's initial loss :math:`R_0` over its own indicative threshold
+    :math:`\lambda_0^3/(16 N \widehat{\mathrm{Lip}}_K^2)` against :math:`\varepsilon`, every key.
+    Right: the kernel's relative drift :math:`|\lambda_{\min}(K(\nu^t))/\lambda_0 - 1|` against
+    the distance travelled :math:`D_{\rm sync}(t)` at every snapshot of every run, with the
+    proof's limit 1/2."""
     d = result.data
     fig, (ax, ax_r) = new_figure(2, width="page", height=2.8)
     eps = d["eps"]
@@ -149,7 +151,7 @@ def plot_threshold(result):
     ax.axhline(1.0, color="k", ls="--", lw=0.9, label="$R_0$ = indicative threshold")
     ax.set(
         xlabel="label offset $\\varepsilon$ (dimensionless)",
-        ylabel="$R_0$ / indicative threshold (dimensionless)",
+        ylabel="$R_0$ / its threshold (dimensionless)",
         title="initial loss against its own threshold",
     )
     ax.xaxis.set_minor_formatter(NullFormatter())
@@ -175,7 +177,7 @@ def plot_threshold(result):
 
 @house_style
 def plot_width_depth(result):
-    """Left: fitted rates against ``L·M`` (width line, depth line) with the mean-field rate.
+    r"""Left: fitted rates against :math:`LM` (width line, depth line) with the mean-field rate.
     Right: their RMS relative deviation from it (log-log) with the fit and slope −1/2."""
     d, v = result.data, result.values
     fig, (ax, ax_r) = new_figure(2, width="page", height=2.8)

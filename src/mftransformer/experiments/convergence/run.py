@@ -1,18 +1,19 @@
-"""Chapter 5, global convergence from a small initial loss: the lazy theory and the experiments on
-one data set (lazy theory); the sweeps in ``ε``, ``M`` and ``L`` are in
+r"""Chapter 5, global convergence from a small initial loss: the lazy theory and the experiments on
+one data set (lazy theory); the sweeps in :math:`\varepsilon`, :math:`M` and :math:`L` are in
 :mod:`.scaling`, the task and the run analysis in :mod:`.setting`, the bands in :mod:`.claims`.
 
-Task C (``Y_i = W X^i_1(ξ_0)``, ``R = |r|²/2N``) from the silent initialisation, labels next to
-the initial outputs (``y = Y(ν_0) + ε ζ``), trained by mean-field gradient descent
-``θ ← θ − η L M ∇R`` (:func:`~mftransformer.solver.gradflow.train`). The linearised (lazy)
-prediction uses the NTK ``K(ν_0) = Σ_k λ_k u_k u_kᵀ`` and the gradient-descent factor of each mode:
+Task C (:math:`Y_i = W X^i_1(\xi_0)`, :math:`R = |r|^2/2N`) from the silent initialisation,
+labels next to the initial outputs (:math:`y = Y(\nu_0) + \varepsilon \zeta`), trained by
+mean-field gradient descent :math:`\theta \leftarrow \theta - \eta L M\, \nabla R`
+(:func:`~mftransformer.solver.gradflow.train`). The linearised (lazy) prediction uses the NTK
+:math:`K(\nu_0) = \sum_k \lambda_k u_k u_k^\top` and the gradient-descent factor of each mode:
 
 .. math::
 
-    R_{\\rm lin}(t) = \\frac1{2N}\\sum_k \\Big(1 - \\frac{\\eta\\lambda_k}N\\Big)^{2t/\\eta}
-        (u_k^\\top r_0)^2 ,\\qquad
-    \\text{rate} = -\\frac2\\eta \\log\\Big(1 - \\frac{\\eta\\lambda_0}N\\Big)
-        = \\frac{2\\lambda_0}N + O(\\eta).
+    R_{\rm lin}(t) = \frac1{2N}\sum_k \Big(1 - \frac{\eta\lambda_k}N\Big)^{2t/\eta}
+        (u_k^\top r_0)^2 ,\qquad
+    \text{rate} = -\frac2\eta \log\Big(1 - \frac{\eta\lambda_0}N\Big)
+        = \frac{2\lambda_0}N + O(\eta).
 
 - :func:`injective`: long runs on independent keys (data, heads, labels); ``ntk_injective``,
   ``rate``, ``lazy_fit``, ``guaranteed_rate``, ``pl_along_run``, ``ntk_along_run``,
@@ -42,11 +43,14 @@ __all__ = [
     "StallResult",
 ]
 
-#: lazy theory: the fit starts at t_a, when the second mode is 10^4 times below the first.
+#: lazy theory: the fit starts at :math:`t_a`, when the second mode is :math:`10^4` times below
+#: the first.
 SECOND_MODE_SUPPRESSION = 1e4
-#: lazy theory: the plateau is read from t_p, when the transient is 10^3 times below it.
+#: lazy theory: the plateau is read from :math:`t_p`, when the transient is :math:`10^3` times
+#: below it.
 TRANSIENT_SUPPRESSION = 1e3
-#: the plateau's erosion is fitted from t_e, when the transient is 10^9 times below it.
+#: the plateau's erosion is fitted from :math:`t_e`, when the transient is :math:`10^9` times
+#: below it.
 EROSION_SUPPRESSION = 1e9
 
 
@@ -101,11 +105,11 @@ class StallResult(Result):
 # ---------------------------------------------------------------- experiments
 @experiment
 def injective(p: InjectiveParams, *, key) -> InjectiveResult:
-    """Long runs from a small initial loss on ``p.keys`` independent draws of the data, heads and
+    r"""Long runs from a small initial loss on ``p.keys`` independent draws of the data, heads and
     labels (trained together under ``vmap``), over a long horizon: per key the fitted rate
-    against ``2λ_0/N`` (gradient-descent corrected), ``R`` against ``R_lin``, the PL ratio,
-    ``λ_min(K(ν^t))``, the distance travelled and the indicative threshold; the checks pass on
-    the median with every key in its band."""
+    against :math:`2\lambda_0/N` (gradient-descent corrected), :math:`R` against
+    :math:`R_{\rm lin}`, the PL ratio, :math:`\lambda_{\min}(K(\nu^t))`, the distance travelled
+    and the indicative threshold; the checks pass on the median with every key in its band."""
     keys = setting.repetition_keys(key, p.keys)
     runs = [setting.task(p, k, p.eps) for k in keys]
     _, xi, W, _, _ = runs[0]
@@ -149,9 +153,10 @@ def injective(p: InjectiveParams, *, key) -> InjectiveResult:
 
 @experiment
 def stall(p: StallParams, *, key) -> StallResult:
-    """Training on a family whose LSEs are dependent, from ``p.keys`` independent draws of the
+    r"""Training on a family whose LSEs are dependent, from ``p.keys`` independent draws of the
     heads (trained together under ``vmap``): the residual's component along the null
-    combination ``c`` is frozen, so ``R`` stalls at ``(cᵀ r_0)² / 2N`` (``ε²/20`` for BB)."""
+    combination :math:`c` is frozen, so :math:`R` stalls at :math:`(c^\top r_0)^2 / 2N`
+    (:math:`\varepsilon^2/20` for BB)."""
     runs = [setting.stall_task(p, k) for k in setting.repetition_keys(key, p.keys)]
     every = setting.every(p.steps, p.snapshots, "stall")
     hist = setting.train_batch(
@@ -292,8 +297,9 @@ def _injective_key(p, run, h) -> dict:
 
 
 def _decay(p, t, R, g2, lam, R_lin) -> dict:
-    """The decay of one run against the lazy theory: fitted and predicted rates, the deviation
-    from ``R_lin``, the guaranteed decay and the PL ratio (and the arrays the figure needs)."""
+    r"""The decay of one run against the lazy theory: fitted and predicted rates, the deviation
+    from :math:`R_{\rm lin}`, the guaranteed decay and the PL ratio (and the arrays the figure
+    needs)."""
     N, R0, lam0 = p.N, float(R[0]), float(lam[0])
     predicted = float(gd_rate(lam0, eta=p.eta, N=N))
     t_a = N * math.log(SECOND_MODE_SUPPRESSION) / (2 * (lam[1] - lam[0])) if lam.size > 1 else 0.0
@@ -320,8 +326,8 @@ def _decay(p, t, R, g2, lam, R_lin) -> dict:
 
 
 def _along_null(snapshots, mu, xi, W, targets, c):
-    """The residual at each snapshot along ``c`` and across it, ``|cos(r_T, c)|``, and
-    ``λ_min(K(ν^t))``."""
+    r"""The residual at each snapshot along :math:`c` and across it, :math:`|\cos(r_T, c)|`, and
+    :math:`\lambda_{\min}(K(\nu^t))`."""
     snaps = setting.unstack(snapshots)
     r_t = np.stack([setting.residual(th, mu, xi, targets) for th in snaps])
     along = r_t @ c

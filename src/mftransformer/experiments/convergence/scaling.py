@@ -1,5 +1,5 @@
-"""Chapter 5, the scaling experiments: the initial loss grown with ``ε`` (:func:`sweep`:
-``lazy_scaling``, ``small_loss_regime``) and the rate as width and depth grow
+r"""Chapter 5, the scaling experiments: the initial loss grown with :math:`\varepsilon`
+(:func:`sweep`: ``lazy_scaling``, ``small_loss_regime``) and the rate as width and depth grow
 (:func:`width_depth`: ``rate_tracks_ntk``, ``rate_meanfield``, ``rate_meanfield_decrease``).
 Same task as :mod:`.run` (lazy theory); the bands are in :mod:`.claims`."""
 
@@ -60,12 +60,14 @@ class WidthDepthResult(Result):
 
 @experiment
 def sweep(p: SweepParams, *, key) -> SweepResult:
-    """Per key (``p.keys`` independent draws of data, heads and ``ζ``), labels ``Y(ν_0) + ε ζ``
-    with growing ``ε`` (so ``R_0 ∝ ε²`` and ``R_lin/R_0`` is one curve per key); all runs trained
-    together under ``vmap``. Records, per run, the deviation from ``R_lin``, whether the
-    guaranteed decay ``R_0 e^{−λ_0 t/N}`` held, the kernel along the run, the distance travelled,
-    and the run's *indicative* threshold ``λ_0³/(16 N Lip_K²)`` with ``Lip_K`` estimated from
-    below on that run (so the threshold from above)."""
+    r"""Per key (``p.keys`` independent draws of data, heads and :math:`\zeta`), labels
+    :math:`Y(\nu_0) + \varepsilon \zeta` with growing :math:`\varepsilon` (so
+    :math:`R_0 \propto \varepsilon^2` and :math:`R_{\rm lin}/R_0` is one curve per key); all runs
+    trained together under ``vmap``. Records, per run, the deviation from :math:`R_{\rm lin}`,
+    whether the guaranteed decay :math:`R_0 e^{-\lambda_0 t/N}` held, the kernel along the run,
+    the distance travelled, and the run's *indicative* threshold
+    :math:`\lambda_0^3/(16 N \mathrm{Lip}_K^2)` with :math:`\mathrm{Lip}_K` estimated from below
+    on that run (so the threshold from above)."""
     eps = np.array(p.eps, float)
     if eps.size < 2 or np.any(np.diff(eps) <= 0):
         raise ParameterError(f"sweep: eps = {list(p.eps)}; allowed at least two increasing values.")
@@ -139,11 +141,12 @@ def sweep(p: SweepParams, *, key) -> SweepResult:
 
 @experiment
 def width_depth(p: WidthDepthParams, *, key) -> WidthDepthResult:
-    """The fitted rate of ``log R`` as the width ``M`` (at depth ``L_width``) and the depth ``L``
-    (at width ``M_depth``) grow, ``seeds`` head draws each, against (i) each network's own
-    ``2λ_0/N`` and (ii) the mean-field rate ``2λ_min(K^∞)/N`` (Gauss–Hermite, Model: NTK).
-    At the silent point the heads of all layers are i.i.d., so the deviation from the mean field
-    is a Monte Carlo error over ``LM/2`` pairs: ``∝ (LM)^{-1/2}`` through width or depth."""
+    r"""The fitted rate of :math:`\log R` as the width :math:`M` (at depth ``L_width``) and the
+    depth :math:`L` (at width ``M_depth``) grow, ``seeds`` head draws each, against (i) each
+    network's own :math:`2\lambda_0/N` and (ii) the mean-field rate
+    :math:`2\lambda_{\min}(K^\infty)/N` (Gauss–Hermite, Model: NTK). At the silent point the heads
+    of all layers are i.i.d., so the deviation from the mean field is a Monte Carlo error over
+    :math:`LM/2` pairs: :math:`\propto (LM)^{-1/2}` through width or depth."""
     mu, xi, W = setting.data(p, key)
     zeta = jax.random.normal(jax.random.fold_in(key, NOISE), (p.N, 1))
     N = p.N
@@ -200,7 +203,8 @@ def width_depth(p: WidthDepthParams, *, key) -> WidthDepthResult:
 
 # ---------------------------------------------------------------- private
 def _sweep_task(p, key) -> dict:
-    """One key of :func:`sweep`: data, silent heads, the label direction ``ζ`` and ``K(ν_0)``."""
+    r"""One key of :func:`sweep`: data, silent heads, the label direction :math:`\zeta` and
+    :math:`K(\nu_0)`."""
     mu, xi, W, theta0, _ = setting.task(p, key, 1.0)
     zeta = jax.random.normal(jax.random.fold_in(key, NOISE), (p.N, 1))
     K0 = np.asarray(ntk.ntk_jacobian(theta0, mu, xi, W).K)
@@ -209,16 +213,16 @@ def _sweep_task(p, key) -> dict:
 
 
 def _targets(task_, e):
-    """The labels ``Y(ν_0) + e ζ`` of one run of :func:`sweep`."""
+    r"""The labels :math:`Y(\nu_0) + e \zeta` of one run of :func:`sweep`."""
     return tasks.small_loss_targets(
         task_["theta0"], task_["mu"], task_["xi"], task_["W"], eps=float(e), zeta=task_["zeta"]
     )
 
 
 def _sweep_run(p, task_, e, h) -> dict:
-    """One run of :func:`sweep` at label offset ``e``, from its history ``h``: its curve,
-    deviation from ``R_lin``, whether the guaranteed decay held, the kernel, the distance and
-    the run's indicative threshold."""
+    r"""One run of :func:`sweep` at label offset :math:`e`, from its history ``h``: its curve,
+    deviation from :math:`R_{\rm lin}`, whether the guaranteed decay held, the kernel, the
+    distance and the run's indicative threshold."""
     N, lam0 = p.N, task_["lam0"]
     mu, xi, W, theta0 = task_["mu"], task_["xi"], task_["W"], task_["theta0"]
     t, R = np.asarray(h.t), np.asarray(h.R)
@@ -282,7 +286,8 @@ def _config_rates(p, key, i, L, M, mu, xi, W, zeta):
 
 
 def _regime_check(held, runs) -> Check:
-    """Every run below its indicative threshold kept ``R ≤ R_0 e^{−λ_0 t/N}`` (none: FAIL)."""
+    r"""Every run below its indicative threshold kept
+    :math:`R \le R_0 e^{-\lambda_0 t/N}` (none: FAIL)."""
     claim = CLAIMS["small_loss_regime"]
     passed = bool(held.size and held.all())
     return Check(

@@ -44,7 +44,8 @@ DATA, HEADS, NOISE = 0, 1, 2
 
 
 def query_readout(p, N, d, where):
-    """The common query ``ξ_0`` for ``N`` inputs and the readout ``W`` of a section."""
+    r"""The common query :math:`\xi_0` for :math:`N` inputs and the readout :math:`W` of a
+    section."""
     if len(p.xi0) != d or len(p.W) != d:
         raise ParameterError(
             f"{where}: xi0 has {len(p.xi0)} and W has {len(p.W)} entries; allowed d = {d} each."
@@ -61,7 +62,8 @@ def data(p, key):
 
 
 def task(p, key, eps):
-    """Data, silent heads and small-loss labels ``Y(ν_0) + ε ζ`` from the experiment key."""
+    r"""Data, silent heads and small-loss labels :math:`Y(\nu_0) + \varepsilon \zeta` from the
+    experiment key."""
     mu, xi, W = data(p, key)
     theta0 = tasks.silent_init(
         p.L, p.M, p.d, key=jax.random.fold_in(key, HEADS), sigma_A=p.sigma_A, sigma_V=p.sigma_V
@@ -73,8 +75,9 @@ def task(p, key, eps):
 
 
 def stall_task(p, key):
-    """A family whose LSEs are dependent (``p.family``), silent heads, and labels
-    ``Y(ν_0) + ε (1, …, 1)``: the family, contexts, queries, readout, heads and targets."""
+    r"""A family whose LSEs are dependent (``p.family``), silent heads, and labels
+    :math:`Y(\nu_0) + \varepsilon (1, \dots, 1)`: the family, contexts, queries, readout, heads
+    and targets."""
     fam = families.family(p.family, key=jax.random.fold_in(key, DATA))
     mu = families.stack(fam.laws)
     N, d = mu.B, mu.d
@@ -152,7 +155,7 @@ def every(steps, snapshots, where):
 
 
 def residual(theta, mu, xi, targets):
-    """``r = Y(ν) − y``, flattened ``(N d_out,)``."""
+    r""":math:`r = Y(\nu) - y`, flattened, float64 array (N d_out,)."""
     return np.asarray(tasks.readout(theta, mu, xi, targets.W) - targets.y).reshape(-1)
 
 
@@ -167,20 +170,21 @@ def unstack(snapshots: Heads):
 
 
 def fit_line(t, R):
-    """The least-squares line of ``log R`` against ``t``, evaluated at ``t``."""
+    r"""The least-squares line of :math:`\log R` against :math:`t`, evaluated at ``t``."""
     slope, intercept = np.polyfit(t, np.log(R), 1)
     return slope * t + intercept
 
 
 def fit_rate(t, R) -> float:
-    """Least-squares rate ``−d log R / dt`` (NaN with fewer than two points)."""
+    r"""Least-squares rate :math:`-d \log R / dt` (NaN with fewer than two points)."""
     if t.size < 2:
         return float("nan")
     return float(-np.polyfit(t, np.log(R), 1)[0])
 
 
 def sync_distances(snapshots: Heads, theta0: Heads):
-    """``D_sync(θ^t, θ^0)`` at every snapshot (``solver.diagnostics.sync_distance``)."""
+    r""":math:`D_{\rm sync}(\theta^t, \theta^0)` at every snapshot
+    (``solver.diagnostics.sync_distance``)."""
     return np.array([float(diagnostics.sync_distance(th, theta0)) for th in unstack(snapshots)])
 
 

@@ -19,7 +19,7 @@ __all__ = [
 
 @dataclasses.dataclass(frozen=True)
 class Task:
-    """The chapter's task C: ``N`` clouds of ``n`` tokens in ``R^d``."""
+    r"""The chapter's task C: :math:`N` clouds of :math:`n` tokens in :math:`\mathbb R^d`."""
 
     d: int = param("token dimension", ge=2)
     n: int = param("tokens per context", ge=1)

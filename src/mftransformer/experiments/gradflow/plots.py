@@ -1,5 +1,5 @@
-"""Chapter 3 figures: ``plot_<what>(result) -> Figure``, drawn from an experiment's result only
-(STYLE.md §9), in the house style of :mod:`mftransformer.companion.figures`."""
+"""Chapter 3 figures: ``plot_<what>(result) -> Figure``, drawn from an experiment's result only,
+in the house style of :mod:`mftransformer.companion.figures`."""
 
 import matplotlib.ticker
 import numpy as np
@@ -38,7 +38,8 @@ def plot_training(result):
 
 @house_style
 def plot_energy(result):
-    """Log-log: ``1 − ρ_0`` and the integrated defects against ``η``, with fits and slope 1."""
+    r"""Log-log: :math:`1 - \rho_0` and the integrated defects against :math:`\eta`, with fits and
+    slope 1."""
     d = result.data
     etas = d["etas"]
     fig, ax = new_figure(1, height=2.8)
@@ -61,7 +62,7 @@ def plot_energy(result):
 
 @house_style
 def plot_meanfield(result):
-    """``R(t)``, mean ± std over initialisations, one band per width ``M``."""
+    r""":math:`R(t)`, mean :math:`\pm` std over initialisations, one band per width :math:`M`."""
     d = result.data
     fig, ax = new_figure(1, height=2.8)
     for i, M in enumerate(d["Ms"]):
@@ -83,8 +84,9 @@ def plot_meanfield(result):
 
 @house_style
 def plot_coupling(result):
-    """Log-log against ``M``: the spread of ``R(T)`` over seeds, ``W_COT`` to the tracers (one
-    line per key, their median) and between independent networks, each with its fitted slope."""
+    r"""Log-log against :math:`M`: the spread of :math:`R(T)` over seeds, :math:`W_{\rm COT}` to
+    the tracers (one line per key, their median) and between independent networks, each with its
+    fitted slope."""
     d = result.data
     Ms = d["Ms"].astype(float)
     fig, (ax_s, ax_w) = new_figure(2, width="page", height=2.6)
@@ -93,7 +95,7 @@ def plot_coupling(result):
     ax_s.loglog(Ms, std, "o", color=COLORS[0], label=f"std over seeds (slope {fit.slope:.2f})")
     ax_s.loglog(Ms, fit(Ms), "-", color=COLORS[0], lw=0.8)
     ax_s.loglog(Ms, std[0] * np.sqrt(Ms[0] / Ms), "k--", lw=0.8, label=r"$M^{-1/2}$")
-    ax_s.set(xlabel="heads per layer $M$", ylabel=r"std of $R(T)$ (dimensionless)")
+    ax_s.set(xlabel="heads per layer $M$ (dimensionless)", ylabel=r"std of $R(T)$ (dimensionless)")
     ax_s.legend(fontsize=7)
     for c in d["coupling"]:
         ax_w.loglog(Ms, c, "-", color=COLORS[1], lw=0.5, alpha=0.5)
@@ -108,14 +110,17 @@ def plot_coupling(result):
         Ms, ind, "s-", color=COLORS[2], label=f"independent networks (slope {fit.slope:.2f})"
     )
     ax_w.loglog(Ms, med[0] * np.sqrt(Ms[0] / Ms), "k--", lw=0.8, label=r"$M^{-1/2}$")
-    ax_w.set(xlabel="heads per layer $M$", ylabel=r"$W_{\rm COT}$ at $T$ (dimensionless)")
+    ax_w.set(
+        xlabel="heads per layer $M$ (dimensionless)", ylabel=r"$W_{\rm COT}$ at $T$ (dimensionless)"
+    )
     ax_w.legend(fontsize=6, loc="center right")
     return fig
 
 
 @house_style
 def plot_heads(result):
-    """Head particles of each layer in the ``(tr A, tr V)`` plane at several training times."""
+    r"""Head particles of each layer in the :math:`(\mathrm{tr}\, A, \mathrm{tr}\, V)` plane at
+    several training times."""
     d = result.data
     A, V, ts = d["snap_A"], d["snap_V"], d["snap_t"]
     pick = np.unique(np.linspace(0, len(ts) - 1, 4).round().astype(int))
@@ -141,7 +146,8 @@ def plot_heads(result):
 
 @house_style
 def plot_depth(result):
-    """``R(t)`` per depth ``L`` and, log-log, ``max_t |R_{2L} − R_L|`` against ``L``."""
+    r""":math:`R(t)` per depth :math:`L` and, log-log, :math:`\max_t |R_{2L} - R_L|` against
+    :math:`L`."""
     d = result.data
     fig, (ax, ax_r) = new_figure(2, width="page", height=2.6)
     for i, L in enumerate(d["Ls"]):
@@ -160,8 +166,9 @@ def plot_depth(result):
 
 @house_style
 def plot_stability(result):
-    """``D_sync(t)/D_sync(0)`` (lines) and ``W_COT(t)/W_COT(0)`` (crosses) for each initial
-    distance, with the exponential envelope ``e^{Ĉt}`` (first key)."""
+    r""":math:`D_{\rm sync}(t)/D_{\rm sync}(0)` (lines) and
+    :math:`W_{\rm COT}(t)/W_{\rm COT}(0)` (crosses) for each initial distance, with the
+    exponential envelope :math:`e^{\hat C t}` (first key)."""
     d = result.data
     fig, ax = new_figure(1, height=2.6)
     for i, delta in enumerate(d["deltas"]):

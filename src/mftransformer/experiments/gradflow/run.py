@@ -1,4 +1,4 @@
-"""Chapter 3, the COT gradient flow: the experiments (Model: risk).
+r"""Chapter 3, the COT gradient flow: the experiments (Model: risk).
 
 Each experiment is ``fn(p, *, key) -> <What>Result`` with ``p`` its section of the parameter set;
 its checks are built from the rows of :data:`.claims.CLAIMS`. Figures are in :mod:`.plots`.
@@ -7,9 +7,9 @@ its checks are built from the rows of :data:`.claims.CLAIMS`. Figures are in :mo
   ``dissipation_order``, ``energy_identity``, ``energy_richardson``, ``flow_energy_identity``,
   ``gd_to_flow_order``.
 - :func:`meanfield`: silent initialisations with growing width; ``meanfield_spread`` (the slope
-  of the spread over seeds), ``meanfield_mean``, ``meanfield_coupling`` (the W_COT distance to
-  tracers carried by a large reference network), ``meanfield_independent`` (the contrast);
-  head snapshots of the widest run.
+  of the spread over seeds), ``meanfield_mean``, ``meanfield_coupling`` (the
+  :math:`W_{\rm COT}` distance to tracers carried by a large reference network),
+  ``meanfield_independent`` (the contrast); head snapshots of the widest run.
 - :func:`depth`: one smooth initial measure discretised with growing depth; ``depth_consistency``.
 - :func:`stability`: flows from nearby initial measures; ``stability_lipschitz``,
   ``stability_growth``, ``stability_cot_growth``.
@@ -104,8 +104,8 @@ class StabilityResult(Result):
 # ---------------------------------------------------------------- experiments
 @experiment
 def energy(p: EnergyParams, *, key) -> EnergyResult:
-    """Energy identity ``dR/dt = −‖g‖²``: one-step ratio ``ρ_0``, integrated defect ``d(η)``,
-    on ``p.keys`` independent keys (data and heads of their own)."""
+    r"""Energy identity :math:`dR/dt = -\|g\|^2`: one-step ratio :math:`\rho_0`, integrated defect
+    :math:`d(\eta)`, on ``p.keys`` independent keys (data and heads of their own)."""
     keys = jax.random.split(key, p.keys)
     data = [task(k, p.d, p.n, p.N, noise=None) for k in keys]
     thetas0 = [
@@ -153,9 +153,10 @@ def energy(p: EnergyParams, *, key) -> EnergyResult:
 
 @experiment
 def meanfield(p: MeanfieldParams, *, key) -> MeanfieldResult:
-    """Width ``M`` heads per layer from silent initialisations: the spread of ``R(T)`` over seeds
-    against ``M``, the mean curves, and the ``W_COT`` distance of each network to tracers started
-    at its initial heads and carried by a reference network of ``M_ref`` heads."""
+    r"""Width :math:`M` heads per layer from silent initialisations: the spread of :math:`R(T)`
+    over seeds against :math:`M`, the mean curves, and the :math:`W_{\rm COT}` distance of each
+    network to tracers started at its initial heads and carried by a reference network of
+    ``M_ref`` heads."""
     mu, xi, targets = task(key, p.d, p.n, p.N, noise=p.noise)
     k_heads = jax.random.fold_in(key, HEADS)
     every = p.steps // (p.snapshots - 1)
@@ -225,8 +226,8 @@ def meanfield(p: MeanfieldParams, *, key) -> MeanfieldResult:
 
 @experiment
 def depth(p: DepthParams, *, key) -> DepthResult:
-    """One smooth initial ``ν_s`` discretised at depths ``L``: ``max_t |R_{2L} − R_L|`` falls
-    like ``1/L``, on ``p.keys`` independent keys."""
+    r"""One smooth initial :math:`\nu_s` discretised at depths :math:`L`:
+    :math:`\max_t |R_{2L} - R_L|` falls like :math:`1/L`, on ``p.keys`` independent keys."""
     keys = jax.random.split(key, p.keys)
     data = [task(k, p.d, p.n, p.N, noise=None) for k in keys]
     smooth = [
@@ -252,9 +253,11 @@ def depth(p: DepthParams, *, key) -> DepthResult:
 
 @experiment
 def stability(p: StabilityParams, *, key) -> StabilityResult:
-    """Flows from ``θ⁰`` and ``θ⁰ + δu`` (``D_sync(u) = 1``), on ``p.keys`` independent keys:
-    ``D(t)/D(0)``, in the synchronous distance and in ``W_COT`` (optimal assignment per layer),
-    is the same for every small ``δ`` and stays bounded (``W_COT(t) ≤ e^{Ct} W_COT(0)``)."""
+    r"""Flows from :math:`\theta^0` and :math:`\theta^0 + \delta u` (:math:`D_{\rm sync}(u) = 1`),
+    on ``p.keys`` independent keys: :math:`D(t)/D(0)`, in the synchronous distance and in
+    :math:`W_{\rm COT}` (optimal assignment per layer), is the same for every small
+    :math:`\delta` and stays bounded
+    (:math:`W_{\rm COT}(t) \le e^{Ct}\, W_{\rm COT}(0)`)."""
     keys = jax.random.split(key, p.keys)
     thetas, data = [], []
     for k in keys:
@@ -312,9 +315,9 @@ def stability(p: StabilityParams, *, key) -> StabilityResult:
 
 # ---------------------------------------------------------------- task
 def task(key, d, n, N, *, noise):
-    """Contexts ``μ^i`` (clouds), a common query ``ξ_0 = (1, .5, 0…)``, readout
-    ``W = (1, −.5, 0…)``;
-    labels ``y ~ N(0, 1)`` (noise None) or ``y = W ξ_0 + noise ζ`` (small loss from silence)."""
+    r"""Contexts :math:`\mu^i` (clouds), a common query :math:`\xi_0 = (1, 0.5, 0, \dots)`,
+    readout :math:`W = (1, -0.5, 0, \dots)`; labels :math:`y \sim \mathcal N(0, 1)` (noise None)
+    or :math:`y = W \xi_0 + \mathrm{noise}\cdot\zeta` (small loss from silence)."""
     mu = sample_cloud(jax.random.fold_in(key, DATA), N, n, d, scale=0.8)
     e = jnp.zeros(d).at[0].set(1.0)
     xi0 = e.at[1].set(0.5)
@@ -327,8 +330,9 @@ def task(key, d, n, N, *, noise):
 
 # ---------------------------------------------------------------- private
 def _energy_rates(runs, etas, R_flow, s):
-    """Key ``s``'s defects per ``eta`` and their slopes (``1 − ρ_0``, ``|d|``, the gap to the
-    flow), and the Richardson combination ``|2 d(eta_min) − d(2 eta_min)|``."""
+    r"""Key ``s``'s defects per ``eta`` and their slopes (:math:`1 - \rho_0`, :math:`|d|`, the gap
+    to the flow), and the Richardson combination
+    :math:`|2 d(\eta_{\min}) - d(2 \eta_{\min})|`."""
     R = [np.asarray(h.R[s]) for h in runs]
     g2 = [np.asarray(h.g2[s]) for h in runs]
     t = [np.asarray(h.t[s]) for h in runs]
@@ -380,15 +384,17 @@ def _silent(p, M, key):
 
 
 def _spread_slope_se(Ms, seeds):
-    """Standard error of the fitted slope of ``log std`` against ``log M`` when each std comes
-    from ``seeds`` Gaussian samples: ``SE(log std) ≈ 1/√(2(seeds − 1))`` at every width."""
+    r"""Standard error of the fitted slope of :math:`\log \mathrm{std}` against :math:`\log M`
+    when each std comes from ``seeds`` Gaussian samples:
+    :math:`\mathrm{SE}(\log \mathrm{std}) \approx 1/\sqrt{2(\mathrm{seeds} - 1)}` at every width."""
     x = np.log(np.asarray(Ms, float))
     return 1 / np.sqrt(2 * (seeds - 1)) / np.sqrt(np.sum((x - x.mean()) ** 2))
 
 
 def _coupling(p, ref, firsts, finals, data):
-    """``W_COT(ν^T_M, tracers^T)`` for the first ``p.keys`` seeds of every width, the tracers
-    started at that network's initial heads and carried by the reference's velocity field."""
+    r""":math:`W_{\rm COT}(\nu^T_M, \mathrm{tracers}^T)` for the first ``p.keys`` seeds of every
+    width, the tracers started at that network's initial heads and carried by the reference's
+    velocity field."""
     mu, xi, targets = data
     cat = lambda f: jnp.concatenate([f(th) for group in firsts for th in group], axis=1)  # noqa: E731
     tracers0 = Heads(cat(lambda th: th.A), cat(lambda th: th.V))
@@ -405,8 +411,8 @@ def _coupling(p, ref, firsts, finals, data):
 
 
 def _independent(finals, seeds):
-    """``W_COT`` at ``T`` between the networks of seeds ``2j`` and ``2j + 1`` (independent
-    initial samples), ``(pairs, widths)``."""
+    r""":math:`W_{\rm COT}` at :math:`T` between the networks of seeds :math:`2j` and
+    :math:`2j + 1` (independent initial samples), shape (pairs, widths)."""
     out = np.zeros((seeds // 2, len(finals)))
     for i, th in enumerate(finals):
         for j in range(seeds // 2):
@@ -417,7 +423,7 @@ def _independent(finals, seeds):
 
 
 def _unit_direction(key, theta0):
-    """A Gaussian direction ``u`` scaled to ``D_sync(u, 0) = 1``."""
+    r"""A Gaussian direction :math:`u` scaled to :math:`D_{\rm sync}(u, 0) = 1`."""
     k_u = jax.random.split(key)
     u = Heads(jax.random.normal(k_u[0], theta0.A.shape), jax.random.normal(k_u[1], theta0.V.shape))
     zero = jax.tree_util.tree_map(jnp.zeros_like, u)
@@ -425,8 +431,8 @@ def _unit_direction(key, theta0):
 
 
 def _sync_distances(snaps):
-    """``D_sync`` between each perturbed run and its key's base run at every snapshot,
-    ``(keys, deltas, snapshots)`` (the identity assignment)."""
+    r""":math:`D_{\rm sync}` between each perturbed run and its key's base run at every snapshot,
+    shape (keys, deltas, snapshots) (the identity assignment)."""
     A, V = np.asarray(snaps.A), np.asarray(snaps.V)
     LM = A.shape[3] * A.shape[4]
     sq = np.sum((A[:, 1:] - A[:, :1]) ** 2 + (V[:, 1:] - V[:, :1]) ** 2, axis=(-4, -3, -2, -1))
@@ -434,8 +440,8 @@ def _sync_distances(snaps):
 
 
 def _cot_distances(snaps):
-    """``W_COT`` between each perturbed run and its key's base run at every snapshot,
-    ``(keys, deltas, snapshots)``."""
+    r""":math:`W_{\rm COT}` between each perturbed run and its key's base run at every snapshot,
+    shape (keys, deltas, snapshots)."""
     K, R, S = snaps.A.shape[:3]
     out = np.zeros((K, R - 1, S))
     for k in range(K):
