@@ -76,12 +76,13 @@ def test_entry_points_trace_once_per_shape():
     assert any(kind == "trace" for kind, _ in other)  # a new shape is traced (and counted)
 
 
-#: One chapter's experiments (chapter 2) at small sizes. Left out: ``memory``, which compiles by
-#: design (it reads XLA's memory analysis), and ``depth`` (slow).
+#: One chapter's experiments (chapter 2) at small sizes. Left out: ``memory`` and ``reversal``,
+#: which compile by design (they read XLA's memory analysis), and ``depth`` (slow).
 ADJOINT = {
     "field": {"field": {"n": 4, "L": 4, "M": 2, "arrows_at": [0, 4]}},
-    "agreement": {"agreement": {"L": 3, "M": 2, "directions": 1}},
-    "interaction": {"interaction": {"instances": 1, "L": 3, "M": 2}},
+    "agreement": {"agreement": {"L": 3, "M": 2, "directions": 1, "keys": 5}},
+    "interaction": {"interaction": {"keys": 5, "L": 3, "M": 2}},
+    "probe": {"probe": {"Ls": [4, 8, 16], "L_identity": 4, "probes": 2}},
 }
 
 

@@ -32,19 +32,38 @@ def test_trajectories_support_bound():
     assert str(r.check).startswith("support_bound = ")
 
 
-def test_flow_is_a_diffeomorphism():
-    p = ci("flow", n=5, L=8, M=4, grid=7, s=(0.0, 1.0))
+def test_flow_is_a_diffeomorphism_and_the_euler_map_folds():
+    p = ci("flow", n=5, L=8, grid=7, s=(0.0, 1.0), Ls=(1, 2, 8), L_flow=32)
     r = ch.flow(p, key=KEY)
     assert r.data["grid"].shape == (2, 7, 7, 2) and r.data["det"].shape == (7, 7)
     np.testing.assert_allclose(r.data["grid"][0, 0, :, 0], np.linspace(-2, 2, 7), atol=1e-15)
     assert r.min_det > ch.CLAIMS["diffeo"].band, r.check
-    r.check.require()
+    assert [c.name for c in r.check] == ["diffeo", "euler_fold"]
+    assert r.data["min_det_euler"].shape == (3,)
+
+
+def test_fold_step_interpolates_and_fails_when_nothing_folds():
+    h = np.array([1.0, 0.5, 0.25])
+    assert ch.run._fold_step(h, np.array([-1.0, -1.0, 1.0])) == pytest.approx(0.375)
+    assert np.isnan(ch.run._fold_step(h, np.array([1.0, 1.0, 1.0])))  # no fold: FAIL
+    assert np.isnan(ch.run._fold_step(h, np.array([-1.0, -1.0, -1.0])))  # finest folds: FAIL
+    assert not ch.CLAIMS["euler_fold"].check(0.0).passed  # what flow() checks for a nan h*
+
+
+def test_dynamic_depth_network_is_the_forward_pass():
+    theta = tasks.smooth_heads(3, 2, key=KEY)
+    mu = mft.sample_gaussian(jax.random.key(1), 1, 5, 2)
+    xi = jnp.array([[1.0, 0.0]])
+    for scheme in ("euler", "rk4"):
+        z = ch.run._network(theta, mu, xi, jnp.asarray(6), scheme)
+        np.testing.assert_allclose(z, mft.forward(theta, mu, xi, L=6, scheme=scheme).z, atol=1e-14)
 
 
 def test_flow_determinant_matches_finite_differences():
-    p = ci("flow", n=5, L=4, M=2, grid=3, extent=1.0, s=(1.0,))
+    p = ci("flow", n=5, L=4, grid=3, extent=1.0, s=(1.0,), Ls=(1, 4), L_flow=8)
     r = ch.flow(p, key=KEY)
-    theta = tasks.generic_init(4, 2, 2, key=jax.random.fold_in(KEY, ch.HEADS), sigma_V=1.5)
+    g = tasks.generic_init(2, p.M, 2, key=jax.random.fold_in(KEY, ch.HEADS), sigma_V=p.sigma_V)
+    theta = mft.SmoothHeads(g.A[0], g.A[1], g.V[0], g.V[1]).discretise(4)
     mu = mft.sample_gaussian(jax.random.fold_in(KEY, ch.DATA), 1, 5, 2)
     y, eps = jnp.array([1.0, -1.0]), 1e-6
     x1 = lambda y: mft.forward(theta, mu, y[None, None]).queries[0, 0]  # noqa: E731
@@ -52,20 +71,34 @@ def test_flow_determinant_matches_finite_differences():
     np.testing.assert_allclose(r.data["det"][0, 2], jnp.linalg.det(J), rtol=1e-7)
 
 
-def test_stability_spreads():
-    p = ci("stability", n=6, L=8, M=4, directions=4)
+def test_stability_worst_case_and_bounds():
+    p = ci("stability", n=6, L=8, M=4, iterations=60)
     r = ch.stability(p, key=KEY)
-    assert r.data["ratio_theta"].shape == (4, 5) and r.data["ratio_tokens"].shape == (4, 5)
-    for kind, spread in r.spread.items():
-        band = ch.CLAIMS[f"stability_{kind}"].band
-        assert spread <= band, f"stability_{kind} spread {spread:.2e} > {band}"
+    assert r.data["ratio_theta"].shape == (5, 5) and r.data["ratio_tokens"].shape == (5, 5)
+    for kind in ("theta", "tokens"):
+        sigma = r.data[f"sigma_{kind}"]
+        assert np.all(np.diff(sigma, axis=1) >= -1e-12 * sigma[:, 1:]), "power iteration rises"
+        # the finite ratios along the worst direction approach the Jacobian's norm
+        np.testing.assert_allclose(r.data[f"ratio_{kind}"][:, -1], sigma[:, -1], rtol=1e-2)
     r.check.require()
 
 
+def test_power_iteration_finds_the_largest_singular_value():
+    K = jax.random.normal(KEY, (6, 4))
+    sigma, _ = ch.bounds.power_iteration(lambda x: K @ x, jnp.zeros(4), jnp.ones(4), 60)
+    np.testing.assert_allclose(sigma[-1], jnp.linalg.norm(K, 2), rtol=1e-8)
+
+
 def test_check_lines_are_named_as_in_math():
-    p = ci("stability", n=4, L=2, M=2, deltas=(0.001, 0.0001), directions=2)
+    p = ci("stability", n=4, L=2, M=2, deltas=(0.001, 0.0001), iterations=3)
     names = [c.name for c in ch.stability(p, key=KEY).check]
-    assert names == ["stability_theta", "stability_tokens"]
+    assert names == [
+        "stability_theta",
+        "stability_tokens",
+        "lipschitz_theta",
+        "lipschitz_tokens",
+        "stability_w1",
+    ]
 
 
 def test_padded_heads_give_the_same_network():
@@ -124,10 +157,10 @@ def test_ci_parameters_load_and_plots_draw(tmp_path, monkeypatch):
     assert cfg.width.Ls == (16, 64) and cfg.depth.fit_from == 16
     full = mft.params.load("forward", "full")
     assert full.depth.d >= cfg.depth.d
-    small = dataclasses.replace(cfg.stability, n=4, L=2, M=2, directions=2)
+    small = dataclasses.replace(cfg.stability, n=4, L=2, M=2, iterations=3)
     r = ch.stability(small, key=cfg.key("stability"))
     fig = ch.plot_stability(r)
-    assert len(fig.axes) == 2
+    assert len(fig.axes) == 3
     monkeypatch.setenv("MFT_FIGURE_DIR", str(tmp_path))
     mft.save_figure(fig, "ch1-stability-test", result=r, params=cfg)
     assert (tmp_path / "ch1-stability-test.json").is_file()

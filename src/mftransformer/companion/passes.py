@@ -123,40 +123,39 @@ def _jacobian_ntk(B, n, d, M, L, times=1) -> list:
 
 
 def forward_passes(name: str, p) -> list:
-    r"""Chapter 1: forward passes only (RK4 4, Heun 2 stages; ``flow``: :math:`\mathrm{grid}^2`
-    queries through the flow map and its forward-mode Jacobian, two tangents, about three
-    forwards)."""
+    r"""Chapter 1: forward passes only (RK4 4, Heun 2 stages), each repeated on ``keys`` keys
+    vmapped together where the section has them; ``flow``: :math:`\mathrm{grid}^2` queries
+    through the flow map and its forward-mode Jacobian (two tangents, about three forwards) at
+    the book's depth, at every depth of the fold scan and for the RK4 flow; ``stability``: a jvp
+    and a vjp (about three forwards) per power iteration, for the heads and the tokens."""
+    keys = getattr(p, "keys", 1)
     if name == "trajectories":
         return [_fwd(p.N, p.n, p.d, p.M, p.L, queries=0)]
     if name == "flow":
         return [
             _fwd(1, p.n, 2, p.M, p.L, queries=p.grid**2, count=4),
-            _fwd(1, p.n, 2, p.M, p.L, queries=0),
+            *(_fwd(1, p.n, 2, p.M, L, queries=p.grid**2, count=3) for L in p.Ls),
+            _fwd(1, p.n, 2, p.M, p.L_flow, queries=p.grid**2, count=3, stages=4),
         ]
     if name == "depth":
         stages = {"euler": 1, "heun": 2, "rk4": 4}.values()
-        return [_fwd(1, p.n, p.d, p.M, p.L_ref, stages=4)] + [
-            _fwd(1, p.n, p.d, p.M, L, stages=s) for L in p.Ls for s in stages
+        return [_fwd(1, p.n, p.d, p.M, p.L_ref, stages=4, count=keys, parallel=keys)] + [
+            _fwd(1, p.n, p.d, p.M, L, stages=s, count=keys, parallel=keys)
+            for L in p.Ls
+            for s in stages
         ]
     if name == "width":
-        draws = p.seeds * len(p.Ms)  # seeds × widths vmapped in one program, iid and tied
+        draws = p.seeds * keys  # seeds × keys vmapped in one program per width, iid and tied
         return [
-            ps
+            _fwd(1, p.n, p.d, M, L, count=2 * draws, parallel=draws)
             for L in p.Ls
-            for ps in (
-                _fwd(1, p.n, p.d, p.K, L),
-                _fwd(1, p.n, p.d, max(p.Ms), L, count=2 * draws, parallel=draws),
-            )
+            for M in (p.Ms if L == p.Ls[0] else p.ratio_Ms)
         ]
     if name == "tokens":
-        return [_fwd(p.seeds, n, p.d, p.M, p.L) for n in p.ns]
+        return [_fwd(p.seeds * keys, n, p.d, p.M, p.L) for n in p.ns]
     if name == "stability":
-        k = len(p.deltas)
-        return [
-            _fwd(1, p.n, p.d, p.M, p.L),
-            _fwd(1, p.n, p.d, p.M, p.L, count=k * p.directions, parallel=p.directions),
-            _fwd(p.directions, p.n, p.d, p.M, p.L, count=k + 1),
-        ]
+        per_key = 2 * 3 * p.iterations + 2 * (len(p.deltas) + 1)
+        return [_fwd(1, p.n, p.d, p.M, p.L, count=per_key * keys, parallel=keys)]
     raise KeyError(name)
 
 

@@ -3,7 +3,7 @@
 
 import dataclasses
 
-from ..blocks import Chapter, HeadInit, Network
+from ..blocks import Chapter, HeadInit, Network, Repeated
 from ..schema import param
 
 __all__ = [
@@ -31,10 +31,12 @@ class FlowParams(HeadInit, Network):
     grid: int = param("grid points per side", ge=2)
     extent: float = param("the grid covers [-extent, extent]^2", gt=0)
     s: tuple[float, ...] = param("depths at which the warped grid is drawn", ge=0, le=1)
+    Ls: tuple[int, ...] = param("Euler depths of the fold scan, h = 1/L (coarse to fine)", ge=1)
+    L_flow: int = param("depth of the RK4 solve that stands for the flow", ge=1)
 
 
 @dataclasses.dataclass(frozen=True)
-class DepthParams:
+class DepthParams(Repeated):
     d: int = param("token dimension", ge=1)
     n: int = param("tokens", ge=1)
     M: int = param("heads of the smooth measure nu_s", ge=1)
@@ -45,7 +47,7 @@ class DepthParams:
 
 
 @dataclasses.dataclass(frozen=True)
-class WidthParams:
+class WidthParams(Repeated):
     # sigma_A, sigma_V scale a head mixture here, not an initialisation: declared apart
     d: int = param("token dimension", ge=1)
     n: int = param("tokens", ge=1)
@@ -55,29 +57,50 @@ class WidthParams:
     sigma_V: float = param("scale of the component value means V_bar", ge=0)
     Ls: tuple[int, ...] = param("the two depths compared (short, long)", ge=1)
     Ms: tuple[int, ...] = param("heads per layer", ge=1)
-    seeds: int = param("independent draws of the heads per (L, M)", ge=2)
-    ratio_Ms: tuple[int, ...] = param("widths M at which e(long L)/e(short L) is checked", ge=1)
+    seeds: int = param("independent draws of the heads per (key, L, M)", ge=2)
+    ratio_Ms: tuple[int, ...] = param(
+        "widths M run at the long depth, where e(long L)/e(short L) is checked", ge=1
+    )
     fit_from: int = param(
         "slopes are fitted on M >= fit_from (below, tied heads leave the "
         "linear regime: errors of order one)",
         ge=1,
     )
 
+    def rules(self, where):
+        """Every ``ratio_Ms`` is one of ``Ms`` (the short depth runs at every width)."""
+        if not set(self.ratio_Ms) <= set(self.Ms):
+            raise ValueError(
+                f"{where}: ratio_Ms = {list(self.ratio_Ms)}; allowed a subset of Ms = "
+                f"{list(self.Ms)}."
+            )
+
 
 @dataclasses.dataclass(frozen=True)
-class TokensParams(HeadInit, Network):
+class TokensParams(Repeated, HeadInit, Network):
     d: int = param("token dimension", ge=1)
     mean: float = param("each coordinate of the Gaussian context's mean", ge=-10, le=10)
     ns: tuple[int, ...] = param("numbers of sampled tokens", ge=1)
-    seeds: int = param("independent samples per n", ge=2)
+    seeds: int = param("independent samples per (key, n)", ge=2)
+    w2_seeds: int = param("samples per (key, n) whose W_2 to the exact flow is computed", ge=1)
+    w2_radius: float = param(
+        "W_2 compares the tokens starting within this distance of the mean", gt=0
+    )
+
+    def rules(self, where):
+        """``w2_seeds <= seeds`` (the W_2 samples are the first of the seeds)."""
+        if self.w2_seeds > self.seeds:
+            raise ValueError(
+                f"{where}: w2_seeds = {self.w2_seeds}; allowed at most seeds = {self.seeds}."
+            )
 
 
 @dataclasses.dataclass(frozen=True)
-class StabilityParams(HeadInit, Network):
+class StabilityParams(Repeated, HeadInit, Network):
     d: int = param("token dimension", ge=1)
     n: int = param("tokens", ge=1)
     deltas: tuple[float, ...] = param("perturbation sizes delta", gt=0)
-    directions: int = param("random perturbation directions (pairs per delta)", ge=1)
+    iterations: int = param("power iterations for the worst direction", ge=2)
 
 
 @dataclasses.dataclass(frozen=True)
