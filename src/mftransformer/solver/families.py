@@ -1,20 +1,20 @@
-"""The fixed families of laws of chapter 4, as one table (ch. 4 families).
+r"""The fixed families of laws of chapter 4, as one table (ch. 4 families).
 
 Each family is a short list of laws (:mod:`~mftransformer.solver.laws`) with what the theory
 predicts for their log-sum-exps
 
 .. math::
 
-    \\sum_i c_i\\, \\mathrm{LSE}_{\\mu_i} \\in \\mathrm{Aff} \\ \\Rightarrow\\ c = 0 \\quad ?
+    \sum_i c_i\, \mathrm{LSE}_{\mu_i} \in \mathrm{Aff} \ \Rightarrow\ c = 0 \quad ?
 
 modulo affine functions and modulo constants (plain linear independence, since
-``LSE_μ(0) = 0``), the predicted null combination ``c`` where there is one, and the one-line
-reason. A predicted verdict is one of the test's three: ``"independent"``, ``"dependent"``, or
-``"ill-conditioned"`` for a family that is independent in exact arithmetic but so close to a
-relation that float64 cannot certify it (TN). :data:`TABLE` holds them, holding families first;
-:func:`family` builds one. Random parts are drawn from a NumPy generator seeded from the key
-(:func:`~mftransformer.solver.laws.generator`), one role tag per draw, so the same key gives the
-same laws in any order.
+:math:`\mathrm{LSE}_\mu(0) = 0`), the predicted null combination :math:`c` where there is one,
+and the one-line reason. A predicted verdict is one of the test's three: ``"independent"``,
+``"dependent"``, or ``"ill-conditioned"`` for a family that is independent in exact arithmetic but
+so close to a relation that float64 cannot certify it (``"TN"``). :data:`TABLE` holds them,
+holding families first; :func:`family` builds one. Random parts are drawn from a NumPy generator
+seeded from the key (:func:`~mftransformer.solver.laws.generator`), one role tag per draw, so the
+same key gives the same laws in any order.
 
 The laws API is re-exported here (``families.Discrete``, ``families.sample``, ...), as chapters
 and readers have used it.
@@ -70,9 +70,9 @@ __all__ = [
 ]
 
 IND, DEP, ILL = "independent", "dependent", "ill-conditioned"
-#: TN: how far the heaviest atom of T's translate is moved. The LSE ratio is 0.04 to 0.34 times
-#: this amplitude (measured over 72 draws of the clouds), inside the test's inconclusive zone
-#: (1e-12, 1e-6) with more than two decades to spare on either side
+#: How far family ``"TN"`` moves the heaviest atom of family ``"T"``'s translate. The LSE ratio is
+#: 0.04 to 0.34 times this amplitude (measured over 72 draws of the clouds), inside the test's
+#: inconclusive zone (1e-12, 1e-6) with more than two decades to spare on either side
 NUDGE = 1e-8
 # role tags of the draws (STYLE.md §7): fixed integers, never reused
 _CLOUDS, _MEANS, _MIXTURES, _SECOND_CLOUD = 0, 1, 2, 5
@@ -88,7 +88,7 @@ class Family:
         affine: predicted verdict modulo affine functions: ``"independent"``, ``"dependent"`` or
             ``"ill-conditioned"``.
         constant: predicted verdict modulo constants (= plain linear independence).
-        null: the predicted null combination ``c`` (modulo affine), or None.
+        null: the predicted null combination :math:`c` (modulo affine), or None.
         reason: one line saying why.
     """
 
@@ -112,8 +112,8 @@ class Spec:
 
 
 def clouds(B: int, n: int, d: int = 2, *, key) -> list:
-    """``B`` discrete laws of ``n`` atoms ``~ N(0, I_d)`` with Dirichlet(1) weights (generic
-    clouds)."""
+    r"""``B`` discrete laws of ``n`` atoms drawn from :math:`\mathcal N(0, I_d)`, with Dirichlet(1)
+    weights (generic clouds)."""
     check_sizes("clouds", B=B, n=n, d=d)
     return _clouds(key, _CLOUDS, B, n, d)
 
@@ -127,7 +127,8 @@ def _clouds(key, tag, B, n, d=2):
 
 
 def _intervals(*ends):
-    """A builder of the uniform laws on ``[lo, hi]``, one per pair of ``ends``."""
+    r"""A builder of the uniform laws on :math:`[\mathrm{lo}, \mathrm{hi}]`, one per pair of
+    ``ends``."""
     return lambda key: [Box([float(lo)], [float(hi)]) for lo, hi in ends]
 
 
@@ -145,7 +146,8 @@ def _b3(key):
 
 
 def _g4(key):
-    """Four 2D Gaussians with ``N(0, I)`` means; the first three covariances span ``Sym(2)``."""
+    r"""Four 2D Gaussians with :math:`\mathcal N(0, I)` means; the first three covariances span
+    :math:`\mathrm{Sym}(2)`."""
     covs = ([[1.0, 0.0], [0.0, 0.5]], [[0.3, 0.0], [0.0, 1.2]], [[0.8, 0.4], [0.4, 0.6]],
             [[0.7, 0.0], [0.0, 0.7]])  # fmt: skip
     means = generator(key, _MEANS).standard_normal((4, 2))
@@ -157,7 +159,8 @@ def _g3(key):
 
 
 def _mx6(key):
-    """Six 1D two-component mixtures: Dir(1, 1) weights, ``N(0, 1)`` means, std ``U(.3, 1.2)``."""
+    r"""Six 1D two-component mixtures: Dir(1, 1) weights, :math:`\mathcal N(0, 1)` means, std
+    :math:`U(0.3, 1.2)`."""
     rng = generator(key, _MIXTURES)
     w = rng.dirichlet(np.ones(2), size=6)
     m = rng.standard_normal((6, 2, 1))
@@ -171,9 +174,9 @@ def _t(key):
 
 
 def _tn(key):
-    """T with the heaviest atom of the translate moved by :data:`NUDGE` along ``(0.6, 0.8)``
-    (the heaviest, so that the move is felt: a light atom moves the LSE in proportion to its
-    weight)."""
+    """Family T with the heaviest atom of the translate moved by :data:`NUDGE` along
+    :math:`(0.6, 0.8)` (the heaviest, so that the move is felt: a light atom moves the LSE in
+    proportion to its weight)."""
     t = _t(key)
     x = np.array(t[1].x)
     x[int(np.argmax(np.asarray(t[1].a)))] += NUDGE * np.array([0.6, 0.8])
@@ -217,7 +220,8 @@ TABLE = {
 }
 # fmt: on
 
-#: the family ids of chapter 4, holding ones first, then TN (ill-conditioned), then failing ones.
+#: the family ids of chapter 4, holding ones first, then ``"TN"`` (ill-conditioned), then failing
+#: ones.
 FAMILIES = tuple(TABLE)
 
 

@@ -1,15 +1,15 @@
-"""The forward flow map over depth: the network, reference ODE solves and the Gaussian closed form.
+r"""The forward flow map over depth: the network, reference ODE solves and the Gaussian closed form.
 
 Model page, "Forward flow". The state of one input is
-``z = (z_1..z_n, ξ_1..ξ_k)``: the n context atoms (the keys, weighted by ``a``) followed by k
-query points that attend but are never attended to (the CLS query, or grid points of a flow
-map). One Euler layer is
+:math:`z = (z_1, \dots, z_n, \xi_1, \dots, \xi_k)`: the :math:`n` context atoms (the keys,
+weighted by :math:`a`) followed by :math:`k` query points that attend but are never attended to
+(the CLS query, or grid points of a flow map). One Euler layer is
 
 .. math::
 
-    z^{\\ell+1}_k = z^\\ell_k
-        + \\frac{h}{M} \\sum_m \\Gamma_{\\theta_{\\ell m}}(\\mu^\\ell, z^\\ell_k),
-    \\qquad \\mu^\\ell = \\sum_j a_j \\delta_{z^\\ell_j},\\quad h = 1/L .
+    z^{\ell+1}_k = z^\ell_k
+        + \frac{h}{M} \sum_m \Gamma_{\theta_{\ell m}}(\mu^\ell, z^\ell_k),
+    \qquad \mu^\ell = \sum_j a_j \delta_{z^\ell_j},\quad h = 1/L .
 
 Layers are a ``lax.scan`` axis with the body under ``jax.checkpoint`` (backprop memory flat in L).
 The scan carries the first layer whose states became non-finite (−1 while finite); one check after
@@ -54,8 +54,9 @@ class ForwardResult(eqx.Module):
     """Output of :func:`forward`.
 
     Attributes:
-        z: final states ``(B, n + k, d)``: atoms then queries.
-        trajectory: states at every layer ``(L + 1, B, n + k, d)`` if ``trace=True``, else None.
+        z: final states, float64 array (B, n + k, d): atoms then queries.
+        trajectory: states at every layer, float64 array (L + 1, B, n + k, d), if ``trace=True``,
+            else None.
         first_bad_layer: first layer whose states were non-finite, −1 if none.
         n: number of context atoms (static).
     """
@@ -67,12 +68,12 @@ class ForwardResult(eqx.Module):
 
     @property
     def tokens(self) -> Float[Array, "B n d"]:
-        """Final atom positions ``X_1(x_j)``."""
+        """Final atom positions :math:`X_1(x_j)`."""
         return self.z[:, : self.n]
 
     @property
     def queries(self) -> Float[Array, "B k d"]:
-        """Final query positions ``X_1(ξ)``."""
+        r"""Final query positions :math:`X_1(\xi)`."""
         return self.z[:, self.n :]
 
 
@@ -89,28 +90,31 @@ def forward(
     chunk: int | None = None,
     mesh=None,
 ) -> ForwardResult:
-    """Push contexts and queries through the depth-``L`` network (or scheme on a smooth ``ν``).
+    r"""Push contexts and queries through the depth-:math:`L` network (or scheme on a smooth
+    :math:`\nu`).
 
     .. math::
 
-        z^{\\ell+1} = z^\\ell + h \\sum_i b_i\\, \\Phi_{s_\\ell + c_i h}(y_i),\\qquad
-        \\Phi_s(z)_k = F_s(z_k, \\mu^\\ell)
+        z^{\ell+1} = z^\ell + h \sum_i b_i\, \Phi_{s_\ell + c_i h}(y_i),\qquad
+        \Phi_s(z)_k = F_s(z_k, \mu^\ell)
 
     Model: eq. (forward-flow), discretised as on the model page.
 
     Args:
-        theta: layer-wise :class:`Heads` ``(L, M, d, d)`` or :class:`SmoothHeads` ``(M, d, d)``.
-        mu: contexts ``μ_0`` (B of them, n atoms in ``d`` dimensions).
-        xi: queries ``ξ_0``, ``(B, d)``, ``(B, k, d)`` or None (atoms only).
+        theta: layer-wise :class:`Heads`, float64 arrays (L, M, d, d), or :class:`SmoothHeads`,
+            float64 arrays (M, d, d).
+        mu: contexts :math:`\mu_0` (B of them, n atoms in d dimensions).
+        xi: queries :math:`\xi_0`, float64 array (B, d) or (B, k, d), or None (atoms only).
         L: number of layers; required for ``SmoothHeads``, must equal ``theta.L`` otherwise.
         scheme: ``"euler"`` (the network), ``"heun"`` or ``"rk4"``.
         trace: also return the states after every layer.
         checkpoint: put the layer under ``jax.checkpoint``, so that ``jax.grad`` keeps only the
-            states ``z^ℓ`` and recomputes each layer's attention (memory flat in the attention,
-            Model: risk); False stores every layer's residuals (what plain autodiff does).
+            states :math:`z^\ell` and recomputes each layer's attention (memory flat in the
+            attention, Model: risk); False stores every layer's residuals (what plain autodiff
+            does).
         throw: raise :class:`SolveFailed` if states become non-finite (else only report it).
         chunk: attention kernel: None (automatic: streamed from ``STREAM_MIN_N`` atoms on), 0
-            (dense) or a block size (streamed, memory linear in ``n``; :mod:`.streaming`).
+            (dense) or a block size (streamed, memory linear in n; :mod:`.streaming`).
         mesh: devices: None (automatic: the heads and batch sharded when several devices are
             visible), ``"off"`` or a ``Mesh`` with axes ``("batch", "heads")`` (:mod:`.sharding`).
 
@@ -119,7 +123,7 @@ def forward(
 
     Raises:
         ParameterError: unknown scheme, bad ``L``, inconsistent shapes (all shapes named), a bad
-            ``chunk``, a mesh that does not divide ``B`` or ``M``.
+            ``chunk``, a mesh that does not divide B or M.
         SolveFailed: non-finite states (names the first such layer).
 
     >>> mu = empirical(jnp.array([[0.0, 0.0], [1.0, 0.0]]))
@@ -140,8 +144,8 @@ def forward(
 
 
 def flow_map(theta: Heads | SmoothHeads, mu: EmpiricalMeasure, y: Float[Array, "B k d"], **kwargs):
-    """The flow maps ``X_s(y)`` at arbitrary points ``y`` (they move with the tokens, attend to
-    them, and are never keys): returns the trajectory ``(L + 1, B, k, d)``."""
+    """The flow maps :math:`X_s(y)` at arbitrary points :math:`y` (they move with the tokens,
+    attend to them, and are never keys): returns the trajectory, float64 array (L + 1, B, k, d)."""
     result = forward(theta, mu, y, trace=True, **kwargs)
     return result.trajectory[:, :, mu.n :]
 
@@ -157,16 +161,17 @@ def forward_ode(
     atol: float = 1e-12,
     max_steps: int = 100_000,
 ) -> Float[Array, "B nk d"]:
-    """Reference solve of ``∂_s X = F_s(X, X_♯μ_0)`` on ``[0, 1]`` with diffrax.
+    r"""Reference solve of :math:`\partial_s X = F_s(X, X_\sharp\mu_0)` on :math:`[0, 1]` with
+    diffrax.
 
     Args:
-        theta: a smooth ``ν_s`` (:class:`SmoothHeads`); layer-wise heads are piecewise constant in
-            depth and are what :func:`forward` with Euler solves exactly.
+        theta: a smooth :math:`\nu_s` (:class:`SmoothHeads`); layer-wise heads are piecewise
+            constant in depth and are what :func:`forward` with Euler solves exactly.
         solver: ``"euler"``, ``"heun"`` or ``"tsit5"``.
-        L: constant step ``1/L``; if None, an adaptive PID controller with ``rtol``, ``atol``.
+        L: constant step :math:`1/L`; if None, an adaptive PID controller with ``rtol``, ``atol``.
 
     Returns:
-        final states ``(B, n + k, d)``.
+        final states, float64 array (B, n + k, d).
     """
     if not isinstance(theta, SmoothHeads):
         raise ParameterError(
@@ -183,18 +188,21 @@ def forward_ode(
 
 
 def gaussian_recursion(theta: Heads, m, Sigma, xi):
-    """Exact Euler network on a Gaussian context ``N(m, Σ)`` (continuous tokens, ``n = ∞``).
+    r"""Exact Euler network on a Gaussian context :math:`N(m, \Sigma)` (continuous tokens,
+    :math:`n = \infty`).
 
-    An Euler layer is affine on Gaussians (Model: flow): with ``B_ℓ = (1/M) Σ V``,
-    ``C_ℓ = (1/M) Σ V Σ A`` taken before the update,
+    An Euler layer is affine on Gaussians (Model: flow): with
+    :math:`B_\ell = \frac1M \sum V`, :math:`C_\ell = \frac1M \sum V \Sigma A` taken before the
+    update,
 
     .. math::
 
-        m \\leftarrow (I + hC_\\ell)m + hB_\\ell m,\\quad
-        \\Sigma \\leftarrow (I + hC_\\ell)\\Sigma(I + hC_\\ell)^\\top,\\quad
-        \\xi \\leftarrow \\xi + h(B_\\ell m + C_\\ell \\xi).
+        m \leftarrow (I + hC_\ell)m + hB_\ell m,\quad
+        \Sigma \leftarrow (I + hC_\ell)\Sigma(I + hC_\ell)^\top,\quad
+        \xi \leftarrow \xi + h(B_\ell m + C_\ell \xi).
 
-    Args: ``theta`` layer-wise heads; ``m`` ``(d,)``; ``Sigma`` ``(d, d)``; ``xi`` ``(d,)``.
+    Args: ``theta`` layer-wise heads; ``m`` float64 array (d,); ``Sigma`` float64 array (d, d);
+    ``xi`` float64 array (d,).
     Returns: ``(m, Sigma, xi)`` after ``L`` layers.
     """
     h = 1.0 / theta.L
@@ -213,8 +221,9 @@ def gaussian_recursion(theta: Heads, m, Sigma, xi):
 
 
 def gaussian_ode(theta: SmoothHeads, m, Sigma, xi, *, rtol: float = 1e-12, atol: float = 1e-12):
-    """The continuous-depth Gaussian flow ``ṁ = (B_s + C_s)m``, ``Σ̇ = C_sΣ + ΣC_sᵀ``,
-    ``ξ̇ = B_s m + C_s ξ`` (Model: flow), solved with diffrax Tsit5."""
+    r"""The continuous-depth Gaussian flow :math:`\dot m = (B_s + C_s)m`,
+    :math:`\dot\Sigma = C_s\Sigma + \Sigma C_s^\top`, :math:`\dot\xi = B_s m + C_s \xi` (Model:
+    flow), solved with diffrax Tsit5."""
 
     def rhs(s, y, args):
         m, S, x = y
@@ -237,8 +246,9 @@ def gaussian_ode(theta: SmoothHeads, m, Sigma, xi, *, rtol: float = 1e-12, atol:
 
 
 def support_bound(theta: Heads, R0) -> Float[Array, " L1"]:
-    """Support bound of Result 1 for the Euler network: ``R_{ℓ+1} ≤ (1 + h v_ℓ) R_ℓ``,
-    ``v_ℓ = (1/M) Σ_m |V_{ℓm}|_op``. Returns ``(R_0, …, R_L)``."""
+    r"""Support bound of Result 1 for the Euler network:
+    :math:`R_{\ell+1} \le (1 + h v_\ell) R_\ell`,
+    :math:`v_\ell = \frac1M \sum_m |V_{\ell m}|_{\rm op}`. Returns :math:`(R_0, \dots, R_L)`."""
     v = jnp.linalg.norm(theta.V, ord=2, axis=(-2, -1)).mean(axis=1)
     return R0 * jnp.concatenate([jnp.ones(1), jnp.cumprod(1.0 + v / theta.L)])
 
@@ -247,7 +257,7 @@ def forward_depth(theta: Heads | SmoothHeads, mu: EmpiricalMeasure, L: int | Non
     """The number of depth steps ``L`` of :func:`forward`, after checking its static arguments.
 
     Raises:
-        ParameterError: unknown scheme, shapes whose ``d`` disagree, ``L`` not ``theta.L`` for
+        ParameterError: unknown scheme, shapes whose d disagree, ``L`` not ``theta.L`` for
             layer-wise heads, missing for smooth heads, or not an integer >= 1.
     """
     if scheme not in SCHEMES:
@@ -276,12 +286,14 @@ def forward_depth(theta: Heads | SmoothHeads, mu: EmpiricalMeasure, L: int | Non
 
 
 def initial_state(mu: EmpiricalMeasure, xi) -> Float[Array, "B nk d"]:
-    """The state ``z^0 = (x_1..x_n, ξ_1..ξ_k)`` of every input: atoms, then queries.
+    r"""The state :math:`z^0 = (x_1, \dots, x_n, \xi_1, \dots, \xi_k)` of every input: atoms, then
+    queries.
 
-    Args: ``mu`` the contexts; ``xi`` queries ``(B, d)``, ``(B, k, d)`` or None (atoms only).
+    Args: ``mu`` the contexts; ``xi`` queries, float64 array (B, d) or (B, k, d), or None (atoms
+    only).
 
     Raises:
-        ParameterError: queries whose batch or ``d`` disagree with ``mu`` (both shapes named).
+        ParameterError: queries whose batch or d disagree with ``mu`` (both shapes named).
     """
     if xi is None:
         return mu.x
@@ -300,16 +312,17 @@ def initial_state(mu: EmpiricalMeasure, xi) -> Float[Array, "B nk d"]:
 def layer_step(
     theta: Heads | SmoothHeads, l, z, loga, L: int, n: int, scheme: str, *, chunk=None, mesh=None
 ):
-    """One step of the explicit scheme (:mod:`.schemes`) of size ``h = 1/L`` from depth ``l/L``.
+    r"""One step of the explicit scheme (:mod:`.schemes`) of size :math:`h = 1/L` from depth
+    :math:`l/L`.
 
     .. math::
 
-        z^{\\ell+1} = z^\\ell + h \\sum_i b_i\\, \\Phi_{s_\\ell + c_i h}(y_i)
+        z^{\ell+1} = z^\ell + h \sum_i b_i\, \Phi_{s_\ell + c_i h}(y_i)
 
-    Args: heads ``theta``; layer index ``l``; states ``z`` ``(B, n + k, d)``; the atoms'
-    log-weights ``loga`` ``(B, n)``; depth ``L``; number of atoms ``n``; ``scheme`` a name of
-    ``SCHEMES``; ``chunk`` and ``mesh`` (resolved) as in :func:`forward`. Layer-wise heads use
-    layer ``l``'s heads in every stage (Model: flow).
+    Args: heads ``theta``; layer index ``l``; states ``z``, float64 array (B, n + k, d); the atoms'
+    log-weights ``loga``, float64 array (B, n); depth ``L``; number of atoms ``n``; ``scheme`` a
+    name of ``SCHEMES``; ``chunk`` and ``mesh`` (resolved) as in :func:`forward`. Layer-wise heads
+    use layer ``l``'s heads in every stage (Model: flow).
     """
 
     def phi(c, y):

@@ -1,20 +1,21 @@
-"""The log-sum-exp independence test on laws or empirical measures (Model: NTK).
+r"""The log-sum-exp independence test on laws or empirical measures (Model: NTK).
 
 The NTK at the silent point is positive definite iff the LSE functions of the (centred) contexts
 are linearly independent modulo affine functions (:mod:`~mftransformer.solver.ntk`). The test
-samples them at ``K`` queries and reads the verdict off the smallest singular value:
+samples them at :math:`K` queries and reads the verdict off the smallest singular value:
 
 .. math::
 
-    F_{ki} = \\mathrm{LSE}_{\\mu_i}(q_k),\\qquad
-    \\rho = \\frac{\\sigma_{\\min}}{\\sigma_{\\max}}\\Big(\\big(I - \\Pi_{[1, q]}\\big)
-    F\\,\\mathrm{diag}(\\nu)^{-1}\\Big).
+    F_{ki} = \mathrm{LSE}_{\mu_i}(q_k),\qquad
+    \rho = \frac{\sigma_{\min}}{\sigma_{\max}}\Big(\big(I - \Pi_{[1, q]}\big)
+    F\,\mathrm{diag}(\nu)^{-1}\Big).
 
-Verdict on ``ρ``: dependent if ``ρ < 10⁻¹²`` or ``σ_max < 10⁻¹²`` (every column affine, e.g.
-Diracs), independent if ``ρ > 10⁻⁶``, else ill-conditioned. Queries: ``q_k ~ N(0, s² I)`` with
-``s = 3/R`` (``R`` the largest centred radius of the inputs, ``s = 3`` if ``R = 0``), unless given.
-The LSEs are those of :mod:`~mftransformer.solver.laws`, in float64; the projection and the SVD
-are NumPy (float64 on the host).
+Verdict on :math:`\rho`: dependent if :math:`\rho < 10^{-12}` or :math:`\sigma_{\max} < 10^{-12}`
+(every column affine, e.g. Diracs), independent if :math:`\rho > 10^{-6}`, else ill-conditioned.
+Queries: :math:`q_k \sim \mathcal N(0, s^2 I)` with :math:`s = 3/R` (:math:`R` the largest centred
+radius of the inputs, :math:`s = 3` if :math:`R = 0`), unless given. The LSEs are those of
+:mod:`~mftransformer.solver.laws`, in float64; the projection and the SVD are NumPy (float64 on
+the host).
 """
 
 import dataclasses
@@ -38,10 +39,12 @@ __all__ = [
     "MAX_BYTES",
 ]
 
-#: ``σ_min/σ_max`` below this is an exact dependency: about 5·10³ float64 epsilons (2.2e-16), the
-#: round-off of a QR projection and an SVD of a K×N matrix of O(1) entries (measured ≤ 1e-15).
+#: :math:`\sigma_{\min}/\sigma_{\max}` below this is an exact dependency, about 5·10³ float64
+#: epsilons (2.2e-16): the round-off of a QR projection and an SVD of a K×N matrix of O(1) entries
+#: (measured ≤ 1e-15).
 DEPENDENT_BELOW = 1e-12
-#: ``σ_min/σ_max`` above this is independent; in between the test is ill-conditioned (inconclusive).
+#: :math:`\sigma_{\min}/\sigma_{\max}` above this is independent; in between the test is
+#: ill-conditioned (inconclusive).
 INDEPENDENT_ABOVE = 1e-6
 #: default memory budget (bytes) of the NTK and LSE computations; estimated before allocating.
 MAX_BYTES = 4 * 2**30
@@ -95,18 +98,19 @@ def projected_ratio(F, basis):
 
 @dataclasses.dataclass(frozen=True)
 class LSEReport:
-    """Verdict of :func:`lse_independence`.
+    r"""Verdict of :func:`lse_independence`.
 
     Attributes:
         verdict: ``"independent"``, ``"dependent"`` or ``"ill-conditioned"``.
-        ratio: ``ρ = σ_min/σ_max`` (0 if ``σ_max`` itself is below the floor).
+        ratio: :math:`\rho = \sigma_{\min}/\sigma_{\max}` (0 if :math:`\sigma_{\max}` itself is
+            below the floor).
         sigma: singular values, descending, of the normalised and projected LSE matrix.
-        null: the combination ``c`` of the last right singular vector (``c_i ∝ v_i/ν_i``),
-            normalised to unit length.
+        null: the combination :math:`c` of the last right singular vector
+            (:math:`c_i \propto v_i/\nu_i`), normalised to unit length.
         residuals: column norms after projection (≈ 0 for inputs whose LSE is affine).
-        nullity: ``#{σ < 10⁻¹² σ_max}``, the number of relations found.
-        modulo, centre: the options used; queries: the query points ``(K, d)``.
-        dependent_below, independent_above: the thresholds on ``ρ``.
+        nullity: :math:`\#\{\sigma < 10^{-12} \sigma_{\max}\}`, the number of relations found.
+        modulo, centre: the options used; queries: the query points, float64 array (K, d).
+        dependent_below, independent_above: the thresholds on :math:`\rho`.
     """
 
     verdict: str
@@ -128,7 +132,8 @@ class LSEReport:
 
     @property
     def margin(self) -> float:
-        """Decades between ``ρ`` and the threshold of the verdict (positive = clear verdict)."""
+        r"""Decades between :math:`\rho` and the threshold of the verdict (positive = clear
+        verdict)."""
         r = max(self.ratio, 1e-300)
         if self.verdict == "dependent":
             return math.log10(self.dependent_below / r)
@@ -153,24 +158,25 @@ def lse_independence(
     key=None,
     max_bytes: int = MAX_BYTES,
 ) -> LSEReport:
-    """Are the LSE functions of the inputs linearly independent modulo affine functions?
+    r"""Are the LSE functions of the inputs linearly independent modulo affine functions?
 
     .. math::
 
-        F_{ki} = \\mathrm{LSE}_{\\mu_i}(q_k),\\qquad
-        \\rho = \\frac{\\sigma_{\\min}}{\\sigma_{\\max}}\\Big(\\big(I - \\Pi_{[1, q]}\\big)
-        F\\,\\mathrm{diag}(\\nu)^{-1}\\Big)
+        F_{ki} = \mathrm{LSE}_{\mu_i}(q_k),\qquad
+        \rho = \frac{\sigma_{\min}}{\sigma_{\max}}\Big(\big(I - \Pi_{[1, q]}\big)
+        F\,\mathrm{diag}(\nu)^{-1}\Big)
 
-    with ``ν_i`` the column norms and ``Π`` the orthogonal projection on the affine functions of
-    ``q`` (``modulo="affine"``) or on constants (``"constant"``, the same as plain independence
-    since ``LSE(0) = 0``); verdict and default queries as in the module's introduction.
+    with :math:`\nu_i` the column norms and :math:`\Pi` the orthogonal projection on the affine
+    functions of :math:`q` (``modulo="affine"``) or on constants (``"constant"``, the same as
+    plain independence since :math:`\mathrm{LSE}(0) = 0`); verdict and default queries as in the
+    module's introduction.
 
     Args:
         measures: the inputs: an :class:`EmpiricalMeasure` (B contexts), laws from
             :mod:`mftransformer.solver.laws`, or a list of them (clouds may have different sizes).
-        queries: ``(K, d)`` query points (overrides ``K``, ``scale`` and ``key``).
-        K: number of random queries (default 2000); at least ``N + d + 1``.
-        scale: ``s``; default ``3/R``.
+        queries: query points, float64 array (K, d) (overrides ``K``, ``scale`` and ``key``).
+        K: number of random queries (default 2000); at least :math:`N + d + 1`.
+        scale: :math:`s`; default :math:`3/R`.
         centre: centre each input first (does not change the affine verdict).
         modulo: ``"affine"`` or ``"constant"``.
         key: ``jax.random`` key for the queries (required unless ``queries`` is given).
@@ -220,8 +226,9 @@ def _check_options(modulo, K, scale, max_bytes):
 
 
 def _queries(laws, queries, K, scale, key, n_removed, modulo, max_bytes):
-    """The query points ``(K, d)``: given, or ``s · N(0, I)`` from ``key`` with ``s = 3/R``;
-    their number and the memory of the LSE matrix are checked before anything is drawn."""
+    r"""The query points, float64 array (K, d): given, or :math:`s \cdot \mathcal N(0, I)` from
+    ``key`` with :math:`s = 3/R`; their number and the memory of the LSE matrix are checked before
+    anything is drawn."""
     N, d = len(laws), laws[0].d
     if queries is None:
         if key is None:

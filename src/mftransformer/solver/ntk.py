@@ -1,29 +1,30 @@
-"""The attention NTK on a data set, its silent-point closed form and mean-field limit
+r"""The attention NTK on a data set, its silent-point closed form and mean-field limit
 (model page, "NTK").
 
-For task C (outputs ``Y_i = W X^i_1(ξ^i_0)``, rows ``(i, a) ↦ i d_out + a``) the NTK of the
-depth-L, width-M network is
+For task C (outputs :math:`Y_i = W X^i_1(\xi^i_0)`, rows :math:`(i, a) \mapsto i\, d_{\rm out} + a`)
+the NTK of the depth-:math:`L`, width-:math:`M` network is
 
 .. math::
 
-    \\mathbf K = L M\\, J J^\\top,\\qquad J = \\partial Y / \\partial \\Theta,
-    \\qquad \\mathbf K = \\mathbf K^V + \\mathbf K^{QK}
+    \mathbf K = L M\, J J^\top,\qquad J = \partial Y / \partial \Theta,
+    \qquad \mathbf K = \mathbf K^V + \mathbf K^{QK}
 
-(the ``V`` and ``A`` parts of ``J J^T``). At the silent (mirrored) initialisation the flow is the
-identity and, with ``w_a = Wᵀ e_a`` and ``E`` the average over the ``LM`` heads,
+(the :math:`V` and :math:`A` parts of :math:`J J^\top`). At the silent (mirrored) initialisation
+the flow is the identity and, with :math:`w_a = W^\top e_a` and :math:`\mathbb E` the average over
+the :math:`LM` heads,
 
 .. math::
 
-    \\mathbf K^V_{(ia),(jb)} = \\langle w_a, w_b\\rangle\\, \\mathbb E \\langle m_{\\mu_i}(A\\xi_i),
-    m_{\\mu_j}(A\\xi_j)\\rangle,\\qquad
-    \\mathbf K^{QK}_{(ia),(jb)} = \\langle \\xi_i, \\xi_j\\rangle\\,
-    \\mathbb E \\langle C_{\\mu_i}(A\\xi_i) V^\\top w_a, C_{\\mu_j}(A\\xi_j) V^\\top w_b\\rangle .
+    \mathbf K^V_{(ia),(jb)} = \langle w_a, w_b\rangle\, \mathbb E \langle m_{\mu_i}(A\xi_i),
+    m_{\mu_j}(A\xi_j)\rangle,\qquad
+    \mathbf K^{QK}_{(ia),(jb)} = \langle \xi_i, \xi_j\rangle\,
+    \mathbb E \langle C_{\mu_i}(A\xi_i) V^\top w_a, C_{\mu_j}(A\xi_j) V^\top w_b\rangle .
 
-``K`` is positive definite iff the LSEs of the (centred) contexts are linearly independent modulo
-affine functions; :func:`~mftransformer.solver.lse_test.lse_independence` tests that criterion
-directly on the measures, and :mod:`~mftransformer.solver.lazy` turns ``K`` into the lazy
-predictions of training. Both are re-exported here (``ntk.lse_independence``,
-``ntk.lazy_prediction``, ...).
+:math:`\mathbf K` is positive definite iff the LSEs of the (centred) contexts are linearly
+independent modulo affine functions; :func:`~mftransformer.solver.lse_test.lse_independence` tests
+that criterion directly on the measures, and :mod:`~mftransformer.solver.lazy` turns
+:math:`\mathbf K` into the lazy predictions of training. Both are re-exported here
+(``ntk.lse_independence``, ``ntk.lazy_prediction``, ...).
 """
 
 import functools
@@ -79,13 +80,13 @@ __all__ = [
 
 
 class NTK(eqx.Module):
-    """An NTK Gram matrix and its two blocks, each ``(N d_out, N d_out)``, rows
-    ``(i, a) ↦ i d_out + a``.
+    r"""An NTK Gram matrix and its two blocks, each float64 array (N d_out, N d_out), rows
+    :math:`(i, a) \mapsto i\, d_{\rm out} + a`.
 
     Attributes:
-        K: the full kernel ``K^V + K^QK``.
-        K_V: the value block (derivatives in ``V``).
-        K_QK: the query-key block (derivatives in ``A = KᵀQ/√k``).
+        K: the full kernel :math:`\mathbf K^V + \mathbf K^{QK}`.
+        K_V: the value block (derivatives in :math:`V`).
+        K_QK: the query-key block (derivatives in :math:`A = K^\top Q/\sqrt k`).
     """
 
     K: Float[Array, "Nd Nd"]
@@ -95,21 +96,22 @@ class NTK(eqx.Module):
 
 # ---------------------------------------------------------------- the network's NTK
 def ntk_jacobian(theta: Heads, mu: EmpiricalMeasure, xi, W, *, max_bytes: int = MAX_BYTES) -> NTK:
-    """``K = L M J Jᵀ`` of the Euler network from JAX derivatives, at any ``θ``.
+    r""":math:`\mathbf K = L M\, J J^\top` of the Euler network from JAX derivatives, at any
+    :math:`\theta`.
 
     .. math::
 
-        \\mathbf K_{\\cdot, r} = L M\\, J\\,(J^\\top e_r)
+        \mathbf K_{\cdot, r} = L M\, J\,(J^\top e_r)
 
-    Each column is a reverse-mode product ``Jᵀ e_r`` (one gradient, ``jax.vjp``) pushed forward
-    by ``jax.jvp``, in chunks of columns sized to ``max_bytes``: the full Jacobian
-    ``(N d_out) × (2 L M d²)`` is never held.
+    Each column is a reverse-mode product :math:`J^\top e_r` (one gradient, ``jax.vjp``) pushed
+    forward by ``jax.jvp``, in chunks of columns sized to ``max_bytes``: the full Jacobian, of
+    shape (N d_out) × (2 L M d²), is never held.
 
     Args:
-        theta: heads ``(L, M, d, d)``.
-        mu: contexts, ``B = N`` of them.
-        xi: queries ``ξ_0`` ``(N, d)``.
-        W: readout ``(d_out, d)``.
+        theta: heads, float64 arrays (L, M, d, d).
+        mu: contexts, B = N of them.
+        xi: queries :math:`\xi_0`, float64 array (N, d).
+        W: readout, float64 array (d_out, d).
         max_bytes: memory budget; the estimate is checked before anything is allocated.
 
     Returns:
@@ -143,7 +145,7 @@ def ntk_jacobian(theta: Heads, mu: EmpiricalMeasure, xi, W, *, max_bytes: int = 
 
 def ntk_jacobian_bytes(N: int, n: int, d: int, d_out: int, L: int, M: int) -> tuple[int, int]:
     """Estimated float64 memory of :func:`ntk_jacobian`: ``(fixed, per_column)`` bytes, the
-    kernel and inputs plus one Jacobian column of ``N d_out`` outputs; the Jacobian is formed in
+    kernel and inputs plus one Jacobian column of N d_out outputs; the Jacobian is formed in
     as many columns at a time as the budget allows (at least one)."""
     P = 2 * L * M * d * d
     per_column = 8 * (4 * P + 6 * N * M * (n + 1) * (n + d))
@@ -152,21 +154,21 @@ def ntk_jacobian_bytes(N: int, n: int, d: int, d_out: int, L: int, M: int) -> tu
 
 
 def ntk_silent(theta: Heads, mu, xi, W, *, max_bytes: int = MAX_BYTES) -> NTK:
-    """The NTK at the silent point in closed form (Model: NTK), chunked over heads.
+    r"""The NTK at the silent point in closed form (Model: NTK), chunked over heads.
 
     .. math::
 
-        \\mathbf K^V_{(ia),(jb)} = \\langle w_a, w_b\\rangle \\frac1{LM}\\sum_h
-        \\langle m_{\\mu_i}(A_h\\xi_i), m_{\\mu_j}(A_h\\xi_j)\\rangle,\\qquad
-        \\mathbf K^{QK}_{(ia),(jb)} = \\langle\\xi_i,\\xi_j\\rangle \\frac1{LM}\\sum_h
-        \\langle C_{\\mu_i} V_h^\\top w_a, C_{\\mu_j} V_h^\\top w_b\\rangle
+        \mathbf K^V_{(ia),(jb)} = \langle w_a, w_b\rangle \frac1{LM}\sum_h
+        \langle m_{\mu_i}(A_h\xi_i), m_{\mu_j}(A_h\xi_j)\rangle,\qquad
+        \mathbf K^{QK}_{(ia),(jb)} = \langle\xi_i,\xi_j\rangle \frac1{LM}\sum_h
+        \langle C_{\mu_i} V_h^\top w_a, C_{\mu_j} V_h^\top w_b\rangle
 
     Args:
-        theta: silent heads (``A[:, M/2+m] = A[:, m]``, ``V[:, M/2+m] = −V[:, m]``).
+        theta: silent heads (``A[:, M/2+m] = A[:, m]``, ``V[:, M/2+m] = -V[:, m]``).
         mu: an :class:`EmpiricalMeasure` of N contexts, or a list of N laws (Gaussian, box,
-            mixture: then ``m = ∇LSE`` and ``C = ∇²LSE`` are the laws' closed forms
-            ``law.tilted``, i.e. the infinite-token model).
-        xi: queries ``(N, d)``; W: readout ``(d_out, d)``.
+            mixture: then :math:`m = \nabla \mathrm{LSE}` and :math:`C = \nabla^2 \mathrm{LSE}`
+            are the laws' closed forms ``law.tilted``, i.e. the infinite-token model).
+        xi: queries, float64 array (N, d); W: readout, float64 array (d_out, d).
 
     Raises:
         ParameterError: heads that are not silent, inconsistent shapes, or a memory estimate above
@@ -222,7 +224,7 @@ def silent_features(theta: Heads, mu, xi, W) -> tuple[np.ndarray, np.ndarray]:
 
     Returns:
         ``(phi_V, phi_QK)``, float64 NumPy arrays (N d_out, L, M/2, d²), rows
-        ``(i, a) ↦ i d_out + a``.
+        :math:`(i, a) \mapsto i\, d_{\rm out} + a`.
 
     Raises:
         ParameterError: heads that are not silent, or inconsistent shapes.
@@ -263,7 +265,7 @@ def ntk_silent_prefixes(theta: Heads, mu: EmpiricalMeasure, xi, W, Ps) -> np.nda
 
     Returns:
         The kernels ``K``, float64 array (len(Ps), L, N d_out, N d_out), rows
-        ``(i, a) ↦ i d_out + a``.
+        :math:`(i, a) \mapsto i\, d_{\rm out} + a`.
 
     Raises:
         ParameterError: heads that are not silent, too few pairs, or inconsistent shapes.
@@ -312,23 +314,27 @@ def feature_ratio(*features) -> float:
 def ntk_infinite_width(
     mu, xi0, W, *, sigma_A: float, sigma_V: float, nodes: int = 80, max_bytes: int = MAX_BYTES
 ) -> NTK:
-    """The mean-field (``M → ∞``) NTK at the silent point for Gaussian heads (Model: NTK).
+    r"""The mean-field (:math:`M \to \infty`) NTK at the silent point for Gaussian heads (Model:
+    NTK).
 
     .. math::
 
-        \\mathbf K^\\infty_{(ia),(jb)} = (WW^\\top)_{ab}\\, \\mathbb E_q\\Big[
-        \\langle m_{\\mu_i}(q), m_{\\mu_j}(q)\\rangle + |\\xi_0|^2 \\tfrac{\\sigma_V^2}{d}\\,
-        \\mathrm{tr}\\big(C_{\\mu_i}(q) C_{\\mu_j}(q)\\big)\\Big],\\quad
-        q \\sim \\mathcal N(0, \\tau^2 I_d),\\ \\tau^2 = \\sigma_A^2|\\xi_0|^2/d,
+        \mathbf K^\infty_{(ia),(jb)} = (WW^\top)_{ab}\, \mathbb E_q\Big[
+        \langle m_{\mu_i}(q), m_{\mu_j}(q)\rangle + |\xi_0|^2 \tfrac{\sigma_V^2}{d}\,
+        \mathrm{tr}\big(C_{\mu_i}(q) C_{\mu_j}(q)\big)\Big],\quad
+        q \sim \mathcal N(0, \tau^2 I_d),\ \tau^2 = \sigma_A^2|\xi_0|^2/d,
 
-    by a tensor Gauss–Hermite rule with ``nodes^d`` points (heads i.i.d. ``A ~ N(0, σ_A²/d)``,
-    ``V ~ N(0, σ_V²/d)`` entries, as :func:`~mftransformer.solver.tasks.silent_init`).
+    by a tensor Gauss–Hermite rule with :math:`\mathrm{nodes}^d` points (heads i.i.d.,
+    :math:`A \sim \mathcal N(0, \sigma_A^2/d)` and :math:`V \sim \mathcal N(0, \sigma_V^2/d)`
+    entries, as :func:`~mftransformer.solver.tasks.silent_init`).
 
     Args:
-        mu: N contexts (EmpiricalMeasure or laws); xi0: the common query ``(d,)``; W ``(d_out, d)``.
+        mu: N contexts (EmpiricalMeasure or laws); xi0: the common query, float64 array (d,);
+            W: readout, float64 array (d_out, d).
 
     Raises:
-        ParameterError: a rule of more than ``max_bytes`` (``nodes^d`` grows fast: use ``d ≤ 3``).
+        ParameterError: a rule of more than ``max_bytes`` points (:math:`\mathrm{nodes}^d` grows
+            fast: use :math:`d \le 3`).
     """
     laws = laws_of(mu, "ntk_infinite_width")
     N, d = len(laws), laws[0].d
@@ -371,7 +377,8 @@ def ntk_infinite_width(
 
 
 def spectrum(K) -> np.ndarray:
-    """Eigenvalues, ascending, of the symmetric part ``(K + Kᵀ)/2`` (``eigvalsh``).
+    r"""Eigenvalues, ascending, of the symmetric part :math:`(\mathbf K + \mathbf K^\top)/2`
+    (``eigvalsh``).
 
     Raises:
         ParameterError: ``K`` not square, or with non-finite entries.
@@ -383,14 +390,15 @@ def spectrum(K) -> np.ndarray:
 
 
 def spectral_ratio(K) -> float:
-    """``λ_min / λ_max`` of :func:`spectrum`, 0 for a zero kernel."""
+    r""":math:`\lambda_{\min} / \lambda_{\max}` of :func:`spectrum`, 0 for a zero kernel."""
     lam = spectrum(K)
     return float(lam[0] / lam[-1]) if lam[-1] > 0 else 0.0
 
 
 def rank_bound(N: int, d_out: int, P: int, d: int) -> int:
-    """``min(N d_out, P d (d_out + 1))``: a head pair adds ``d d_out`` value and ``d`` query-key
-    directions (mirrors share the first and negate the second), Model: NTK."""
+    r""":math:`\min(N d_{\rm out}, P d (d_{\rm out} + 1))`: a head pair adds :math:`d\, d_{\rm out}`
+    value and :math:`d` query-key directions (mirrors share the first and negate the second),
+    Model: NTK."""
     return min(N * d_out, P * d * (d_out + 1))
 
 
@@ -429,7 +437,8 @@ def _jacobian_columns(theta, mu, xi, W, rows):
 
 @functools.partial(jax.jit, static_argnums=(5,))
 def _prefix_kernels(A, V, mu, xi, W, bounds):
-    """The kernels of :func:`ntk_silent_prefixes`: ``(len(bounds), L, N d_out, N d_out)``."""
+    """The kernels of :func:`ntk_silent_prefixes`, float64 array
+    (len(bounds), L, N d_out, N d_out)."""
     L, P, d = A.shape[0], A.shape[1], A.shape[-1]
     N, d_out = xi.shape[0], W.shape[0]
     _, m, C = tilted_stats(A.reshape(-1, d, d), mu, xi[:, None, :])
@@ -449,8 +458,8 @@ def _prefix_kernels(A, V, mu, xi, W, bounds):
 
 
 def _silent_halves(theta, where):
-    """The first halves ``(A, V)`` ``(L, M/2, d, d)`` of silent heads (NumPy): mirrored heads
-    contribute equally to both blocks, so they suffice."""
+    """The first halves ``(A, V)``, float64 arrays (L, M/2, d, d), of silent heads (NumPy):
+    mirrored heads contribute equally to both blocks, so they suffice."""
     A, V = np.asarray(theta.A), np.asarray(theta.V)
     half = theta.M // 2
     if theta.M % 2 or not (
@@ -464,6 +473,7 @@ def _silent_halves(theta, where):
 
 
 def _stats(laws, A, xi):
-    """Tilted means ``(N, H, d)`` and covariances ``(N, H, d, d)`` at ``q = A_h ξ_i`` (NumPy)."""
+    r"""Tilted means, float64 array (N, H, d), and covariances, float64 array (N, H, d, d), at
+    :math:`q = A_h \xi_i` (NumPy)."""
     stats = [law.tilted(np.einsum("hcd,d->hc", A, x)) for law, x in zip(laws, xi, strict=True)]
     return np.stack([np.asarray(m) for m, _ in stats]), np.stack([np.asarray(C) for _, C in stats])

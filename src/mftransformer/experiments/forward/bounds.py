@@ -39,7 +39,7 @@ __all__ = [
 
 
 def _norms(theta):
-    """Operator norms ``|A_ℓm|``, ``|V_ℓm|``, each float64 array (L, M)."""
+    r"""Operator norms :math:`|A_{\ell m}|`, :math:`|V_{\ell m}|`, each float64 array (L, M)."""
     op = lambda X: jnp.linalg.norm(X, ord=2, axis=(-2, -1))  # noqa: E731
     return op(theta.A), op(theta.V)
 

@@ -1,5 +1,5 @@
-"""Chapter 1 figures: ``plot_<what>(result) -> Figure``, drawn from an experiment's result only
-(STYLE.md §9), in the house style of :mod:`mftransformer.companion.figures`."""
+"""Chapter 1 figures: ``plot_<what>(result) -> Figure``, drawn from an experiment's result only,
+in the house style of :mod:`mftransformer.companion.figures`."""
 
 import numpy as np
 
@@ -20,7 +20,8 @@ __all__ = [
 @house_style
 def plot_trajectories(result):
     """Left: token paths through depth (first two coordinates), one colour per input, dots at
-    ``s = 0`` and crosses at ``s = 1``. Right: the largest token norm against the support bound."""
+    :math:`s = 0` and crosses at :math:`s = 1`. Right: the largest token norm against the support
+    bound."""
     d = result.data
     fig, (ax, ax_r) = new_figure(2, width="page", height=3.0)
     for i in range(d["z"].shape[1]):
@@ -51,8 +52,8 @@ def plot_trajectories(result):
 
 @house_style
 def plot_flow(result):
-    """The grid ``X_s([-e, e]²)`` at a few depths, with the context tokens (dots); the last
-    panel colours the grid by ``log det DX_1``."""
+    r"""The grid :math:`X_s([-e, e]^2)` at a few depths, with the context tokens (dots); the last
+    panel colours the grid by :math:`\log \det DX_1`."""
     d = result.data
     k = len(d["s"])
     fig, axes = new_figure(k + 1, width="page", height=2.2)
@@ -75,8 +76,8 @@ def plot_flow(result):
 
 @house_style
 def plot_depth(result):
-    """Error against ``L`` (log-log) for the three schemes: the median over keys (dots), every key
-    (thin lines) and the fit of the median."""
+    """Error against :math:`L` (log-log) for the three schemes: the median over keys (dots), every
+    key (thin lines) and the fit of the median."""
     d = result.data
     fig, ax = new_figure(1, height=2.8)
     for i, (s, order) in enumerate(zip(SCHEMES, (1, 2, 4), strict=True)):
@@ -102,8 +103,8 @@ def plot_depth(result):
 
 @house_style
 def plot_width(result):
-    """Left: median error over keys against ``M`` at both depths, i.i.d. (solid) and tied
-    (dashed), with the fits at the short depth. Right: the same errors against ``L·M``."""
+    """Left: median error over keys against :math:`M` at both depths, i.i.d. (solid) and tied
+    (dashed), with the fits at the short depth. Right: the same errors against :math:`LM`."""
     d = result.data
     fig, (ax, ax_r) = new_figure(2, width="page", height=2.8)
     for i, L in enumerate(d["L"]):
@@ -138,8 +139,8 @@ def plot_width(result):
 
 @house_style
 def plot_tokens(result):
-    """Left: query error against ``n`` (log-log), median over keys, every key thin, the fit and
-    the ``n^{-1/2}`` law. Right: the same for :math:`W_2` to the exact map."""
+    """Left: query error against :math:`n` (log-log), median over keys, every key thin, the fit
+    and the :math:`n^{-1/2}` law. Right: the same for :math:`W_2` to the exact map."""
     d = result.data
     fig, axes = new_figure(2, width="page", height=2.6)
     for ax, err, fit, slope, ylabel in (
@@ -162,8 +163,8 @@ def plot_tokens(result):
 
 @house_style
 def plot_fold(result):
-    """Minimum of ``det DX_1`` over the grid against the Euler step ``h = 1/L`` (symlog), the
-    flow's value, zero, the crossing ``h*`` and the book's step."""
+    r"""Minimum of :math:`\det DX_1` over the grid against the Euler step :math:`h = 1/L`
+    (symlog), the flow's value, zero, the crossing :math:`h^*` and the book's step."""
     d = result.data
     fig, ax = new_figure(1, height=2.6)
     ax.plot(d["h"], d["min_det_euler"], "o-", color="C0", label="Euler network", ms=3)
@@ -185,9 +186,9 @@ def plot_fold(result):
 
 @house_style
 def plot_stability(result):
-    """Left, middle: ``|Δ output| / δ`` against ``δ`` along the worst direction of each key, heads
-    and tokens, with the power iteration's value (dashed). Right: the measured constants against
-    the Result-1 bounds (log10), per key."""
+    r"""Left, middle: :math:`|\Delta\, \mathrm{output}| / \delta` against :math:`\delta` along the
+    worst direction of each key, heads and tokens, with the power iteration's value (dashed).
+    Right: the measured constants against the Result-1 bounds (:math:`\log_{10}`), per key."""
     d = result.data
     fig, axes = new_figure(3, width="page", height=2.6)
     for ax, kind, label in zip(

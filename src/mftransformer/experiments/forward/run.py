@@ -117,9 +117,9 @@ class StabilityResult(Result):
 # ---------------------------------------------------------------- experiments
 @experiment
 def trajectories(p: TrajectoriesParams, *, key) -> TrajectoriesResult:
-    """Tokens of ``N`` inputs through ``L`` layers of one random depth-smooth network; checks the
-    support bound ``max_k |z^ℓ_k| ≤ R_0 Π_{ℓ'<ℓ} (1 + h v_{ℓ'})`` of Result 1 at every layer and
-    input."""
+    r"""Tokens of ``N`` inputs through ``L`` layers of one random depth-smooth network; checks the
+    support bound :math:`\max_k |z^\ell_k| \le R_0 \prod_{\ell'<\ell} (1 + h v_{\ell'})` of
+    Result 1 at every layer and input."""
     # heads θ⁰ + sin(πs) θ¹ (entries as in generic_init), so that token paths are curves
     g = tasks.generic_init(
         2, p.M, p.d, key=jax.random.fold_in(key, HEADS), sigma_A=p.sigma_A, sigma_V=p.sigma_V
@@ -146,10 +146,10 @@ def trajectories(p: TrajectoriesParams, *, key) -> TrajectoriesResult:
 
 @experiment
 def flow(p: FlowParams, *, key) -> FlowResult:
-    r"""The flow map ``X_s`` on a grid of ``[-e, e]²`` (grid points attend to the context and are
-    never keys) for depth-smooth heads :math:`\theta^0 + \sin(\pi s)\theta^1`, and
-    ``det DX_1`` at every grid point by forward-mode differentiation: for the Euler network at
-    the book's ``L`` (the figure), at every ``L`` of ``p.Ls`` (the fold scan), and for the flow
+    r"""The flow map :math:`X_s` on a grid of :math:`[-e, e]^2` (grid points attend to the context
+    and are never keys) for depth-smooth heads :math:`\theta^0 + \sin(\pi s)\theta^1`, and
+    :math:`\det DX_1` at every grid point by forward-mode differentiation: for the Euler network
+    at the book's ``L`` (the figure), at every ``L`` of ``p.Ls`` (the fold scan), and for the flow
     (RK4 at ``L_flow``)."""
     d = 2
     g = tasks.generic_init(
@@ -199,9 +199,9 @@ def flow(p: FlowParams, *, key) -> FlowResult:
 
 @experiment
 def depth(p: DepthParams, *, key) -> DepthResult:
-    """Error ``max |z^L − X_1|`` of Euler, Heun and RK4 on a smooth ``ν_s``, against RK4 at
-    ``L_ref``, on ``p.keys`` independent draws of heads and tokens; fitted log-log slopes on
-    ``L ≥ fit_from`` per key (Model: flow: orders 1, 2, 4)."""
+    r"""Error :math:`\max |z^L - X_1|` of Euler, Heun and RK4 on a smooth :math:`\nu_s`, against
+    RK4 at ``L_ref``, on ``p.keys`` independent draws of heads and tokens; fitted log-log slopes
+    on :math:`L \ge` ``fit_from`` per key (Model: flow: orders 1, 2, 4)."""
     reps = jax.random.split(key, p.keys)
     theta = jax.vmap(
         lambda k: tasks.smooth_heads(p.M, p.d, key=jax.random.fold_in(k, HEADS), scale=p.scale)
@@ -248,9 +248,9 @@ def width(p: WidthParams, *, key) -> WidthResult:
     """RMS error (over ``p.seeds`` draws of the heads) of the ``M``-head Euler network against
     the same-``L`` network with the exact field of a
     :class:`~mftransformer.solver.tasks.HeadMixture`, heads i.i.d. per layer or tied across
-    layers, on ``p.keys`` independent mixtures and contexts (Model: flow: ``(LM)^{-1/2}``, resp.
-    ``M^{-1/2}`` independent of ``L``). The short depth runs at every ``M``, the others at
-    ``ratio_Ms``."""
+    layers, on ``p.keys`` independent mixtures and contexts (Model: flow: :math:`(LM)^{-1/2}`,
+    resp. :math:`M^{-1/2}` independent of :math:`L`). The short depth runs at every ``M``, the
+    others at ``ratio_Ms``."""
     reps = jax.random.split(key, p.keys)
     mixture = jax.vmap(
         lambda k: tasks.width_reference(
@@ -310,15 +310,15 @@ def width(p: WidthParams, *, key) -> WidthResult:
 
 @experiment
 def tokens(p: TokensParams, *, key) -> TokensResult:
-    r"""``n`` sampled tokens of a Gaussian context against the exact ``n = ∞`` network (the
-    Gaussian closed form, Model: flow), on ``p.keys`` independent networks: the query error
+    r"""``n`` sampled tokens of a Gaussian context against the exact :math:`n = \infty` network
+    (the Gaussian closed form, Model: flow), on ``p.keys`` independent networks: the query error
     :math:`|\xi^L - \xi^L_{\rm Gauss}|` (RMS over ``p.seeds`` samples) and
-    :math:`W_2` between the transported tokens and the exact ``n = ∞`` map applied to the same
-    samples (optimal assignment between the tokens that start within ``w2_radius`` of the mean,
-    RMS over the first ``w2_seeds`` samples); fitted slopes in ``n`` per key (Monte Carlo:
-    :math:`n^{-1/2}`). The radius keeps the comparison on a compact set, as Result 1 assumes: far
-    in the Gaussian's tail the sampled tilted means :math:`m_\mu(Ax)` rest on a few samples and
-    converge more slowly."""
+    :math:`W_2` between the transported tokens and the exact :math:`n = \infty` map applied to the
+    same samples (optimal assignment between the tokens that start within ``w2_radius`` of the
+    mean, RMS over the first ``w2_seeds`` samples); fitted slopes in :math:`n` per key (Monte
+    Carlo: :math:`n^{-1/2}`). The radius keeps the comparison on a compact set, as Result 1
+    assumes: far in the Gaussian's tail the sampled tilted means :math:`m_\mu(Ax)` rest on a few
+    samples and converge more slowly."""
     reps = jax.random.split(key, p.keys)
     theta = jax.vmap(
         lambda k: tasks.generic_init(
@@ -438,14 +438,14 @@ def stability(p: StabilityParams, *, key) -> StabilityResult:
 
 # ---------------------------------------------------------------- private
 def _unit_query(B, d):
-    """The shared query ``ξ_0 = e_1`` for ``B`` inputs, ``(B, d)``."""
+    r"""The shared query :math:`\xi_0 = e_1` for ``B`` inputs, float64 array (B, d)."""
     return jnp.zeros((B, d)).at[:, 0].set(1.0)
 
 
 def _network(theta, mu, xi, L, scheme):
-    """Final states ``(B, n + k, d)`` of ``L`` steps of ``scheme`` (:func:`layer_step`, as in
-    :func:`~mftransformer.solver.forward.forward`), with ``L`` traced: one compilation serves
-    every depth (``fori_loop``; forward mode only)."""
+    """Final states, float64 array (B, n + k, d), of ``L`` steps of ``scheme`` (:func:`layer_step`,
+    as in :func:`~mftransformer.solver.forward.forward`), with ``L`` traced: one compilation
+    serves every depth (``fori_loop``; forward mode only)."""
     z0 = initial_state(mu, xi)
     step = lambda l, z: layer_step(theta, l, z, mu.loga, L, mu.n, scheme)  # noqa: E731
     return jax.lax.fori_loop(0, L, step, z0)
@@ -473,12 +473,12 @@ def _mixture_draws(mixture, keys, *, L, M):
 
 @partial(jax.jit, static_argnames=("M",))
 def _width_errors(heads, mu, xi, exact, *, M):
-    """RMS error over the seeds of the width-``M`` networks (the first ``M`` heads of each draw)
+    r"""RMS error over the seeds of the width-``M`` networks (the first ``M`` heads of each draw)
     against ``exact``, i.i.d. and tied (every layer uses the draw's first layer); float64 array
     (2, keys).
 
-    Error of one network: :math:`(\\sum_k a_k|z^L_k - \\bar z^L_k|^2 + |\\xi^L -
-    \\bar\\xi^L|^2)^{1/2}` (Model: flow, "Width")."""
+    Error of one network: :math:`(\sum_k a_k|z^L_k - \bar z^L_k|^2 + |\xi^L -
+    \bar\xi^L|^2)^{1/2}` (Model: flow, "Width")."""
     A, V = heads.A[..., :M, :, :], heads.V[..., :M, :, :]
     tied = lambda X: jnp.broadcast_to(X[:, :, :1], X.shape)  # noqa: E731
     A2, V2 = jnp.stack([A, tied(A)]), jnp.stack([V, tied(V)])  # (2, keys, seeds, L, M, d, d)
@@ -495,8 +495,8 @@ def _width_errors(heads, mu, xi, exact, *, M):
 
 @jax.jit
 def _token_outputs(theta, x, xi):
-    """Final states ``(keys, seeds, n + 1, d)`` of each key's network on each sample ``x``
-    (uniform weights) with the query ``xi``."""
+    """Final states, float64 array (keys, seeds, n + 1, d), of each key's network on each sample
+    ``x`` (uniform weights) with the query ``xi``."""
 
     def one(th, xk):
         S, n, d = xk.shape
@@ -508,14 +508,15 @@ def _token_outputs(theta, x, xi):
 
 @jax.jit
 def _gaussian_map(theta, m, Sigma, x):
-    """The exact ``n = ∞`` network at the points ``x`` ``(keys, S, n, d)``: every token moves
-    like the query of the Gaussian closed form (the layer is affine on a Gaussian context)."""
+    r"""The exact :math:`n = \infty` network at the points ``x``, float64 array (keys, S, n, d):
+    every token moves like the query of the Gaussian closed form (the layer is affine on a
+    Gaussian context)."""
     point = lambda th, y: gaussian_recursion(th, m, Sigma, y)[2]  # noqa: E731
     return jax.vmap(lambda th, xk: jax.vmap(jax.vmap(lambda y: point(th, y)))(xk))(theta, x)
 
 
 def _grid_det(theta, mu, grid, L, scheme):
-    """``det DX_1`` of ``L`` steps of ``scheme`` at every grid point, float64 array (G²,)."""
+    r""":math:`\det DX_1` of ``L`` steps of ``scheme`` at every grid point, float64 array (G²,)."""
     return _grid_det_jit(theta, mu, grid, jnp.asarray(L), scheme)
 
 
@@ -530,9 +531,9 @@ def _grid_det_jit(theta, mu, grid, L, scheme):
 
 
 def _fold_step(h, min_det):
-    """The step ``h*`` where the Euler map's ``min det`` first reaches 0, scanning from the finest
-    step up (linear interpolation between the last positive and the first non-positive one);
-    nan when no scanned step folds or the finest one already does."""
+    r"""The step :math:`h^*` where the Euler map's :math:`\min \det DX_1` first reaches 0, scanning
+    from the finest step up (linear interpolation between the last positive and the first
+    non-positive one); nan when no scanned step folds or the finest one already does."""
     order = np.argsort(h)
     h, v = np.asarray(h)[order], np.asarray(min_det)[order]
     bad = np.flatnonzero(v <= 0)
@@ -604,7 +605,7 @@ def _ratios_along(f, x0, u, deltas):
 
 
 def _w1_ratios(out):
-    """:math:`W_1(\\mu_1, \\mu'_1) / W_1(\\mu_0, \\mu'_0)` for every key and perturbation (the
+    r""":math:`W_1(\mu_1, \mu'_1) / W_1(\mu_0, \mu'_0)` for every key and perturbation (the
     first context of each key is the unperturbed one); float64 array (keys, deltas)."""
     x0, a0, x1 = out["w1_x0"], out["w1_a0"], out["w1_x1"]
     ratios = np.zeros((x0.shape[0], x0.shape[1] - 1))

@@ -90,9 +90,9 @@ LSE_BYTES = 2**28
 
 
 def gauss_draws(key, sigmas, n, seeds, K):
-    """One key's queries ``U[-1, 1]`` ``(K,)`` and samples ``(seeds, C, n)`` of the 1D
-    Gaussians of standard deviations ``sigmas`` (NumPy generators seeded from the key: no
-    compilation per ``n``)."""
+    """One key's queries, uniform on :math:`[-1, 1]`, float64 array (K,), and samples, float64
+    array (seeds, C, n), of the 1D Gaussians of standard deviations ``sigmas`` (NumPy generators
+    seeded from the key: no compilation per ``n``)."""
     q = fam.generator(key, QUERIES).uniform(-1.0, 1.0, K)
     z = fam.generator(jax.random.fold_in(key, SAMPLES), n).standard_normal((seeds, len(sigmas), n))
     return q, np.asarray(sigmas)[None, :, None] * z
@@ -100,9 +100,10 @@ def gauss_draws(key, sigmas, n, seeds, K):
 
 @jax.jit
 def gauss_lse(q, x):
-    """``F[s, k, c] = LSE_{μ_sc}(q_sk) = log (1/n) Σ_j exp(q_sk x_scj)`` (max-subtracted) for
-    queries ``q`` ``(S, K)`` and samples ``x`` ``(S, C, n)``; mapped over the draws in batches
-    whose exponentials fit ``LSE_BYTES``."""
+    r""":math:`F_{skc} = \mathrm{LSE}_{\mu_{sc}}(q_{sk})
+    = \log \frac1n \sum_j \exp(q_{sk} x_{scj})` (max-subtracted) for queries ``q``, float64 array
+    (S, K), and samples ``x``, float64 array (S, C, n); mapped over the draws in batches whose
+    exponentials fit ``LSE_BYTES``."""
     S, K, (C, n) = q.shape[0], q.shape[1], x.shape[1:]
 
     def lse(args):
@@ -115,7 +116,8 @@ def gauss_lse(q, x):
 
 @jax.jit
 def gauss_ratio(q, F):
-    """``ρ`` modulo affine functions of each LSE matrix (one compilation for every ``n``)."""
+    r""":math:`\rho` modulo affine functions of each LSE matrix (one compilation for every
+    :math:`n`)."""
     basis = jnp.stack([jnp.ones_like(q), q], axis=-1)
     return jax.vmap(ntk.projected_ratio)(F, basis)
 
@@ -126,7 +128,8 @@ PREFIX_BYTES = 2**29
 
 
 def mean_field_once(p, key):
-    """One key of :func:`~.run.mean_field`: errors ``(P, seed)``, their RMS, eigenvalues."""
+    """One key of :func:`~.run.mean_field`: errors, float64 array (P, seed), their RMS,
+    eigenvalues."""
     d = 2
     laws = [law.centred() for law in fam.clouds(p.N, p.n, d, key=jax.random.fold_in(key, DATA))]
     mu, xi, W = fam.stack(laws), query(p.N, d), readout(d)

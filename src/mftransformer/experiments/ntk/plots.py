@@ -1,5 +1,5 @@
-"""Chapter 4 figures: ``plot_<what>(result) -> Figure``, drawn from an experiment's result only
-(STYLE.md §9), in the house style of :mod:`mftransformer.companion.figures`."""
+"""Chapter 4 figures: ``plot_<what>(result) -> Figure``, drawn from an experiment's result only,
+in the house style of :mod:`mftransformer.companion.figures`."""
 
 import numpy as np
 
@@ -22,7 +22,8 @@ __all__ = [
 
 @house_style
 def plot_blocks(result):
-    """The kernel and its two blocks (closed form), and ``|K_closed − K_jax|`` (log scale)."""
+    r"""The kernel and its two blocks (closed form), and
+    :math:`|\mathbf K_{\rm closed} - \mathbf K_{\rm jax}|` (log scale)."""
     d = result.data
     fig, axes = new_figure(4, width="page", height=2.0)
     titles = ("$\\mathbf{K}^V$", "$\\mathbf{K}^{QK}$", "$\\mathbf{K}$")
@@ -39,9 +40,10 @@ def plot_blocks(result):
 
 @house_style
 def plot_lse_families(result):
-    """``σ_min/σ_max`` per family, modulo affine functions and modulo constants, with the two
-    thresholds and the inconclusive zone between them; values at the floor are drawn at 10⁻¹⁷.
-    Families expected to hold, to be ill-conditioned and to fail are separated by lines."""
+    r""":math:`\sigma_{\min}/\sigma_{\max}` per family, modulo affine functions and modulo
+    constants, with the two thresholds and the inconclusive zone between them; values at the
+    floor are drawn at :math:`10^{-17}`. Families expected to hold, to be ill-conditioned and to
+    fail are separated by lines."""
     d = result.data
     fig, ax = new_figure(1, width="page", height=2.6)
     x = d["index"]
@@ -114,11 +116,11 @@ def _label_groups(ax, x, y, names, right):
 
 @house_style
 def plot_agreement(result):
-    """Left: the kernel's feature ratio (centred) against the LSE ``σ_min/σ_max`` (modulo
-    affine), one point per family, coloured by the LSE verdict, with the inconclusive zones.
-    Right: the families not found dependent, the feature ratio (filled) and ``√(λ_min/λ_max)``
-    (open) against the LSE test at the heads' query law, with the diagonal and one decade
-    either side."""
+    r"""Left: the kernel's feature ratio (centred) against the LSE
+    :math:`\sigma_{\min}/\sigma_{\max}` (modulo affine), one point per family, coloured by the LSE
+    verdict, with the inconclusive zones. Right: the families not found dependent, the feature
+    ratio (filled) and :math:`\sqrt{\lambda_{\min}/\lambda_{\max}}` (open) against the LSE test at
+    the heads' query law, with the diagonal and one decade either side."""
     d = result.data
     fig, (ax, ax_r) = new_figure(2, width="page", height=3.0)
     floor = 1e-18
@@ -158,7 +160,8 @@ def plot_agreement(result):
 
 @house_style
 def plot_spectra(result):
-    """Eigenvalues of ``K``, ``K^V``, ``K^QK`` for BB, CV (centred) and uncentred translates."""
+    r"""Eigenvalues of :math:`\mathbf K`, :math:`\mathbf K^V`, :math:`\mathbf K^{QK}` for BB, CV
+    (centred) and uncentred translates."""
     d = result.data
     fig, axes = new_figure(3, width="page", height=2.4, sharey=True)
     floor = 1e-18
@@ -181,9 +184,10 @@ def plot_spectra(result):
 
 @house_style
 def plot_scan(result):
-    """Left: the LSE ratio, the kernel's feature ratio and ``λ_min/λ_max`` against the
-    deformation ``t``, with the inconclusive zone. Right: ``λ_min/λ_max`` against the LSE ratio
-    with the fitted line (slope 2 expected), the points at the floor left out of the fit."""
+    r"""Left: the LSE ratio, the kernel's feature ratio and :math:`\lambda_{\min}/\lambda_{\max}`
+    against the deformation :math:`t`, with the inconclusive zone. Right:
+    :math:`\lambda_{\min}/\lambda_{\max}` against the LSE ratio with the fitted line (slope 2
+    expected), the points at the floor left out of the fit."""
     d = result.data
     fig, (ax, ax_r) = new_figure(2, width="page", height=2.8)
     floor = 1e-18
@@ -226,8 +230,9 @@ def plot_scan(result):
 
 @house_style
 def plot_empirical_gauss(result):
-    """``σ_min/σ_max`` of two sampled 1D Gaussians against ``n``: the first key's seeds (dots),
-    geometric mean and fitted line, and the geometric means of the other keys."""
+    r""":math:`\sigma_{\min}/\sigma_{\max}` of two sampled 1D Gaussians against :math:`n`: the
+    first key's seeds (dots), geometric mean and fitted line, and the geometric means of the other
+    keys."""
     d = result.data
     fig, ax = new_figure(1, height=2.8)
     ax.loglog(np.repeat(d["n"], d["ratio"].shape[1]), d["ratio"].ravel(), ".", color="0.7", ms=2)
@@ -256,8 +261,8 @@ def plot_empirical_gauss(result):
 
 @house_style
 def plot_mean_field(result):
-    """Left: relative error against ``P`` with the fit. Right: eigenvalues of ``K`` (one draw) per
-    ``P`` and those of ``K^∞`` (lines)."""
+    r"""Left: relative error against :math:`P` with the fit. Right: eigenvalues of
+    :math:`\mathbf K` (one draw) per :math:`P` and those of :math:`\mathbf K^\infty` (lines)."""
     d = result.data
     fig, (ax, ax_r) = new_figure(2, width="page", height=2.6)
     ax.loglog(np.repeat(d["P"], d["error"].shape[1]), d["error"].ravel(), ".", color="0.7", ms=2)
@@ -294,7 +299,7 @@ def plot_mean_field(result):
 
 @house_style
 def plot_rank(result):
-    """Numerical rank of ``K`` against the number of head pairs, with the bound."""
+    r"""Numerical rank of :math:`\mathbf K` against the number of head pairs, with the bound."""
     d = result.data
     fig, ax = new_figure(1, height=2.4)
     ax.plot(d["P"], d["bound"], "-", color="0.3", label="$\\min(N d_{out}, P d (d_{out}+1))$")
@@ -309,9 +314,9 @@ def plot_rank(result):
 
 
 def verdict_table(result) -> str:
-    """The verdict table of :func:`~.run.model_families` (its first key) as Markdown: per family
+    r"""The verdict table of :func:`~.run.model_families` (its first key) as Markdown: per family
     the predicted verdict, the LSE ratio and verdict, the kernel's feature ratio, its
-    ``λ_min/λ_max`` and its verdict."""
+    :math:`\lambda_{\min}/\lambda_{\max}` and its verdict."""
     head = (
         "| family | predicted | LSE $\\sigma_{\\min}/\\sigma_{\\max}$ | LSE verdict "
         "| kernel features $\\sigma_{\\min}/\\sigma_{\\max}$ | $\\lambda_{\\min}/\\lambda_{\\max}$ "

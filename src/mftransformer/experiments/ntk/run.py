@@ -1,10 +1,10 @@
-"""Chapter 4, NTK injectivity and LSE independence: the experiments (Model: NTK).
+r"""Chapter 4, NTK injectivity and LSE independence: the experiments (Model: NTK).
 
 Each experiment is ``fn(p, *, key) -> <What>Result`` with ``p`` its section of the parameter set;
 its checks are built from the rows of :data:`.claims.CLAIMS`. Figures are in :mod:`.plots`.
 Contexts are centred (centring on) unless stated.
 
-- :func:`closed_form`: the silent-point closed form against ``L M J Jᵀ`` from JAX;
+- :func:`closed_form`: the silent-point closed form against :math:`L M\, J J^\top` from JAX;
   ``ntk_closed_form``.
 - :func:`lse_families`: the LSE test on the families of ``lse_verdicts``,
   ``null_vectors``.
@@ -12,7 +12,8 @@ Contexts are centred (centring on) unless stated.
   ``lse_ntk_agree``.
 - :func:`scan`: a translate deformed continuously into a generic cloud; ``scan_together``.
 - :func:`empirical_gauss`: sampled Gaussians are only nearly dependent; ``empirical_gauss``.
-- :func:`mean_field`: the NTK of ``P`` head pairs against its mean-field limit; ``ntk_mc_rate``.
+- :func:`mean_field`: the NTK of :math:`P` head pairs against its mean-field limit;
+  ``ntk_mc_rate``.
 - :func:`rank`: too few heads make the kernel singular by rank; ``rank_bound``.
 """
 
@@ -54,8 +55,8 @@ __all__ = [
     "RankResult",
 ]
 
-#: the numerical rank of K counts eigenvalues above this fraction of λ_max (not a band: the
-#: count is compared with the bound exactly).
+#: the numerical rank of :math:`\mathbf K` counts eigenvalues above this fraction of
+#: :math:`\lambda_{\max}` (not a band: the count is compared with the bound exactly).
 RANK_RTOL = 1e-10
 
 
@@ -124,8 +125,9 @@ class RankResult(Result):
 # ---------------------------------------------------------------- experiments
 @experiment
 def closed_form(p: ClosedFormParams, *, key) -> ClosedFormResult:
-    """``K^V``, ``K^QK`` at the silent point from the closed form (Model: NTK) against
-    ``L M J Jᵀ`` from ``jax.vjp``/``jax.jvp``; the largest relative error of the three blocks."""
+    r""":math:`\mathbf K^V`, :math:`\mathbf K^{QK}` at the silent point from the closed form (Model:
+    NTK) against :math:`L M\, J J^\top` from ``jax.vjp``/``jax.jvp``; the largest relative error
+    of the three blocks."""
     theta = tasks.silent_init(
         p.L, p.M, p.d, key=jax.random.fold_in(key, HEADS), sigma_A=p.sigma_A, sigma_V=p.sigma_V
     )
@@ -370,8 +372,10 @@ def mean_field(p: MeanFieldParams, *, key) -> MeanFieldResult:
 
 @experiment
 def rank(p: RankParams, *, key) -> RankResult:
-    """With ``P`` head pairs, ``rank K = min(N d_out, P d (d_out + 1))`` (Model: NTK): generic
-    clouds, ``d = 2``, ``d_out = 1``; numerical rank above ``10⁻¹⁰ λ_max``."""
+    r"""With :math:`P` head pairs,
+    :math:`\mathrm{rank}\,\mathbf K = \min(N d_{\rm out}, P d (d_{\rm out} + 1))` (Model: NTK):
+    generic clouds, ``d = 2``, ``d_out = 1``; numerical rank above
+    :math:`10^{-10} \lambda_{\max}`."""
     d = 2
     mu = fam.stack(
         [law.centred() for law in fam.clouds(p.N, p.n, d, key=jax.random.fold_in(key, DATA))]
@@ -392,7 +396,8 @@ def rank(p: RankParams, *, key) -> RankResult:
 
 # ---------------------------------------------------------------- private
 def _spectra(rows, uncentred):
-    """Eigenvalues of ``K``, ``K^V``, ``K^QK`` for BB, CV and the uncentred translates."""
+    r"""Eigenvalues of :math:`\mathbf K`, :math:`\mathbf K^V`, :math:`\mathbf K^{QK}` for BB, CV
+    and the uncentred translates."""
     spectra = {
         f"{n}_{b}": ntk.spectrum(getattr(rows[n]["ntk"], b))
         for n in ("BB", "CV")

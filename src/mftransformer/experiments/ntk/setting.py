@@ -34,14 +34,15 @@ VERDICT_CODE = {"dependent": 0, "ill-conditioned": 1, "independent": 2}
 
 
 def query(N, d):
-    """The common query ``ξ_0 = (1, .5, 0, ...)`` (``1`` in 1D) of the claims, for N inputs."""
+    r"""The common query :math:`\xi_0 = (1, 0.5, 0, \dots)` (1 in 1D) of the claims, for N
+    inputs."""
     xi0 = np.zeros(d)
     xi0[:2] = (1.0, 0.5)[:d]
     return jnp.asarray(np.broadcast_to(xi0, (N, d)))
 
 
 def readout(d):
-    """The readout ``W = (1, −.5, 0, ...)`` (``1`` in 1D), ``d_out = 1``."""
+    r"""The readout :math:`W = (1, -0.5, 0, \dots)` (1 in 1D), :math:`d_{\rm out} = 1`."""
     W = np.zeros((1, d))
     W[0, :2] = (1.0, -0.5)[:d]
     return jnp.asarray(W)
@@ -54,7 +55,7 @@ def query_scale(d, sigma_A):
 
 
 def pairs(heads, layer, P):
-    """The first ``P`` mirrored pairs of one layer of silent heads ``(A, V)`` (NumPy), as a
+    """The first ``P`` mirrored pairs of one layer of silent heads :math:`(A, V)` (NumPy), as a
     one-layer network."""
     A, V = heads[0][layer, :P], heads[1][layer, :P]
     return Heads(
