@@ -63,7 +63,7 @@ def test_first_variation_is_linear_in_V_and_vanishes_at_V_zero(setting):
     np.testing.assert_array_equal(first_variation(A, 0 * V, z, lam, mu.loga), 0.0)
 
 
-def test_first_variation_refuses_bad_shapes(setting):
+def test_first_variation_refuses_bad_shapes(setting, without_shape_hints):
     theta, mu, xi, targets = setting
     out = discrete_adjoint(theta, mu, xi, targets, trace=True)
     with pytest.raises(ParameterError, match="first_variation: A"):

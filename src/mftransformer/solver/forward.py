@@ -310,7 +310,7 @@ def initial_state(mu: EmpiricalMeasure, xi) -> Float[Array, "B nk d"]:
 
 
 def layer_step(
-    theta: Heads | SmoothHeads, l, z, loga, L: int, n: int, scheme: str, *, chunk=None, mesh=None
+    theta: Heads | SmoothHeads, l, z, loga, L, n: int, scheme: str, *, chunk=None, mesh=None
 ):
     r"""One step of the explicit scheme (:mod:`.schemes`) of size :math:`h = 1/L` from depth
     :math:`l/L`.
@@ -320,8 +320,9 @@ def layer_step(
         z^{\ell+1} = z^\ell + h \sum_i b_i\, \Phi_{s_\ell + c_i h}(y_i)
 
     Args: heads ``theta``; layer index ``l``; states ``z``, float64 array (B, n + k, d); the atoms'
-    log-weights ``loga``, float64 array (B, n); depth ``L``; number of atoms ``n``; ``scheme`` a
-    name of ``SCHEMES``; ``chunk`` and ``mesh`` (resolved) as in :func:`forward`. Layer-wise heads
+    log-weights ``loga``, float64 array (B, n); depth ``L`` (an int, or a traced integer where
+    the depth is an argument of a compiled program); number of atoms ``n``; ``scheme`` a name of
+    ``SCHEMES``; ``chunk`` and ``mesh`` (resolved) as in :func:`forward`. Layer-wise heads
     use layer ``l``'s heads in every stage (Model: flow).
     """
 

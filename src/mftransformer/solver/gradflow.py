@@ -93,15 +93,16 @@ class TrainingHistory(eqx.Module):
         num_steps: accepted solver steps (:func:`flow` only), else None.
     """
 
+    # leading axes ``*runs``: the stacked histories of :mod:`.ensembles` (one row per run)
     theta: Heads
-    t: Float[Array, " K1"]
-    R: Float[Array, " K1"]
-    g2: Float[Array, " K1"]
+    t: Float[Array, "*runs K1"]
+    R: Float[Array, "*runs K1"]
+    g2: Float[Array, "*runs K1"]
     snapshots: Heads
-    snapshot_t: Float[Array, " S"]
-    first_bad_step: Int[Array, ""]
-    dissipated: Float[Array, " K1"] | None = None
-    num_steps: Int[Array, ""] | None = None
+    snapshot_t: Float[Array, "*runs S"]
+    first_bad_step: Int[Array, "*runs"]
+    dissipated: Float[Array, "*runs K1"] | None = None
+    num_steps: Int[Array, "*runs"] | None = None
 
     def raise_if_diverged(self, where: str, eta) -> "TrainingHistory":
         """Raise :class:`SolveFailed` naming ``first_bad_step`` if the run diverged (skipped

@@ -53,7 +53,7 @@ class Heads(eqx.Module):
     def d(self) -> int:
         return self.A.shape[-1]
 
-    def layer(self, l, c: float, L: int):
+    def layer(self, l, c: float, L):
         """Heads :math:`(A, V)`, each float64 array (M, d, d), used at depth :math:`s = (l + c)/L`:
         layer :math:`l`'s."""
         del c, L
@@ -99,7 +99,7 @@ class SmoothHeads(eqx.Module):
         w = jnp.sin(jnp.pi * s)
         return self.A0 + w * self.A1, self.V0 + w * self.V1
 
-    def layer(self, l, c: float, L: int):
+    def layer(self, l, c: float, L):
         """Heads at depth :math:`s = (l + c)/L`."""
         return self.at((l + c) / L)
 

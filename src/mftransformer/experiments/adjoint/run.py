@@ -363,7 +363,7 @@ def interaction(p: InteractionParams, *, key) -> InteractionResult:
     return InteractionResult(errors=err, errors_A=err_A, errors_V=err_V, data=data, check=check)
 
 
-def mixed_heads(theta: Heads, layer: int, A, V, eps) -> Heads:
+def mixed_heads(theta: Heads, layer, A, V, eps) -> Heads:
     r"""The network whose layer ``layer`` has measure
     :math:`(1 - \varepsilon) \nu_\ell + \varepsilon \delta_\theta`, :math:`\theta = (A, V)`.
 
@@ -418,11 +418,14 @@ def probe(p: ProbeParams, *, key) -> ProbeResult:
         smooth, mu, xi, targets = instance(p.d, p.n, p.N, 1, p.M, p.scale, key=k, smooth=True)
         A, V = _probes(k, p.probes, p.d, p.scale)
         theta, layer = smooth.discretise(p.L_identity), p.L_identity // 2
-        pred = probe_derivative(theta, mu, xi, targets, layer=layer, A=A, V=V)
+        pred = probe_derivative(theta, mu, xi, targets, layer=int(layer), A=A, V=V)
         fd = _probe_fd(theta, layer, A, V, p.eps, mu, xi, targets)
         identity.append(float(jnp.linalg.norm(fd - pred) / jnp.linalg.norm(pred)))
         q = [
-            L * probe_derivative(smooth.discretise(int(L)), mu, xi, targets, layer=L // 2, A=A, V=V)
+            L
+            * probe_derivative(
+                smooth.discretise(int(L)), mu, xi, targets, layer=int(L // 2), A=A, V=V
+            )
             for L in Ls
         ]
         q_all.append(np.asarray(q))
