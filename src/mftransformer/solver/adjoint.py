@@ -439,8 +439,8 @@ def invert_euler_step(
         and the number of iterations.
 
     Raises:
-        RuntimeError: the residual stayed above ``tol`` (raised by ``eqx.error_if``, as JAX's
-        ``XlaRuntimeError``).
+        RuntimeError: the residual stayed above ``tol`` (raised by ``eqx.error_if``, as
+            JAX's ``XlaRuntimeError``).
     """
     n = loga.shape[-1]
     scale = jnp.maximum(1.0, jnp.max(jnp.abs(z_next)))
