@@ -1,6 +1,6 @@
 """Rates and ratios of chapter 4 on independent keys, via the chapter's own experiments: each
 passes on the median of its keys with every key inside the claim's key band, on the book's
-root key and on another one (no xfail)."""
+root key and on another one, with no expected failures."""
 
 import dataclasses
 

@@ -142,9 +142,7 @@ def forward_passes(name: str, p) -> list:
         # the keys as if each ran alone (measured): counted as separate calls
         stages = {"euler": 1, "heun": 2, "rk4": 4}.values()
         return [_fwd(1, p.n, p.d, p.M, p.L_ref, stages=4, count=keys)] + [
-            _fwd(1, p.n, p.d, p.M, L, stages=s, count=keys)
-            for L in p.Ls
-            for s in stages
+            _fwd(1, p.n, p.d, p.M, L, stages=s, count=keys) for L in p.Ls for s in stages
         ]
     if name == "width":
         draws = p.seeds * keys  # seeds × keys vmapped in one program per width, iid and tied
