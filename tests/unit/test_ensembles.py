@@ -35,6 +35,29 @@ def test_seeds_batched_equal_seeds_one_by_one():
     assert batched.R.shape == (3, 21) and batched.snapshots.A.shape == (3, 3, L, M, D, D)
 
 
+@pytest.mark.parametrize("batch", [1, 2])
+def test_seeds_in_batches_equal_one_batch(batch):
+    # 3 runs in batches of 2 leave a remainder batch of 1
+    mu, xi, targets = _data()
+    thetas = _seeds(3)
+    whole = ensembles.train_seeds(thetas, mu, xi, targets, eta=0.1, steps=20, snapshot_every=10)
+    parts = ensembles.train_seeds(
+        thetas, mu, xi, targets, eta=0.1, steps=20, snapshot_every=10, batch=batch
+    )
+    np.testing.assert_allclose(parts.R, whole.R, rtol=1e-12, atol=1e-300)
+    np.testing.assert_allclose(parts.theta.V, whole.theta.V, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(parts.snapshots.A, whole.snapshots.A, rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("batch", [0, -1, True])
+def test_seeds_refuse_a_batch_below_one(batch):
+    mu, xi, targets = _data()
+    with pytest.raises(
+        mft.ParameterError, match=r"train_seeds: batch = .*allowed None or an integer >= 1"
+    ):
+        ensembles.train_seeds(_seeds(2), mu, xi, targets, eta=0.1, steps=20, batch=batch)
+
+
 def test_a_diverging_run_is_named():
     mu, xi, targets = _data()
     with pytest.raises(mft.SolveFailed, match=r"train_seeds: run \d became non-finite at step"):

@@ -55,7 +55,16 @@ class EnergyParams(Repeated, Network, Task):
 class MeanfieldParams(Repeated, Schedule, Task):
     L: int = param("layers", ge=1)
     Ms: tuple[int, ...] = param("widths (even: silent pairs), increasing", ge=2, even=True)
-    seeds: int = param("initialisations per width (the spread of R(T) over them)", ge=16)
+    seeds: int = param(
+        "initialisations per width and key (the spread of R(T) over them; each of the keys "
+        "has its own seeds)",
+        ge=16,
+    )
+    batch: int = param(
+        "seeds per vmapped batch, batches in sequence (1 on a CPU keeps a layer in cache; "
+        "0: all seeds of a width in one batch, for a GPU); equal results either way",
+        ge=0,
+    )
     M_ref: int = param(
         "heads of the reference network whose velocity carries the tracers (even, > max Ms)",
         ge=2,

@@ -84,15 +84,19 @@ def plot_meanfield(result):
 
 @house_style
 def plot_coupling(result):
-    r"""Log-log against :math:`M`: the spread of :math:`R(T)` over seeds, :math:`W_{\rm COT}` to
-    the tracers (one line per key, their median) and between independent networks, each with its
-    fitted slope."""
+    r"""Log-log against :math:`M`: the spread of :math:`R(T)` over seeds and :math:`W_{\rm COT}` to
+    the tracers (one line per key, their median), and :math:`W_{\rm COT}` between independent
+    networks, each with its fitted slope."""
     d = result.data
     Ms = d["Ms"].astype(float)
     fig, (ax_s, ax_w) = new_figure(2, width="page", height=2.6)
-    std = d["std"][:, -1]
+    for s in d["spread"]:
+        ax_s.loglog(Ms, s, "-", color=COLORS[0], lw=0.5, alpha=0.5)
+    std = np.median(d["spread"], axis=0)
     fit = fit_loglog(Ms, std)
-    ax_s.loglog(Ms, std, "o", color=COLORS[0], label=f"std over seeds (slope {fit.slope:.2f})")
+    ax_s.loglog(
+        Ms, std, "o", color=COLORS[0], label=f"std over seeds, median (slope {fit.slope:.2f})"
+    )
     ax_s.loglog(Ms, fit(Ms), "-", color=COLORS[0], lw=0.8)
     ax_s.loglog(Ms, std[0] * np.sqrt(Ms[0] / Ms), "k--", lw=0.8, label=r"$M^{-1/2}$")
     ax_s.set(xlabel="heads per layer $M$ (dimensionless)", ylabel=r"std of $R(T)$ (dimensionless)")

@@ -72,7 +72,8 @@ class MeanfieldResult(Result):
     Ms: np.ndarray
     R_T_mean: np.ndarray  # mean over seeds of R(T) per width
     R_T_std: np.ndarray
-    spread_slope: np.ndarray  # log-log slope of std_seeds R(T) against M
+    spread: np.ndarray  # (keys, widths): std over each key's seeds of R(T)
+    spread_slopes: np.ndarray  # per key: log-log slope of the spread against M
     spread_slope_se: np.ndarray  # its standard error from the sampling error of the stds
     mean_gap: np.ndarray  # max_t |mean_{M_-2} − mean_{M_max}| / mean_{M_max}
     coupling: np.ndarray  # (keys, widths): W_COT(ν^T_M, tracers^T)
@@ -154,30 +155,36 @@ def energy(p: EnergyParams, *, key) -> EnergyResult:
 @experiment
 def meanfield(p: MeanfieldParams, *, key) -> MeanfieldResult:
     r"""Width :math:`M` heads per layer from silent initialisations: the spread of :math:`R(T)`
-    over seeds against :math:`M`, the mean curves, and the :math:`W_{\rm COT}` distance of each
-    network to tracers started at its initial heads and carried by a reference network of
-    ``M_ref`` heads."""
+    over ``p.seeds`` seeds against :math:`M`, on each of ``p.keys`` disjoint sets of seeds, the
+    mean curves, and the :math:`W_{\rm COT}` distance of each network to tracers started at its
+    initial heads and carried by a reference network of ``M_ref`` heads."""
     mu, xi, targets = task(key, p.d, p.n, p.N, noise=p.noise)
     k_heads = jax.random.fold_in(key, HEADS)
     every = p.steps // (p.snapshots - 1)
-    curves, finals, firsts, snaps, snap_t = [], [], [], None, None
-    for M in p.Ms:  # the seeds of one width: one vmapped program (solver.ensembles)
+    curves, finals, firsts, spreads, snaps, snap_t = [], [], [], [], None, None
+    for M in p.Ms:  # the seeds of one width: one program (solver.ensembles)
         thetas0 = [
             _silent(p, M, jax.random.fold_in(jax.random.fold_in(k_heads, M), s))
-            for s in range(p.seeds)
+            for s in range(p.keys * p.seeds)
         ]
-        h = train_seeds(thetas0, mu, xi, targets, eta=p.eta, steps=p.steps, snapshot_every=every)
+        options = {"eta": p.eta, "steps": p.steps, "batch": p.batch or None}
+        first = thetas0[: p.seeds]  # the first key: snapshots, curves, tracers
+        h = train_seeds(first, mu, xi, targets, snapshot_every=every, **options)
+        rest = train_seeds(thetas0[p.seeds :], mu, xi, targets, **options)
         if M == p.Ms[-1]:  # the heads of the first seed at the largest width
             snaps = (np.asarray(h.snapshots.A[0]), np.asarray(h.snapshots.V[0]))
             snap_t = np.asarray(h.snapshot_t[0])
         curves.append(np.asarray(h.R))
+        R_T = np.concatenate([np.asarray(h.R[:, -1]), np.asarray(rest.R[:, -1])])
+        spreads.append(R_T.reshape(p.keys, p.seeds).std(1, ddof=1))
         finals.append(h.theta)
-        firsts.append(thetas0[: p.keys])
-    R = np.stack(curves)  # (widths, seeds, steps + 1)
+        firsts.append(first[: p.keys])
+    R = np.stack(curves)  # (widths, seeds of the first key, steps + 1)
     t = p.eta * np.arange(p.steps + 1)
     mean, std = R.mean(1), R.std(1, ddof=1)
     Ms = np.array(p.Ms)
-    spread = fit_loglog(Ms, std[:, -1]).slope
+    spread = np.stack(spreads, axis=1)  # (keys, widths): std over each key's seeds of R(T)
+    spread_slopes = np.array([fit_loglog(Ms, s).slope for s in spread])
     spread_se = _spread_slope_se(Ms, p.seeds)
     i128 = len(p.Ms) - 2
     mean_gap = np.max(np.abs(mean[i128] - mean[-1]) / mean[-1])
@@ -189,7 +196,7 @@ def meanfield(p: MeanfieldParams, *, key) -> MeanfieldResult:
     independent_slope = fit_loglog(Ms, independent.mean(0)).slope
     check = Checks(
         (
-            CLAIMS["meanfield_spread"].check(spread),
+            CLAIMS["meanfield_spread"].check_keys(spread_slopes),
             CLAIMS["meanfield_mean"].check(mean_gap),
             CLAIMS["meanfield_coupling"].check_keys(coupling_slopes),
             CLAIMS["meanfield_independent"].check(independent_slope),
@@ -199,7 +206,8 @@ def meanfield(p: MeanfieldParams, *, key) -> MeanfieldResult:
         "Ms": Ms,
         "R_T_mean": mean[:, -1],
         "R_T_std": std[:, -1],
-        "spread_slope": np.array(spread),
+        "spread": spread,
+        "spread_slopes": spread_slopes,
         "spread_slope_se": np.array(spread_se),
         "mean_gap": np.array(mean_gap),
         "coupling": coupling,
@@ -213,6 +221,7 @@ def meanfield(p: MeanfieldParams, *, key) -> MeanfieldResult:
         "Ms": Ms,
         "mean": mean,
         "std": std,
+        "spread": spread,
         "R_ref": R_ref,
         "M_ref": np.array(p.M_ref),
         "coupling": coupling,
