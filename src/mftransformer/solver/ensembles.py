@@ -100,9 +100,10 @@ def train_seeds(
             :func:`~mftransformer.solver.gradflow.train`.
         throw: raise :class:`SolveFailed` naming the first run and step that diverged.
         batch: runs per vmapped batch, the batches one after another (``jax.lax.map``); None:
-            all :math:`S` in one batch. Small batches keep a wide layer's arrays in cache: at
-            :math:`M = 512` on a CPU, batches of 4 cost 0.6 of one batch of 16 per run
-            (``benchmarks/ensembles.py``). Equal results either way.
+            all :math:`S` in one batch. Small batches keep a wide layer's arrays in cache: on
+            a 2-core CPU, 16 runs one at a time took 0.44 of the time of one batch of 16 at
+            :math:`M = 512` and 1.13 of it at :math:`M = 128` (``benchmarks/ensembles.py``).
+            Equal results either way.
 
     Raises:
         ParameterError: ``batch`` below 1.
