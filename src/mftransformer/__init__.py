@@ -28,13 +28,9 @@ from .companion.store import train_chunked  # noqa: E402
 from .solver import adjoint, families, gradflow, ntk, sharding, streaming, tasks  # noqa: E402
 from .solver.adjoint import (  # noqa: E402
     Targets,
-    adjoint_flat_memory,
     continuous_adjoint,
     cot_gradient,
     discrete_adjoint,
-    first_variation,
-    invert_euler_step,
-    probe_derivative,
     risk,
 )
 from .solver.attention import (  # noqa: E402
@@ -49,6 +45,7 @@ from .solver.attention import (  # noqa: E402
     tilted_stats,
 )
 from .solver.errors import CheckFailed, ParameterError, SolveFailed  # noqa: E402
+from .solver.first_variation import first_variation, probe_derivative  # noqa: E402
 from .solver.forward import (  # noqa: E402
     ForwardResult,
     flow_map,
@@ -69,6 +66,7 @@ from .solver.measures import (  # noqa: E402
     sample_mixture,
 )
 from .solver.ntk import NTK, lse_independence, ntk_jacobian, ntk_silent, spectrum  # noqa: E402
+from .solver.reversal import adjoint_flat_memory, invert_euler_step  # noqa: E402
 from .solver.sharding import auto_mesh, resolve_mesh  # noqa: E402
 from .solver.streaming import resolve_chunk  # noqa: E402
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import mftransformer as mft
-from mftransformer.solver import ensembles, gradflow, tasks
+from mftransformer.solver import ensembles, gradflow, tasks, tracers
 
 L, M, D, N, N_TOKENS = 2, 4, 2, 3, 4
 
@@ -102,7 +102,7 @@ def test_tracer_gradient_at_the_network_heads_is_its_cot_gradient():
     mu, xi, targets = _data()
     theta = tasks.generic_init(L, M, D, key=jax.random.key(5))
     out = mft.adjoint.discrete_adjoint(theta, mu, xi, targets, trace=True)
-    g = ensembles.tracer_grad(theta, out.states, out.lams, mu.loga, mu.n)
+    g = tracers.tracer_grad(theta, out.states, out.lams, mu.loga, mu.n)
     np.testing.assert_allclose(g.A, out.grad.A, rtol=1e-12, atol=1e-14)
     np.testing.assert_allclose(g.V, out.grad.V, rtol=1e-12, atol=1e-14)
 
@@ -115,7 +115,7 @@ def test_tracers_started_at_the_reference_heads_follow_them():
     tracers0 = mft.Heads(
         jnp.concatenate([ref0.A[:, :2], extra.A], 1), jnp.concatenate([ref0.V[:, :2], extra.V], 1)
     )
-    out = ensembles.train_tracers(ref0, tracers0, mu, xi, targets, eta=0.05, steps=15)
+    out = tracers.train_tracers(ref0, tracers0, mu, xi, targets, eta=0.05, steps=15)
     one = gradflow.train(ref0, mu, xi, targets, eta=0.05, steps=15)
     np.testing.assert_allclose(out.reference.R, one.R, rtol=1e-12, atol=1e-300)
     np.testing.assert_allclose(out.tracers.A[:, :2], one.theta.A[:, :2], rtol=1e-12, atol=1e-14)
@@ -128,4 +128,4 @@ def test_tracers_of_another_depth_are_refused():
     ref0 = tasks.generic_init(L, M, D, key=jax.random.key(6))
     other = tasks.generic_init(L + 1, M, D, key=jax.random.key(7))
     with pytest.raises(mft.ParameterError, match=r"train_tracers: tracers of shape"):
-        ensembles.train_tracers(ref0, other, mu, xi, targets, eta=0.05, steps=5)
+        tracers.train_tracers(ref0, other, mu, xi, targets, eta=0.05, steps=5)

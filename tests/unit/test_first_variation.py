@@ -8,17 +8,11 @@ from tolerances import SAME_ALGEBRA_RTOL
 
 import mftransformer as mft
 from mftransformer.experiments.adjoint import instance, mixed_heads, task_targets
-from mftransformer.solver.adjoint import (
-    adjoint_flat_memory,
-    cot_gradient,
-    discrete_adjoint,
-    first_variation,
-    invert_euler_step,
-    probe_derivative,
-    risk,
-)
+from mftransformer.solver.adjoint import cot_gradient, discrete_adjoint, risk
 from mftransformer.solver.attention import dropped_parts, state_field, state_vjp
 from mftransformer.solver.errors import ParameterError
+from mftransformer.solver.first_variation import first_variation, probe_derivative
+from mftransformer.solver.reversal import adjoint_flat_memory, invert_euler_step
 
 RTOL = SAME_ALGEBRA_RTOL["float64"]
 

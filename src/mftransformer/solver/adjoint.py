@@ -16,11 +16,8 @@ states (``"exact"``); and the continuous adjoint ODE integrated backwards togeth
 state, memory independent of depth, accurate to the scheme's order (``"continuous"``).
 ``drop`` removes parts of the interaction term (``"token_to_token"``, ``"query_to_token"``;
 ``local_only=True`` drops both, the frozen-context ablation): the result is then not a gradient.
-Away from the particles, :func:`first_variation` evaluates :math:`G_\ell(\theta)`, the discrete
-first variation :math:`\frac{\delta R}{\delta\nu}(s_\ell, \theta)` at any head, and
-:func:`probe_derivative` the derivative of adding a head of vanishing mass;
-:func:`adjoint_flat_memory` reconstructs the states backwards by exact Euler reversal
-(:func:`invert_euler_step`), memory flat in depth.
+The first variation away from the particles is in :mod:`.first_variation`; the exact gradient
+with memory flat in depth, by Euler reversal, in :mod:`.reversal`.
 The risk itself is in :mod:`.risk` (re-exported here); ``chunk`` and ``mesh`` choose the attention
 kernel (:mod:`.streaming`) and the devices (:mod:`.sharding`) for every method.
 """
@@ -34,7 +31,6 @@ import jax.numpy as jnp
 from .attention import (
     INTERACTION_PARTS,
     Heads,
-    LayerField,
     SmoothHeads,
     dropped_parts,
     interaction_weights,
@@ -61,19 +57,13 @@ __all__ = [
     "AdjointResult",
     "discrete_adjoint",
     "continuous_adjoint",
-    "first_variation",
-    "probe_derivative",
-    "invert_euler_step",
-    "adjoint_flat_memory",
     "INTERACTION_PARTS",
-    "REVERSAL_TOL",
+    "place_inputs",
+    "finish_adjoint",
 ]
 
 GRADIENT_METHODS = ("autodiff", "exact", "continuous")
 _EXACT_SCHEMES = ("euler", "heun")
-#: The largest relative residual :math:`|x + h\Phi(x) - z^{\ell+1}|` an exact Euler reversal may
-#: leave.
-REVERSAL_TOL = 1e-14
 
 
 def cot_gradient(
@@ -135,7 +125,7 @@ def cot_gradient(
             "'continuous' (jax.grad always includes the whole interaction term)."
         )
     check_targets(mu, xi, targets)
-    theta, mu, xi, chunk, mesh = _devices("cot_gradient", theta, mu, xi, chunk, mesh)
+    theta, mu, xi, chunk, mesh = place_inputs("cot_gradient", theta, mu, xi, chunk, mesh)
     R, g = _risk_and_grad(theta, mu, xi, targets, scheme, throw, chunk, mesh)
     scale = meanfield_scale(theta)
     return R, jax.tree_util.tree_map(lambda v: scale * v, g)
@@ -229,11 +219,11 @@ def discrete_adjoint(
     forward_depth(theta, mu, None, scheme)
     xi = check_forward_inputs("discrete_adjoint", theta, mu, xi)
     check_targets(mu, xi, targets)
-    theta, mu, xi, chunk, mesh = _devices(where, theta, mu, xi, chunk, mesh)
+    theta, mu, xi, chunk, mesh = place_inputs(where, theta, mu, xi, chunk, mesh)
     keep = interaction_weights(dropped_parts(drop, local_only, where))
     options = {"trace": trace, "chunk": chunk, "mesh": mesh}
     out = _exact_core(theta, mu, xi, targets, keep, scheme=scheme, **options)
-    return _finish(out, where, throw)
+    return finish_adjoint(out, where, throw)
 
 
 def continuous_adjoint(
@@ -290,241 +280,15 @@ def continuous_adjoint(
     L = forward_depth(theta, mu, L, scheme)
     xi = check_forward_inputs("continuous_adjoint", theta, mu, xi)
     check_targets(mu, xi, targets)
-    theta, mu, xi, chunk, mesh = _devices(where, theta, mu, xi, chunk, mesh)
+    theta, mu, xi, chunk, mesh = place_inputs(where, theta, mu, xi, chunk, mesh)
     keep = interaction_weights(dropped_parts(drop, local_only, where))
     options = {"trace": trace, "chunk": chunk, "mesh": mesh}
     out = _continuous_core(theta, mu, xi, targets, keep, L=L, scheme=scheme, **options)
-    return _finish(out, where, throw)
+    return finish_adjoint(out, where, throw)
 
 
-# ---------------------------------------------------------------- first variation (chapter 2)
-def first_variation(
-    A: Float[Array, "P d d"],
-    V: Float[Array, "P d d"],
-    z: Float[Array, "B nk d"],
-    lam: Float[Array, "B nk d"],
-    loga: Float[Array, "B n"],
-) -> Float[Array, " P"]:
-    r"""The discrete first variation :math:`G_\ell(\theta)` at ``P`` arbitrary heads.
-
-    .. math::
-
-        G_\ell(\theta) = \sum_i \sum_k
-            \big\langle \lambda^{\ell+1}_{ik}, \Gamma_\theta(\mu^\ell_i, z^\ell_{ik})\big\rangle
-        \;\longleftrightarrow\; \frac{\delta R}{\delta\nu}(s_\ell, \theta),\qquad
-        \nabla_\theta G_\ell(\theta_{\ell m}) = LM\,\nabla_{\theta_{\ell m}} R ,
-
-    with :math:`k` over the atoms and the queries and
-    :math:`\mu^\ell_i = \sum_j a_{ij}\delta_{z^\ell_{ij}}`; the heads need not be particles of
-    the network (Model: risk, the dictionary between the discrete and continuous adjoints).
-    Evaluated head by head (``vmap`` over the ``P`` heads).
-
-    Args:
-        A, V: the heads :math:`\theta_p = (A_p, V_p)`, float64 arrays (P, d, d).
-        z: the states :math:`z^\ell` before layer :math:`\ell`, float64 array (B, n + k, d)
-            (atoms then queries; ``AdjointResult.states[l]``).
-        lam: the adjoint :math:`\lambda^{\ell+1}` after it, same shape
-            (``AdjointResult.lams[l + 1]``).
-        loga: the atoms' log-weights, float64 array (B, n); the keys are the first n points.
-
-    Returns:
-        :math:`G_\ell(\theta_p)`, float64 array (P,).
-    """
-    n = loga.shape[-1]
-    if A.ndim != 3 or A.shape != V.shape or z.shape != lam.shape or z.shape[-1] != A.shape[-1]:
-        raise ParameterError(
-            f"first_variation: A {tuple(A.shape)}, V {tuple(V.shape)}, z {tuple(z.shape)}, lam "
-            f"{tuple(lam.shape)}; allowed A, V (P, d, d) and z, lam (B, n + k, d) alike."
-        )
-    return _first_variation(A, V, z, lam, loga, n)
-
-
-@partial(jax.jit, static_argnames=("n",))
-def _first_variation(A, V, z, lam, loga, n):
-    def G(A1, V1):  # Σ_i Σ_k ⟨λ_ik, V m_{μ_i}(A z_ik)⟩ for one head
-        tilted_mean = jax.vmap(lambda x, la, y: LayerField(A1[None]).tilt(x, la, y)[2][0])
-        m = tilted_mean(z[:, :n], loga, z)
-        return jnp.sum(lam * jnp.einsum("ij,bkj->bki", V1, m))
-
-    return jax.vmap(G)(A, V)
-
-
-def probe_derivative(
-    theta: Heads,
-    mu: EmpiricalMeasure,
-    xi: Float[Array, "B d"] | None,
-    targets: Targets,
-    *,
-    layer: int,
-    A: Float[Array, "P d d"],
-    V: Float[Array, "P d d"],
-    chunk: int | None = None,
-    mesh=None,
-) -> Float[Array, " P"]:
-    r"""The derivative of the risk when a head of vanishing mass is added at :math:`\theta_p`.
-
-    Layer :math:`\ell`'s measure becomes :math:`(1-\varepsilon)\nu_\ell+\varepsilon\delta_\theta`;
-    by the discrete adjoint of the Euler network (Model: risk)
-
-    .. math::
-
-        \frac{dR}{d\varepsilon}\Big|_{\varepsilon=0}
-          = h\Big(G_\ell(\theta) - \frac1M\sum_m G_\ell(\theta_{\ell m})\Big),
-
-    the first variation without its constant (:func:`first_variation`).
-
-    Args:
-        theta: layer-wise heads, float64 arrays (L, M, d, d); Euler network.
-        mu, xi, targets: as in :func:`risk`.
-        layer: :math:`\ell`, in :math:`0, \dots, L - 1`.
-        A, V: the probe heads, float64 arrays (P, d, d).
-        chunk, mesh: as in :func:`~mftransformer.solver.forward.forward`.
-
-    Returns:
-        :math:`dR/d\varepsilon` for each probe, float64 array (P,).
-
-    Raises:
-        ParameterError: a layer outside the network, bad shapes.
-    """
-    if not 0 <= layer < theta.L:
-        raise ParameterError(
-            f"probe_derivative: layer = {layer}; allowed 0 .. {theta.L - 1} (L = {theta.L})."
-        )
-    out = discrete_adjoint(theta, mu, xi, targets, trace=True, chunk=chunk, mesh=mesh)
-    z, lam = out.states[layer], out.lams[layer + 1]
-    P = A.shape[0]  # one call for the probes and the particles: one compiled program
-    G = first_variation(
-        jnp.concatenate([A, theta.A[layer]]), jnp.concatenate([V, theta.V[layer]]), z, lam, mu.loga
-    )
-    return (G[:P] - jnp.mean(G[P:])) / theta.L
-
-
-# ---------------------------------------------------------------- exact Euler reversal
-def invert_euler_step(
-    A: Float[Array, "M d d"],
-    V: Float[Array, "M d d"],
-    z_next: Float[Array, "B nk d"],
-    loga: Float[Array, "B n"],
-    *,
-    h: float,
-    tol: float = REVERSAL_TOL,
-    max_iter: int = 50,
-    chunk: int | None = None,
-    mesh=None,
-):
-    r"""The state before an Euler layer, from the state after it, by fixed-point iteration.
-
-    Solves :math:`z + h\Phi_\ell(z) = z^{\ell+1}` by
-
-    .. math::
-
-        x \leftarrow z^{\ell+1} - h\,\Phi_\ell(x),\qquad
-        x_0 = z^{\ell+1} - h\,\Phi_\ell(z^{\ell+1}),
-
-    a contraction when :math:`h\,\mathrm{Lip}(\Phi_\ell) < 1` (Model: risk, memory). It stops
-    when the relative residual :math:`|x + h\Phi_\ell(x) - z^{\ell+1}|_\infty /
-    \max(1, |z^{\ell+1}|_\infty)` stops decreasing, falls below ``tol / 10``, or after
-    ``max_iter`` iterations, and fails loudly (``eqx.error_if``) if it is then above ``tol``.
-
-    Args:
-        A, V: layer :math:`\ell`'s heads, float64 arrays (M, d, d).
-        z_next: :math:`z^{\ell+1}`, float64 array (B, n + k, d) (atoms then queries).
-        loga: the atoms' log-weights, float64 array (B, n).
-        h: the step :math:`1/L`.
-        tol, max_iter: the residual allowed and the iteration budget.
-        chunk, mesh: as in :func:`~mftransformer.solver.attention.state_field`.
-
-    Returns:
-        ``(z, residual, iterations)``: :math:`z^\ell` (B, n + k, d), the last relative residual
-        and the number of iterations.
-
-    Raises:
-        RuntimeError: the residual stayed above ``tol`` (raised by ``eqx.error_if``, as
-            JAX's ``XlaRuntimeError``).
-    """
-    n = loga.shape[-1]
-    scale = jnp.maximum(1.0, jnp.max(jnp.abs(z_next)))
-
-    def iterate(state):
-        x, res, _, it = state
-        x_new = z_next - h * state_field(A, V, x, loga, n, chunk=chunk, mesh=mesh)
-        return x_new, jnp.max(jnp.abs(x_new - x)) / scale, res, it + 1
-
-    def going(state):
-        _, res, res_before, it = state
-        return (res > tol / 10) & (res < res_before) & (it < max_iter)
-
-    inf = jnp.asarray(jnp.inf, z_next.dtype)
-    x0 = z_next - h * state_field(A, V, z_next, loga, n, chunk=chunk, mesh=mesh)
-    x, res, _, it = jax.lax.while_loop(going, iterate, iterate((x0, inf, 2 * inf, 0)))
-    x = eqx.error_if(
-        x,
-        res > tol,
-        f"invert_euler_step: the Euler reversal did not converge (relative residual above "
-        f"{tol:g} after at most {max_iter} iterations; h Lip(Phi) may exceed 1: more layers)",
-    )
-    return x, res, it
-
-
-def adjoint_flat_memory(
-    theta: Heads,
-    mu: EmpiricalMeasure,
-    xi: Float[Array, "B d"] | None,
-    targets: Targets,
-    *,
-    drop: str | tuple[str, ...] = (),
-    local_only: bool = False,
-    tol: float = REVERSAL_TOL,
-    max_iter: int = 50,
-    throw: bool = True,
-    chunk: int | None = None,
-    mesh=None,
-) -> AdjointResult:
-    r"""The exact gradient of the Euler network with memory flat in depth (Model: risk, memory).
-
-    The forward pass keeps only :math:`z^L`; the backward sweep rebuilds each state before its
-    layer by exact Euler reversal (:func:`invert_euler_step`) and applies
-
-    .. math::
-
-        z^\ell = (\mathrm{id} + h\Phi_\ell)^{-1}(z^{\ell+1}),\qquad
-        \lambda^\ell = \lambda^{\ell+1} + h\,D\Phi_\ell(z^\ell)^\top\lambda^{\ell+1},
-
-    so it returns :func:`discrete_adjoint`'s gradient to round-off without storing the states.
-
-    Args:
-        theta: layer-wise heads, float64 arrays (L, M, d, d) (Euler network).
-        mu, xi, targets: as in :func:`risk`.
-        drop, local_only: ablations, as in :func:`discrete_adjoint`.
-        tol, max_iter: of each reversal (:func:`invert_euler_step`).
-        throw: raise :class:`SolveFailed` on non-finite values (else only report them).
-        chunk, mesh: as in :func:`~mftransformer.solver.forward.forward`.
-
-    Returns:
-        :class:`AdjointResult` with ``reversal`` = (largest residual, most iterations).
-
-    Raises:
-        ParameterError: bad shapes or heads, a bad ``chunk`` or mesh.
-        SolveFailed: non-finite token states, adjoint or gradient.
-    """
-    where = "adjoint_flat_memory"
-    if not isinstance(theta, Heads):
-        raise ParameterError(
-            f"{where}: theta is {type(theta).__name__}; allowed layer-wise Heads (use "
-            "theta.discretise(L))."
-        )
-    forward_depth(theta, mu, None, "euler")
-    xi = check_forward_inputs(where, theta, mu, xi)
-    check_targets(mu, xi, targets)
-    theta, mu, xi, chunk, mesh = _devices(where, theta, mu, xi, chunk, mesh)
-    keep = interaction_weights(dropped_parts(drop, local_only, where))
-    options = {"tol": tol, "max_iter": max_iter, "chunk": chunk, "mesh": mesh}
-    *out, reversal = _flat_core(theta, mu, xi, targets, keep, **options)
-    return _finish(tuple(out), where, throw, reversal=reversal)
-
-
-# ---------------------------------------------------------------- private
-def _devices(where, theta, mu, xi, chunk, mesh):
+# ---------------------------------------------------------------- shared with .reversal
+def place_inputs(where, theta, mu, xi, chunk, mesh):
     """The resolved ``chunk`` and mesh, and the inputs placed on the mesh."""
     chunk = resolve_chunk(chunk, mu.n, where)
     mesh = resolve_mesh(mesh, mu.B, theta.M, where)
@@ -532,6 +296,31 @@ def _devices(where, theta, mu, xi, chunk, mesh):
     return theta, mu, xi, chunk, mesh
 
 
+def finish_adjoint(out, where, throw, reversal=None):
+    """The :class:`AdjointResult` of a core's output, with its non-finite values reported (raised
+    if ``throw``) by quantity and layer."""
+    R, grad, lam0, states, lams, (bad_z, bad_lam, bad_g) = out
+    first_bad = jnp.stack([bad_z, bad_lam, bad_g])
+    if not throw:
+        return AdjointResult(R, grad, lam0, states, lams, first_bad, reversal)
+    if is_traced(bad_z):
+        # Inside an outer jit, guard the scalar risk only: an error_if on the gradient made XLA
+        # copy the whole (L, M, d, d) output, so the flat-memory mode grew with L (measured).
+        bad = jnp.maximum(jnp.maximum(bad_z, bad_lam), bad_g) >= 0
+        R = eqx.error_if(
+            R,
+            bad,
+            f"{where}: token states, adjoint lam or COT gradient became "
+            "non-finite (call outside jit to get the quantity and layer)",
+        )
+        return AdjointResult(R, grad, lam0, states, lams, first_bad, reversal)
+    R = nonfinite_guard(R, bad_z, f"{where}: token states")
+    lam0 = nonfinite_guard(lam0, bad_lam, f"{where}: adjoint lam")
+    grad = nonfinite_guard(grad, bad_g, f"{where}: COT gradient")
+    return AdjointResult(R, grad, lam0, states, lams, first_bad, reversal)
+
+
+# ---------------------------------------------------------------- private
 @eqx.filter_jit
 def _risk_and_grad(theta, mu, xi, targets, scheme, throw, chunk, mesh):
     def R(th):
@@ -608,53 +397,3 @@ def _continuous_core(theta, mu, xi, targets, keep, *, L, scheme, trace, chunk, m
     states = jnp.concatenate([zs, fwd.z[None]]) if trace else None
     lams = jnp.concatenate([lams, lam1[None]]) if trace else None
     return R, Heads(gA, gV), lam0, states, lams, (fwd.first_bad_layer, bad_lam, bad_g)
-
-
-@partial(jax.jit, static_argnames=("tol", "max_iter", "chunk", "mesh"))
-def _flat_core(theta, mu, xi, targets, keep, *, tol, max_iter, chunk, mesh):
-    L, n, loga, h = theta.L, mu.n, mu.loga, 1.0 / theta.L
-    fwd = forward(theta, mu, xi, throw=False, chunk=chunk, mesh=mesh)  # z^L only
-    R, lamL = jax.value_and_grad(terminal_risk)(fwd.z, mu, targets)
-    reverse = {"h": h, "tol": tol, "max_iter": max_iter, "chunk": chunk, "mesh": mesh}
-
-    def backward_layer(carry, l):
-        z_next, lam_next, bad_lam, bad_g, worst, most = carry
-        A, V = theta.A[l], theta.V[l]
-        z, res, it = invert_euler_step(A, V, z_next, loga, **reverse)
-        _, vjp, gA, gV = state_vjp(A, V, z, loga, n, lam_next, keep=keep, chunk=chunk, mesh=mesh)
-        lam = lam_next + h * vjp
-        bad_lam = first_nonfinite(bad_lam, l, lam)
-        bad_g = first_nonfinite(bad_g, l, gA, gV)
-        carry = (z, lam, bad_lam, bad_g, jnp.maximum(worst, res), jnp.maximum(most, it))
-        return carry, (gA, gV)
-
-    bad_L = first_nonfinite(jnp.array(-1), L, lamL)
-    init = (fwd.z, lamL, bad_L, jnp.array(-1), jnp.zeros((), fwd.z.dtype), jnp.array(0))
-    (_, lam0, bad_lam, bad_g, worst, most), (gA, gV) = jax.lax.scan(
-        backward_layer, init, jnp.arange(L), reverse=True
-    )
-    bad = (fwd.first_bad_layer, bad_lam, bad_g)
-    reversal = jnp.stack([worst, most.astype(worst.dtype)])
-    return R, Heads(gA, gV), lam0, None, None, bad, reversal
-
-
-def _finish(out, where, throw, reversal=None):
-    R, grad, lam0, states, lams, (bad_z, bad_lam, bad_g) = out
-    first_bad = jnp.stack([bad_z, bad_lam, bad_g])
-    if not throw:
-        return AdjointResult(R, grad, lam0, states, lams, first_bad, reversal)
-    if is_traced(bad_z):
-        # Inside an outer jit, guard the scalar risk only: an error_if on the gradient made XLA
-        # copy the whole (L, M, d, d) output, so the flat-memory mode grew with L (measured).
-        bad = jnp.maximum(jnp.maximum(bad_z, bad_lam), bad_g) >= 0
-        R = eqx.error_if(
-            R,
-            bad,
-            f"{where}: token states, adjoint lam or COT gradient became "
-            "non-finite (call outside jit to get the quantity and layer)",
-        )
-        return AdjointResult(R, grad, lam0, states, lams, first_bad, reversal)
-    R = nonfinite_guard(R, bad_z, f"{where}: token states")
-    lam0 = nonfinite_guard(lam0, bad_lam, f"{where}: adjoint lam")
-    grad = nonfinite_guard(grad, bad_g, f"{where}: COT gradient")
-    return AdjointResult(R, grad, lam0, states, lams, first_bad, reversal)

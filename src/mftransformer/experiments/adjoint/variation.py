@@ -13,14 +13,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ...solver.adjoint import (
-    adjoint_flat_memory,
-    discrete_adjoint,
-    first_variation,
-    probe_derivative,
-    risk,
-)
+from ...solver.adjoint import discrete_adjoint, risk
 from ...solver.attention import Heads
+from ...solver.first_variation import first_variation, probe_derivative
+from ...solver.reversal import adjoint_flat_memory
 from ..checks import Checks, Result, experiment, fit_loglog, result_type
 from .claims import CLAIMS
 from .params import LandscapeParams, ProbeParams, ReversalParams

@@ -28,8 +28,9 @@ from ...solver import diagnostics, tasks
 from ...solver.adjoint import Targets
 from ...solver.attention import Heads
 from ...solver.distances import w_cot
-from ...solver.ensembles import flow_runs, train_runs, train_seeds, train_tracers
+from ...solver.ensembles import flow_runs, train_runs, train_seeds
 from ...solver.measures import sample_cloud
+from ...solver.tracers import train_tracers
 from ..checks import Checks, Result, experiment, fit_loglog, result_type
 from .claims import CLAIMS
 from .params import DepthParams, EnergyParams, MeanfieldParams, StabilityParams
