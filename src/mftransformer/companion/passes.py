@@ -203,7 +203,7 @@ def gradflow_passes(name: str, p) -> list:
     """Chapter 3: gradient descents (one gradient per step, chunks of 50 steps per call), each
     repeated on ``keys`` keys vmapped together; the adaptive flow solve of ``energy`` counted as
     many gradients as its finest descent; ``meanfield``: the seeds of each width and key (in
-    batches of ``batch``, counted as one after another), the reference
+    vmapped batches of ``batch``, one after another), the reference
     network of ``M_ref`` heads and, per width, ``keys`` tracer runs (a gradient of ``M`` heads
     per step)."""
     size = (p.N, p.n, p.d)
@@ -212,8 +212,10 @@ def gradflow_passes(name: str, p) -> list:
         runs = [_train(*size, p.M, p.L, round(p.T / eta), chunk=50, **keys) for eta in p.etas]
         return runs + [_train(*size, p.M, p.L, round(p.T / min(p.etas)), **keys)]
     if name == "meanfield":
+        seeds = p.keys * p.seeds
+        batch = min(p.batch or seeds, seeds)
         return [
-            *(_train(*size, M, p.L, p.steps, runs=p.keys * p.seeds, chunk=50) for M in p.Ms),
+            *(_train(*size, M, p.L, p.steps, runs=seeds, chunk=50, parallel=batch) for M in p.Ms),
             _train(*size, p.M_ref, p.L, p.steps, chunk=50),
             *(_train(*size, M, p.L, p.steps, chunk=50, **keys) for M in p.Ms),
         ]
