@@ -99,7 +99,7 @@ def probe_derivative(
 
     Args:
         theta: layer-wise heads, float64 arrays (L, M, d, d); Euler network.
-        mu, xi, targets: as in :func:`risk`.
+        mu, xi, targets: as in :func:`~mftransformer.solver.risk.risk`.
         layer: :math:`\ell`, in :math:`0, \dots, L - 1`.
         A, V: the probe heads, float64 arrays (P, d, d).
         chunk, mesh: as in :func:`~mftransformer.solver.forward.forward`.

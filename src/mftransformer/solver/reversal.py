@@ -123,7 +123,7 @@ def adjoint_flat_memory(
 
     Args:
         theta: layer-wise heads, float64 arrays (L, M, d, d) (Euler network).
-        mu, xi, targets: as in :func:`risk`.
+        mu, xi, targets: as in :func:`~mftransformer.solver.risk.risk`.
         drop, local_only: ablations, as in :func:`discrete_adjoint`.
         tol, max_iter: of each reversal (:func:`invert_euler_step`).
         throw: raise :class:`SolveFailed` on non-finite values (else only report them).
